@@ -1,0 +1,10 @@
+"""ASGI entry point: serves the admin, the user pages and the /v1 gateway."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+application = get_asgi_application()

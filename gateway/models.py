@@ -1,0 +1,1 @@
+"""Gateway data (API keys, usage records) arrives with the gateway issue."""

@@ -1,0 +1,215 @@
+"""The model catalog: models offered by providers, and the grants that share them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from providers.fields import EncryptedFieldsMixin, EncryptedJSONField
+
+
+class AIModel(EncryptedFieldsMixin, models.Model):
+    """One model a provider serves, as agents name it."""
+
+    class ModelType(models.TextChoices):
+        INFERENCE = "inference", "Inference (chat)"
+        EMBEDDING = "embedding", "Embedding"
+        RERANK = "rerank", "Rerank"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Added by hand"
+        DISCOVERED = "discovered", "Discovered"
+
+    provider = models.ForeignKey(
+        "providers.Provider", on_delete=models.CASCADE, related_name="models"
+    )
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="models"
+    )
+    owner = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_models",
+    )
+    name = models.CharField("display name", max_length=200, blank=True)
+    model_id = models.CharField(
+        max_length=255, help_text="The vendor's id for the model."
+    )
+    alias = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Optional name agents may use instead of the model id.",
+    )
+    model_type = models.CharField(
+        "type", max_length=16, choices=ModelType.choices, default=ModelType.INFERENCE
+    )
+    model_config = EncryptedJSONField()
+    instance_wide = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    input_cost_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, default=0
+    )
+    output_cost_per_million = models.DecimalField(
+        max_digits=12, decimal_places=6, default=0
+    )
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.MANUAL
+    )
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "model"
+        ordering = ["organization__name", "provider__name", "model_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model_id"], name="model_unique_id_per_provider"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(input_cost_per_million__gte=0)
+                & models.Q(output_cost_per_million__gte=0),
+                name="model_costs_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["model_id"], name="model_model_id_idx"),
+            models.Index(fields=["alias"], name="model_alias_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.model_id
+
+    def get_config(self) -> dict[str, Any]:
+        value = self.reveal("model_config", default={})
+        return value if isinstance(value, dict) else {}
+
+    def clean(self) -> None:
+        super().clean()
+        if self.provider_id and self.organization_id is None:
+            self.organization_id = self.provider.organization_id
+        if (
+            self.provider_id
+            and self.organization_id
+            and self.provider.organization_id != self.organization_id
+        ):
+            raise ValidationError(
+                {"provider": "The provider belongs to another organization."}
+            )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.provider_id and not self.organization_id:
+            self.organization_id = self.provider.organization_id
+        super().save(*args, **kwargs)
+
+
+class Grant(models.Model):
+    """An ACL entry: a provider's or a model's use, granted to a user or organization."""
+
+    provider = models.ForeignKey(
+        "providers.Provider",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="grants",
+    )
+    model = models.ForeignKey(
+        "models_catalog.AIModel",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="grants",
+    )
+    user = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="grants",
+    )
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="grants_received",
+    )
+    created_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="grants_made",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(provider__isnull=False, model__isnull=True)
+                    | models.Q(provider__isnull=True, model__isnull=False)
+                ),
+                name="grant_exactly_one_target",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, organization__isnull=True)
+                    | models.Q(user__isnull=True, organization__isnull=False)
+                ),
+                name="grant_exactly_one_grantee",
+            ),
+            models.UniqueConstraint(
+                fields=["model", "user"],
+                condition=models.Q(model__isnull=False, user__isnull=False),
+                name="grant_unique_model_user",
+            ),
+            models.UniqueConstraint(
+                fields=["model", "organization"],
+                condition=models.Q(model__isnull=False, organization__isnull=False),
+                name="grant_unique_model_org",
+            ),
+            models.UniqueConstraint(
+                fields=["provider", "user"],
+                condition=models.Q(provider__isnull=False, user__isnull=False),
+                name="grant_unique_provider_user",
+            ),
+            models.UniqueConstraint(
+                fields=["provider", "organization"],
+                condition=models.Q(provider__isnull=False, organization__isnull=False),
+                name="grant_unique_provider_org",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.model or self.provider
+        grantee = self.user or self.organization
+        return f"{target} → {grantee}"
+
+    @property
+    def owner_organization_id(self) -> int | None:
+        """The organization that owns the granted object (and so manages the grant)."""
+        if self.model_id:
+            return self.model.organization_id
+        if self.provider_id:
+            return self.provider.organization_id
+        return None
+
+    def clean(self) -> None:
+        super().clean()
+        if bool(self.provider_id) == bool(self.model_id):
+            raise ValidationError("Grant either a provider or a model, not both.")
+        if bool(self.user_id) == bool(self.organization_id):
+            raise ValidationError("Grant to either a user or an organization.")

@@ -1,0 +1,287 @@
+"""Provider types and auth methods: their defaults and the rules that validate them.
+
+Pure data and pure functions (no ORM), used by the Provider model, the admin form,
+the bootstrap command and the drivers, so every surface applies the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ProviderType:
+    OPENAI = "openai"
+    AZURE_OPENAI = "azure_openai"
+    ANTHROPIC = "anthropic"
+    BEDROCK = "bedrock"
+    OLLAMA = "ollama"
+    GEMINI = "gemini"
+    OPENAI_COMPATIBLE = "openai_compatible"
+    OPENROUTER = "openrouter"
+    GROQ = "groq"
+    TOGETHER = "together"
+    FIREWORKS = "fireworks"
+    DEEPSEEK = "deepseek"
+    MISTRAL = "mistral"
+    XAI = "xai"
+    VLLM = "vllm"
+
+
+class AuthMethod:
+    BEARER = "bearer"
+    X_API_KEY = "x_api_key"
+    API_KEY = "api_key"
+    CUSTOM_HEADERS = "custom_headers"
+    AWS_SIGV4 = "aws_sigv4"
+    OAUTH2 = "oauth2"
+    NONE = "none"
+
+
+AUTH_METHOD_CHOICES = [
+    (AuthMethod.BEARER, "Bearer token (Authorization: Bearer …)"),
+    (AuthMethod.X_API_KEY, "x-api-key header"),
+    (AuthMethod.API_KEY, "API key in a named header"),
+    (AuthMethod.CUSTOM_HEADERS, "Custom headers"),
+    (AuthMethod.AWS_SIGV4, "AWS Signature V4"),
+    (AuthMethod.OAUTH2, "OAuth2 client credentials"),
+    (AuthMethod.NONE, "No authentication"),
+]
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    label: str
+    default_endpoint: str
+    default_auth: str
+    # Whether the driver speaks the OpenAI protocol (presets and compatibles).
+    openai_family: bool = False
+    endpoint_required: bool = False
+
+
+TYPES: dict[str, TypeSpec] = {
+    ProviderType.OPENAI: TypeSpec(
+        "OpenAI", "https://api.openai.com/v1", AuthMethod.BEARER, openai_family=True
+    ),
+    ProviderType.AZURE_OPENAI: TypeSpec(
+        "Azure OpenAI", "", AuthMethod.API_KEY, endpoint_required=True
+    ),
+    ProviderType.ANTHROPIC: TypeSpec(
+        "Anthropic", "https://api.anthropic.com", AuthMethod.X_API_KEY
+    ),
+    ProviderType.BEDROCK: TypeSpec(
+        "AWS Bedrock",
+        "https://bedrock-runtime.{region}.amazonaws.com",
+        AuthMethod.AWS_SIGV4,
+    ),
+    ProviderType.OLLAMA: TypeSpec(
+        "Ollama", "http://localhost:11434", AuthMethod.NONE
+    ),
+    ProviderType.GEMINI: TypeSpec(
+        "Google Gemini",
+        "https://generativelanguage.googleapis.com/v1beta",
+        AuthMethod.API_KEY,
+    ),
+    ProviderType.OPENAI_COMPATIBLE: TypeSpec(
+        "OpenAI-compatible",
+        "",
+        AuthMethod.BEARER,
+        openai_family=True,
+        endpoint_required=True,
+    ),
+    ProviderType.OPENROUTER: TypeSpec(
+        "OpenRouter", "https://openrouter.ai/api/v1", AuthMethod.BEARER, True
+    ),
+    ProviderType.GROQ: TypeSpec(
+        "Groq", "https://api.groq.com/openai/v1", AuthMethod.BEARER, True
+    ),
+    ProviderType.TOGETHER: TypeSpec(
+        "Together AI", "https://api.together.xyz/v1", AuthMethod.BEARER, True
+    ),
+    ProviderType.FIREWORKS: TypeSpec(
+        "Fireworks AI",
+        "https://api.fireworks.ai/inference/v1",
+        AuthMethod.BEARER,
+        True,
+    ),
+    ProviderType.DEEPSEEK: TypeSpec(
+        "DeepSeek", "https://api.deepseek.com/v1", AuthMethod.BEARER, True
+    ),
+    ProviderType.MISTRAL: TypeSpec(
+        "Mistral", "https://api.mistral.ai/v1", AuthMethod.BEARER, True
+    ),
+    ProviderType.XAI: TypeSpec("xAI", "https://api.x.ai/v1", AuthMethod.BEARER, True),
+    ProviderType.VLLM: TypeSpec(
+        "vLLM", "http://localhost:8000/v1", AuthMethod.BEARER, True
+    ),
+}
+
+TYPE_CHOICES = [(name, spec.label) for name, spec in TYPES.items()]
+
+# Header names a provider's custom headers may never set: they belong to the
+# HTTP client, and letting a tenant set them enables request smuggling.
+FORBIDDEN_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+AWS_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
+
+# Which credential keys each auth method stores (all encrypted, write-only).
+CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
+    AuthMethod.BEARER: ("api_key",),
+    AuthMethod.X_API_KEY: ("api_key",),
+    AuthMethod.API_KEY: ("api_key",),
+    AuthMethod.CUSTOM_HEADERS: ("headers",),
+    AuthMethod.AWS_SIGV4: ("access_key_id", "secret_access_key", "session_token"),
+    AuthMethod.OAUTH2: ("client_secret",),
+    AuthMethod.NONE: (),
+}
+
+# Per-type defaults for the ``api_key`` method's header and prefix.
+API_KEY_HEADER_DEFAULTS: dict[str, tuple[str, str]] = {
+    ProviderType.AZURE_OPENAI: ("api-key", ""),
+    ProviderType.GEMINI: ("x-goog-api-key", ""),
+}
+
+
+def default_auth_method(provider_type: str) -> str:
+    spec = TYPES.get(provider_type)
+    return spec.default_auth if spec else AuthMethod.BEARER
+
+
+def is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def effective_endpoint(
+    provider_type: str, endpoint: str, config: dict[str, Any] | None
+) -> str:
+    """The base URL requests go to: explicit endpoint, config base_url, or default."""
+    config = config or {}
+    chosen = (endpoint or "").strip() or str(config.get("base_url") or "").strip()
+    if not chosen:
+        spec = TYPES.get(provider_type)
+        chosen = spec.default_endpoint if spec else ""
+        if "{region}" in chosen:
+            region = str(config.get("region") or "")
+            chosen = chosen.format(region=region) if region else ""
+    return chosen.rstrip("/")
+
+
+def validate(
+    provider_type: str,
+    auth_method: str,
+    endpoint: str,
+    config: dict[str, Any],
+    credentials: dict[str, Any],
+) -> dict[str, list[str]]:
+    """Every problem with a provider's settings, keyed by field; empty when valid.
+
+    ``credentials`` is the value that will be stored (after merging new input
+    with what was kept), so "missing secret" checks see the final state.
+    """
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    spec = TYPES.get(provider_type)
+    if spec is None:
+        add("provider_type", f"Unknown provider type {provider_type!r}.")
+        return errors
+    if auth_method not in CREDENTIAL_KEYS:
+        add("auth_method", f"Unknown auth method {auth_method!r}.")
+        return errors
+    if not isinstance(config, dict):
+        add("provider_config", "Provider config must be a JSON object.")
+        return errors
+
+    for label, url in (("endpoint", endpoint), ("base_url", config.get("base_url"))):
+        if url and not (isinstance(url, str) and is_http_url(url.strip())):
+            field = "endpoint" if label == "endpoint" else "provider_config"
+            add(field, f"The {label} must be an http:// or https:// URL with a host.")
+
+    region = config.get("region")
+    if region is not None and (
+        not isinstance(region, str) or not AWS_REGION_RE.match(region)
+    ):
+        add("provider_config", f"{region!r} is not an AWS region name (like us-east-1).")
+
+    if provider_type == ProviderType.BEDROCK and not region:
+        add("provider_config", "Bedrock needs a region (provider config 'region').")
+    if (
+        spec.endpoint_required
+        and not (endpoint or "").strip()
+        and not config.get("base_url")
+    ):
+        add("endpoint", f"{spec.label} needs an endpoint URL.")
+    if provider_type == ProviderType.AZURE_OPENAI:
+        deployments = config.get("deployments")
+        if deployments is not None and not (
+            isinstance(deployments, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in deployments.items())
+        ):
+            add(
+                "provider_config",
+                "Azure 'deployments' must map model names to deployment names.",
+            )
+
+    if auth_method == AuthMethod.AWS_SIGV4:
+        if provider_type != ProviderType.BEDROCK and not region:
+            add("provider_config", "AWS SigV4 needs a region (provider config 'region').")
+        for key, label in (
+            ("access_key_id", "an access key id"),
+            ("secret_access_key", "a secret access key"),
+        ):
+            if not credentials.get(key):
+                add("credentials", f"AWS SigV4 needs {label}.")
+    elif provider_type == ProviderType.BEDROCK:
+        add("auth_method", "Bedrock providers authenticate with AWS SigV4.")
+
+    if auth_method in (AuthMethod.BEARER, AuthMethod.X_API_KEY, AuthMethod.API_KEY):
+        if not credentials.get("api_key"):
+            add("credentials", "This auth method needs an API key.")
+    if auth_method == AuthMethod.API_KEY:
+        header = config.get("auth_header") or API_KEY_HEADER_DEFAULTS.get(
+            provider_type, ("", "")
+        )[0]
+        if not header:
+            add("provider_config", "The api_key method needs a header name ('auth_header').")
+        elif header.lower() in FORBIDDEN_HEADERS or not HEADER_NAME_RE.match(header):
+            add("provider_config", f"{header!r} cannot be used as the API key header.")
+    if auth_method == AuthMethod.CUSTOM_HEADERS:
+        headers = credentials.get("headers")
+        if not isinstance(headers, dict) or not headers:
+            add("credentials", "The custom_headers method needs at least one header.")
+        else:
+            for name in headers:
+                errors_for = header_name_problem(str(name))
+                if errors_for:
+                    add("credentials", errors_for)
+    if auth_method == AuthMethod.OAUTH2:
+        for key in ("token_url", "client_id"):
+            if not config.get(key):
+                add("provider_config", f"OAuth2 client credentials need '{key}'.")
+        if config.get("token_url") and not is_http_url(str(config["token_url"])):
+            add("provider_config", "The OAuth2 token_url must be an http(s) URL.")
+        if not credentials.get("client_secret"):
+            add("credentials", "OAuth2 client credentials need a client secret.")
+
+    for name in config.get("extra_headers") or {}:
+        problem = header_name_problem(str(name))
+        if problem:
+            add("provider_config", problem)
+    return errors
+
+
+def header_name_problem(name: str) -> str:
+    """Why ``name`` may not be set as a custom header, or '' when it may."""
+    if name.strip().lower() in FORBIDDEN_HEADERS:
+        return f"Custom headers may not set {name.strip()}."
+    if not HEADER_NAME_RE.match(name):
+        return f"{name!r} is not a valid HTTP header name."
+    return ""

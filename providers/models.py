@@ -1,0 +1,136 @@
+"""Provider: one upstream LLM service an organization has registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from providers import catalog
+from providers.fields import EncryptedFieldsMixin, EncryptedJSONField
+
+
+class Provider(EncryptedFieldsMixin, models.Model):
+    """An upstream endpoint with its auth method and encrypted credentials."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        AVAILABLE = "available", "Available"
+        UNAVAILABLE = "unavailable", "Unavailable"
+        FAILED = "failed", "Failed"
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="providers"
+    )
+    owner = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_providers",
+    )
+    name = models.SlugField(
+        max_length=100,
+        help_text="Unique in the organization; agents may pin it as "
+        "'<provider name>/<model id>'.",
+    )
+    provider_type = models.CharField(
+        "type", max_length=32, choices=catalog.TYPE_CHOICES
+    )
+    endpoint = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Base URL. Leave empty for the type's default endpoint.",
+    )
+    auth_method = models.CharField(
+        max_length=32, choices=catalog.AUTH_METHOD_CHOICES, blank=True
+    )
+    credentials = EncryptedJSONField()
+    provider_config = EncryptedJSONField()
+    instance_wide = models.BooleanField(
+        default=False, help_text="Every user of this instance may use its models."
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    priority = models.IntegerField(
+        default=100,
+        help_text="Lower is tried first when several providers serve one model name.",
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Optional cap across all keys."
+    )
+    timeout_connect = models.FloatField(default=5.0, help_text="Seconds.")
+    timeout_first_byte = models.FloatField(default=60.0, help_text="Seconds.")
+    timeout_total = models.FloatField(default=600.0, help_text="Seconds.")
+
+    health = models.CharField(
+        max_length=16, choices=Health.choices, default=Health.UNKNOWN
+    )
+    health_message = models.TextField(blank=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization__name", "priority", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="provider_unique_name_per_org"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(timeout_connect__gt=0)
+                & models.Q(timeout_first_byte__gt=0)
+                & models.Q(timeout_total__gt=0),
+                name="provider_timeouts_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def type_spec(self) -> catalog.TypeSpec:
+        return catalog.TYPES[self.provider_type]
+
+    def get_config(self) -> dict[str, Any]:
+        value = self.reveal("provider_config", default={})
+        return value if isinstance(value, dict) else {}
+
+    def get_credentials(self) -> dict[str, Any]:
+        value = self.reveal("credentials", default={})
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def effective_auth_method(self) -> str:
+        return self.auth_method or catalog.default_auth_method(self.provider_type)
+
+    @property
+    def base_url(self) -> str:
+        return catalog.effective_endpoint(
+            self.provider_type, self.endpoint, self.get_config()
+        )
+
+    def clean(self) -> None:
+        super().clean()
+        if self.timeout_first_byte > self.timeout_total:
+            raise ValidationError(
+                {"timeout_first_byte": "Must not exceed the total timeout."}
+            )
+        errors = catalog.validate(
+            self.provider_type,
+            self.effective_auth_method,
+            self.endpoint,
+            self.get_config(),
+            self.get_credentials(),
+        )
+        if errors:
+            # Errors on the encrypted fields are reported on the form's own fields.
+            raise ValidationError(errors)

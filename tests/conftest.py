@@ -1,0 +1,34 @@
+"""Shared fixtures: alice (acme admin), bob (acme member), charlie (another org)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from accounts.models import Membership, Organization, User
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class World:
+    acme: Organization
+    globex: Organization
+    alice: User
+    bob: User
+    charlie: User
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    acme = OrganizationFactory(slug="acme", name="Acme Corp")
+    globex = OrganizationFactory(slug="globex", name="Globex")
+    alice = UserFactory(username="alice", is_staff=True)
+    bob = UserFactory(username="bob")
+    charlie = UserFactory(username="charlie", is_staff=True)
+    MembershipFactory(user=alice, organization=acme, role=Membership.Role.ADMIN)
+    MembershipFactory(user=bob, organization=acme, role=Membership.Role.MEMBER)
+    MembershipFactory(user=charlie, organization=globex, role=Membership.Role.ADMIN)
+    return World(acme, globex, alice, bob, charlie)

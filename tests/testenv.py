@@ -1,0 +1,20 @@
+"""Pytest plugin loaded before Django: the environment every test run starts from.
+
+Loaded with ``-p tests.testenv`` (pyproject addopts) so it runs before
+pytest-django imports the settings. Real environment variables win, which is how
+CI points the suite at PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+# Two keys: the first wraps new values; the second exists so rotation is testable.
+os.environ.setdefault(
+    "CREDENTIALS_KEYS",
+    "test-key-1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+)
+os.environ.setdefault("PROVIDERS_ALLOW_PRIVATE_IPS", "true")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "false")
