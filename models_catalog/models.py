@@ -91,6 +91,11 @@ class AIModel(EncryptedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name or self.model_id
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.provider_id and not self.organization_id:
+            self.organization_id = self.provider.organization_id
+        super().save(*args, **kwargs)
+
     def get_config(self) -> dict[str, Any]:
         value = self.reveal("model_config", default={})
         return value if isinstance(value, dict) else {}
@@ -108,14 +113,9 @@ class AIModel(EncryptedFieldsMixin, models.Model):
                 {"provider": "The provider belongs to another organization."}
             )
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.provider_id and not self.organization_id:
-            self.organization_id = self.provider.organization_id
-        super().save(*args, **kwargs)
-
 
 class Grant(models.Model):
-    """An ACL entry: a provider's or a model's use, granted to a user or organization."""
+    """An ACL entry: use of a provider or model, granted to a user or organization."""
 
     provider = models.ForeignKey(
         "providers.Provider",

@@ -76,9 +76,7 @@ TYPES: dict[str, TypeSpec] = {
         "https://bedrock-runtime.{region}.amazonaws.com",
         AuthMethod.AWS_SIGV4,
     ),
-    ProviderType.OLLAMA: TypeSpec(
-        "Ollama", "http://localhost:11434", AuthMethod.NONE
-    ),
+    ProviderType.OLLAMA: TypeSpec("Ollama", "http://localhost:11434", AuthMethod.NONE),
     ProviderType.GEMINI: TypeSpec(
         "Google Gemini",
         "https://generativelanguage.googleapis.com/v1beta",
@@ -122,7 +120,9 @@ TYPE_CHOICES = [(name, spec.label) for name, spec in TYPES.items()]
 
 # Header names a provider's custom headers may never set: they belong to the
 # HTTP client, and letting a tenant set them enables request smuggling.
-FORBIDDEN_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+FORBIDDEN_HEADERS = frozenset(
+    {"host", "content-length", "connection", "transfer-encoding"}
+)
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 AWS_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
 
@@ -209,7 +209,9 @@ def validate(
     if region is not None and (
         not isinstance(region, str) or not AWS_REGION_RE.match(region)
     ):
-        add("provider_config", f"{region!r} is not an AWS region name (like us-east-1).")
+        add(
+            "provider_config", f"{region!r} is not an AWS region name (like us-east-1)."
+        )
 
     if provider_type == ProviderType.BEDROCK and not region:
         add("provider_config", "Bedrock needs a region (provider config 'region').")
@@ -223,7 +225,10 @@ def validate(
         deployments = config.get("deployments")
         if deployments is not None and not (
             isinstance(deployments, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in deployments.items())
+            and all(
+                isinstance(k, str) and isinstance(v, str)
+                for k, v in deployments.items()
+            )
         ):
             add(
                 "provider_config",
@@ -232,7 +237,10 @@ def validate(
 
     if auth_method == AuthMethod.AWS_SIGV4:
         if provider_type != ProviderType.BEDROCK and not region:
-            add("provider_config", "AWS SigV4 needs a region (provider config 'region').")
+            add(
+                "provider_config",
+                "AWS SigV4 needs a region (provider config 'region').",
+            )
         for key, label in (
             ("access_key_id", "an access key id"),
             ("secret_access_key", "a secret access key"),
@@ -242,15 +250,22 @@ def validate(
     elif provider_type == ProviderType.BEDROCK:
         add("auth_method", "Bedrock providers authenticate with AWS SigV4.")
 
-    if auth_method in (AuthMethod.BEARER, AuthMethod.X_API_KEY, AuthMethod.API_KEY):
-        if not credentials.get("api_key"):
-            add("credentials", "This auth method needs an API key.")
+    if auth_method in (
+        AuthMethod.BEARER,
+        AuthMethod.X_API_KEY,
+        AuthMethod.API_KEY,
+    ) and not credentials.get("api_key"):
+        add("credentials", "This auth method needs an API key.")
     if auth_method == AuthMethod.API_KEY:
-        header = config.get("auth_header") or API_KEY_HEADER_DEFAULTS.get(
-            provider_type, ("", "")
-        )[0]
+        header = (
+            config.get("auth_header")
+            or API_KEY_HEADER_DEFAULTS.get(provider_type, ("", ""))[0]
+        )
         if not header:
-            add("provider_config", "The api_key method needs a header name ('auth_header').")
+            add(
+                "provider_config",
+                "The api_key method needs a header name ('auth_header').",
+            )
         elif header.lower() in FORBIDDEN_HEADERS or not HEADER_NAME_RE.match(header):
             add("provider_config", f"{header!r} cannot be used as the API key header.")
     if auth_method == AuthMethod.CUSTOM_HEADERS:

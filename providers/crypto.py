@@ -94,9 +94,10 @@ def parse_keys(entries: list[str] | tuple[str, ...]) -> tuple[LocalKey, ...]:
                 "'manage.py generate_credentials_key')."
             )
         kid = kid or key_id_for(raw)
-        if kid.startswith(KMS_PREFIX) or not kid.replace("-", "").replace(
-            "_", ""
-        ).replace(".", "").isalnum():
+        if (
+            kid.startswith(KMS_PREFIX)
+            or not kid.replace("-", "").replace("_", "").replace(".", "").isalnum()
+        ):
             raise KeyConfigError(
                 f"CREDENTIALS_KEYS entry {position} has an invalid key id {kid!r} "
                 "(letters, digits, '-', '_' and '.' only)."
@@ -206,7 +207,9 @@ def encrypt(plaintext: str, aad: str) -> str:
     kid = current_kid()
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(12)
-    ciphertext = AESGCM(data_key).encrypt(nonce, plaintext.encode("utf-8"), aad.encode())
+    ciphertext = AESGCM(data_key).encrypt(
+        nonce, plaintext.encode("utf-8"), aad.encode()
+    )
     envelope = {
         "v": FORMAT_VERSION,
         "kid": kid,

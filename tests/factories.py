@@ -51,7 +51,10 @@ class ProviderFactory(DjangoModelFactory):
 
     @factory.post_generation
     def secrets(obj: Provider, create: bool, extracted: dict | None, **kw: object):
-        obj.seal("credentials", extracted if extracted is not None else {"api_key": "sk-test"})
+        obj.seal(
+            "credentials",
+            extracted if extracted is not None else {"api_key": "sk-test"},
+        )
         if create:
             obj.save(update_fields=["credentials"])
 
