@@ -366,6 +366,18 @@ class Driver(ABC):
 
     # -- helpers for subclasses -------------------------------------------------
 
+    async def auth(self) -> dict[str, str]:
+        """Authentication headers for this provider (OAuth2 tokens fetched and cached).
+
+        SigV4 is the exception: the Bedrock driver signs each request itself.
+        """
+        token = None
+        if self.config.auth_method == AuthMethod.OAUTH2:
+            from providers.oauth import get_token
+
+            token = await get_token(self.config, self.client)
+        return auth_headers(self.config, token)
+
     async def send(self, req: UpstreamRequest) -> httpx.Response:
         """Send a request and read the whole answer; raise DriverError on failure."""
         try:

@@ -1,0 +1,75 @@
+"""OAuth2 client-credentials tokens for providers that use them, cached until expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from providers.drivers.base import DriverError, error_message_from_body
+
+if TYPE_CHECKING:
+    from providers.drivers.base import DriverConfig
+
+# (token_url, client_id, scope, secret fingerprint) -> (expires_at, token)
+_tokens: dict[tuple[str, str, str, int], tuple[float, str]] = {}
+_locks: dict[tuple[str, str, str, int], asyncio.Lock] = {}
+# Refresh this long before the token's stated expiry.
+_SKEW = 30.0
+
+
+async def get_token(cfg: DriverConfig, client: httpx.AsyncClient) -> str:
+    """A valid access token for ``cfg``; fetched once and shared until it expires."""
+    token_url = str(cfg.config.get("token_url", ""))
+    client_id = str(cfg.config.get("client_id", ""))
+    scope = str(cfg.config.get("scope", "") or "")
+    secret = str(cfg.credentials.get("client_secret", ""))
+    key = (token_url, client_id, scope, hash(secret))
+    cached = _tokens.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    lock = _locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        cached = _tokens.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+        }
+        if scope:
+            form["scope"] = scope
+        try:
+            response = await client.post(
+                token_url, data=form, timeout=cfg.timeouts.httpx()
+            )
+        except httpx.HTTPError as exc:
+            raise DriverError(
+                f"OAuth2 token endpoint unreachable ({type(exc).__name__})",
+                status=503,
+                code="upstream_unavailable",
+                transient=True,
+            ) from None
+        if response.status_code >= 400:
+            raise DriverError(
+                "OAuth2 token endpoint refused the client credentials: "
+                + error_message_from_body(response.content),
+                status=502,
+                code="upstream_auth_error",
+                should_retry=False,
+            )
+        try:
+            data = response.json()
+            token = str(data["access_token"])
+            lifetime = float(data.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise DriverError(
+                "OAuth2 token endpoint answered without an access_token.",
+                status=502,
+                code="upstream_auth_error",
+            ) from None
+        _tokens[key] = (time.monotonic() + max(0.0, lifetime - _SKEW), token)
+        return token
