@@ -17,4 +17,3 @@ os.environ.setdefault(
 )
 os.environ.setdefault("PROVIDERS_ALLOW_PRIVATE_IPS", "true")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "false")
