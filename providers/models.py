@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from providers import catalog
+from providers.drivers.base import DriverConfig, Timeouts
 from providers.fields import EncryptedFieldsMixin, EncryptedJSONField
 
 
@@ -116,6 +117,25 @@ class Provider(EncryptedFieldsMixin, models.Model):
     def base_url(self) -> str:
         return catalog.effective_endpoint(
             self.provider_type, self.endpoint, self.get_config()
+        )
+
+    def driver_config(self) -> DriverConfig:
+        """The decrypted, ORM-free settings a driver needs (may raise CryptoError)."""
+        config = self.get_config()
+        return DriverConfig(
+            provider_type=self.provider_type,
+            base_url=catalog.effective_endpoint(
+                self.provider_type, self.endpoint, config
+            ),
+            auth_method=self.effective_auth_method,
+            credentials=self.get_credentials(),
+            config=config,
+            timeouts=Timeouts(
+                connect=self.timeout_connect,
+                first_byte=self.timeout_first_byte,
+                total=self.timeout_total,
+            ),
+            name=self.name,
         )
 
     def clean(self) -> None:

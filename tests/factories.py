@@ -43,6 +43,7 @@ class ProviderFactory(DjangoModelFactory):
 
     class Meta:
         model = Provider
+        skip_postgeneration_save = True
 
     organization = factory.SubFactory(OrganizationFactory)
     name = factory.Sequence(lambda n: f"provider-{n}")

@@ -1,0 +1,85 @@
+"""The gateway's errors, answered in OpenAI's envelope with a fitting status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpResponse
+
+from providers.drivers.base import DriverError
+
+
+class GatewayError(DriverError):
+    """A gateway-side refusal (auth, routing, limits, bad input)."""
+
+
+def invalid_api_key(message: str = "Incorrect API key provided.") -> GatewayError:
+    return GatewayError(
+        message,
+        status=401,
+        type="invalid_request_error",
+        code="invalid_api_key",
+        health=None,
+    )
+
+
+def model_not_found(name: str) -> GatewayError:
+    # The same text whether the model is missing or merely invisible (DESIGN.md).
+    return GatewayError(
+        f"The model `{name}` does not exist or you do not have access to it.",
+        status=404,
+        type="invalid_request_error",
+        code="model_not_found",
+        health=None,
+    )
+
+
+def model_not_allowed(name: str) -> GatewayError:
+    return GatewayError(
+        f"This API key may not use the model `{name}`.",
+        status=403,
+        type="permission_error",
+        code="model_not_allowed",
+        health=None,
+    )
+
+
+def bad_request(
+    message: str, param: str | None = None, code: str = "invalid_value"
+) -> GatewayError:
+    return GatewayError(
+        message,
+        status=400,
+        type="invalid_request_error",
+        code=code,
+        param=param,
+        health=None,
+    )
+
+
+def rate_limited(message: str, retry_after: float) -> GatewayError:
+    return GatewayError(
+        message,
+        status=429,
+        type="rate_limit_error",
+        code="rate_limit_exceeded",
+        retry_after=retry_after,
+        health=None,
+    )
+
+
+def error_response(err: DriverError) -> HttpResponse:
+    body = json.dumps(err.envelope(), separators=(",", ":"))
+    response = HttpResponse(body, status=err.status, content_type="application/json")
+    if err.retry_after is not None:
+        response["Retry-After"] = str(max(1, round(err.retry_after)))
+    if err.should_retry is not None:
+        response["x-should-retry"] = "true" if err.should_retry else "false"
+    return response
+
+
+def error_event(err: DriverError) -> bytes:
+    """A mid-stream error as an SSE event the OpenAI SDK raises on."""
+    payload: dict[str, Any] = err.envelope()
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"

@@ -1,0 +1,67 @@
+"""Admission control: requests-per-minute caps per key, model and provider.
+
+Fixed one-minute windows. With ``REDIS_URL`` the counters live in Redis (one
+pipelined round trip per request that has any cap, shared by every replica);
+without it, in this process (the embedded platform runs one web process).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+
+from gateway.state import state
+
+WINDOW = 60
+
+
+class LocalCounters:
+    def __init__(self) -> None:
+        self.window = 0
+        self.counts: dict[str, int] = {}
+
+    def incr(self, keys: list[str], window: int) -> list[int]:
+        if window != self.window:
+            self.window, self.counts = window, {}
+        out = []
+        for key in keys:
+            self.counts[key] = self.counts.get(key, 0) + 1
+            out.append(self.counts[key])
+        return out
+
+
+_local = LocalCounters()
+
+
+async def _incr_redis(keys: list[str]) -> list[int]:
+    redis: Any = state().redis()
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.incr(key)
+        pipe.expire(key, WINDOW * 2)
+    results = await pipe.execute()
+    return [int(v) for v in results[::2]]
+
+
+async def admit(caps: list[tuple[str, int | None]]) -> tuple[str, float] | None:
+    """Count one request against each capped bucket.
+
+    Returns ``(bucket label, seconds until the window resets)`` for the first cap
+    that is exceeded, or None when the request is admitted.
+    """
+    active = [(label, cap) for label, cap in caps if cap]
+    if not active:
+        return None
+    now = time.time()
+    window = int(now // WINDOW)
+    keys = [f"modelgate:rpm:{label}:{window}" for label, _ in active]
+    if settings.REDIS_URL:
+        counts = await _incr_redis(keys)
+    else:
+        counts = _local.incr(keys, window)
+    for (label, cap), count in zip(active, counts, strict=True):
+        if count > int(cap or 0):
+            return label, (window + 1) * WINDOW - now
+    return None

@@ -1,0 +1,119 @@
+"""Process-local caches of keys and routes, and how changes invalidate them.
+
+The hot path reads only these dictionaries. Any change to keys, providers,
+models, grants or memberships bumps a version: in this process at once (see
+``gateway.signals``), and in Redis so every other replica drops its caches on
+its next poll (at most once per ``POLL_SECONDS``). Without Redis (the embedded
+platform) entries also expire after ``LOCAL_TTL`` seconds, which covers changes
+made by other local processes. Either way a change takes effect within 2 s.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+
+POLL_SECONDS = 1.0
+LOCAL_TTL = 1.5
+VERSION_KEY = "modelgate:gateway:version"
+
+
+class TTLCache:
+    """A dict whose entries expire; cleared wholesale on invalidation."""
+
+    def __init__(self, ttl: float | None, max_entries: int = 200_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.data: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any) -> Any:
+        entry = self.data.get(key)
+        if entry is None:
+            return None
+        if self.ttl is not None and entry[0] < time.monotonic():
+            self.data.pop(key, None)
+            return None
+        return entry[1]
+
+    def set(self, key: Any, value: Any) -> None:
+        if len(self.data) >= self.max_entries:
+            self.data.clear()
+        expires = time.monotonic() + self.ttl if self.ttl is not None else 0.0
+        self.data[key] = (expires, value)
+
+    def clear(self) -> None:
+        self.data.clear()
+
+
+class GatewayState:
+    def __init__(self) -> None:
+        ttl = None if settings.REDIS_URL else LOCAL_TTL
+        self.keys = TTLCache(ttl)
+        self.routes = TTLCache(ttl)
+        self.listings = TTLCache(ttl)
+        self.seen_version: int | None = None
+        self.next_poll = 0.0
+        self._redis: Any = None
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.routes.clear()
+        self.listings.clear()
+
+    def redis(self) -> Any:
+        if self._redis is None:
+            import redis.asyncio as aioredis
+
+            self._redis = aioredis.from_url(settings.REDIS_URL)
+        return self._redis
+
+    async def refresh(self) -> None:
+        """Drop caches when another process changed something (polled, cheap)."""
+        if not settings.REDIS_URL:
+            return
+        now = time.monotonic()
+        if now < self.next_poll:
+            return
+        self.next_poll = now + POLL_SECONDS
+        try:
+            raw = await self.redis().get(VERSION_KEY)
+        except Exception:
+            # Redis unreachable: keep serving, but never from stale caches.
+            self.clear()
+            return
+        version = int(raw or 0)
+        if version != self.seen_version:
+            self.clear()
+            self.seen_version = version
+
+
+_state: GatewayState | None = None
+
+
+def state() -> GatewayState:
+    global _state
+    if _state is None:
+        _state = GatewayState()
+    return _state
+
+
+def invalidate() -> None:
+    """Called (sync) after a relevant change commits: here now, elsewhere soon."""
+    if _state is not None:
+        _state.clear()
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(settings.REDIS_URL)
+            client.incr(VERSION_KEY)
+            client.close()
+        except redis.RedisError:
+            pass
+
+
+def reset_for_tests() -> None:
+    global _state
+    _state = None

@@ -1,0 +1,14 @@
+"""Gateway routes, mounted under /v1/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from gateway.views import ChatCompletionsView, EmbeddingsView, ModelsView
+
+urlpatterns = [
+    path("chat/completions", ChatCompletionsView.as_view(), name="chat-completions"),
+    path("embeddings", EmbeddingsView.as_view(), name="embeddings"),
+    path("models", ModelsView.as_view(), name="models"),
+    path("models/<path:model>", ModelsView.as_view(), name="model-detail"),
+]

@@ -1,0 +1,483 @@
+"""The OpenAI-compatible REST gateway: /v1/chat/completions, /v1/embeddings, /v1/models.
+
+Views are Django REST framework ``APIView`` subclasses with a native async
+``dispatch``: DRF's Request, parsers and exception types, but no thread hop per
+request (adrf runs ``initial()`` through ``sync_to_async``, which the hot path
+cannot afford). The path per call: authenticate the key (cached), resolve the
+model name (cached), admit against limits, call the driver on the pooled client,
+relay the answer (SSE when streaming), queue usage for the batch writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.views import APIView
+
+from gateway import usage
+from gateway.auth import KeyInfo, authenticate
+from gateway.errors import (
+    bad_request,
+    error_event,
+    error_response,
+    model_not_allowed,
+    model_not_found,
+    rate_limited,
+)
+from gateway.limits import admit
+from gateway.listing import list_models_for
+from gateway.routing import Candidate, candidates_for
+from gateway.state import state
+from providers.drivers import get_driver
+from providers.drivers.base import DriverError, new_completion_id, now
+from providers.http import get_client
+
+logger = logging.getLogger(__name__)
+
+DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _json(data: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(DUMPS(data), status=status, content_type="application/json")
+
+
+class GatewayView(APIView):
+    """DRF view with an async dispatch; every error leaves in OpenAI's envelope."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.args, self.kwargs = args, kwargs
+        drf_request = self.initialize_request(request, *args, **kwargs)
+        self.request = drf_request
+        try:
+            await state().refresh()
+            key = await authenticate(request.headers.get("Authorization"))
+            handler = getattr(self, request.method.lower(), None)  # type: ignore[union-attr]
+            return await handler(drf_request, key, *args, **kwargs)  # type: ignore[misc]
+        except DriverError as err:
+            return error_response(err)
+        except (ParseError, UnsupportedMediaType) as exc:
+            return error_response(bad_request(f"Invalid request body: {exc.detail}"))
+
+    def body(self, request: Any) -> dict[str, Any]:
+        try:
+            data = request.data
+        except ParseError:
+            raise bad_request(
+                "We could not parse the JSON body of your request. "
+                "(HINT: send valid JSON with Content-Type: application/json.)"
+            ) from None
+        if not isinstance(data, dict):
+            raise bad_request("The request body must be a JSON object.")
+        return data
+
+
+async def _resolve(key: KeyInfo, name: Any, model_type: str) -> list[Candidate]:
+    if not isinstance(name, str) or not name:
+        raise bad_request(
+            "you must provide a model parameter", "model", "missing_required_parameter"
+        )
+    cache = state().routes
+    route_key = (key.principal_key, name)
+    found = cache.get(route_key)
+    if found is None:
+        found = await sync_to_async(candidates_for)(key.principal, name)
+        cache.set(route_key, found)
+    if not found:
+        raise model_not_found(name)
+    if key.allowed_models and not any(c.names() & key.allowed_models for c in found):
+        raise model_not_allowed(name)
+    if key.allowed_models:
+        found = [c for c in found if c.names() & key.allowed_models]
+    typed = [c for c in found if c.model_type == model_type]
+    if not typed:
+        raise bad_request(
+            f"The model `{name}` is not a{'n' if model_type[0] in 'aeiou' else ''} "
+            f"{model_type} model.",
+            "model",
+            "invalid_model_type",
+        )
+    return typed
+
+
+async def _admit(key: KeyInfo, candidate: Candidate) -> None:
+    refused = await admit(
+        [
+            (f"key:{key.key_pk}", key.requests_per_minute),
+            (f"model:{candidate.model_pk}", candidate.model_rpm),
+            (f"provider:{candidate.provider_pk}", candidate.provider_rpm),
+        ]
+    )
+    if refused:
+        label, retry_after = refused
+        scope = label.split(":", 1)[0]
+        raise rate_limited(
+            f"Rate limit reached for this {'API key' if scope == 'key' else scope} "
+            "(requests per minute). Retry after the window resets.",
+            retry_after,
+        )
+
+
+def _record(
+    key: KeyInfo,
+    candidate: Candidate | None,
+    endpoint: str,
+    name: str,
+    started: float,
+    status: int,
+    *,
+    usage_data: dict[str, Any] | None = None,
+    error_type: str = "",
+    stream: bool = False,
+    ttfb: float | None = None,
+) -> None:
+    usage_data = usage_data or {}
+    tokens_in = int(usage_data.get("prompt_tokens") or 0)
+    tokens_out = int(usage_data.get("completion_tokens") or 0)
+    usage.record(
+        organization_id=key.organization_id,
+        user_id=key.user_id,
+        api_key_id=key.key_pk,
+        provider_id=candidate.provider_pk if candidate else None,
+        model_id=candidate.model_pk if candidate else None,
+        endpoint=endpoint,
+        model_name=name[:255],
+        stream=stream,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost=usage.cost(
+            tokens_in, tokens_out, candidate.input_cost, candidate.output_cost
+        )
+        if candidate
+        else 0,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        ttfb_ms=int((ttfb - started) * 1000) if ttfb else None,
+        status_code=status,
+        error_type=error_type[:64],
+    )
+
+
+def _driver(candidate: Candidate) -> Any:
+    if candidate.driver_config is None:
+        raise DriverError(
+            f"The provider '{candidate.provider_name}' is misconfigured: "
+            f"{candidate.config_error}",
+            status=502,
+            code="provider_misconfigured",
+            health="failed",
+        )
+    return get_driver(candidate.driver_config, get_client())
+
+
+def _validate_chat(body: dict[str, Any]) -> None:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request(
+            "'messages' must be a non-empty array.",
+            "messages",
+            "missing_required_parameter",
+        )
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise bad_request(
+                f"messages[{i}] must be an object with a role.", f"messages[{i}]"
+            )
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise bad_request("'stream' must be a boolean.", "stream")
+    n = body.get("n", 1)
+    if n is not None and (not isinstance(n, int) or n < 1 or n > 128):
+        raise bad_request("'n' must be an integer between 1 and 128.", "n")
+
+
+class ChatCompletionsView(GatewayView):
+    http_method_names = ["post"]
+
+    async def post(self, request: Any, key: KeyInfo) -> HttpResponse:
+        started = time.monotonic()
+        body = self.body(request)
+        name = body.get("model")
+        candidates = await _resolve(key, name, "inference")
+        assert isinstance(name, str)
+        _validate_chat(body)
+        if body.get("stream"):
+            return await self._stream(body, key, name, candidates, started)
+        last: DriverError | None = None
+        for candidate in candidates:
+            await _admit(key, candidate)
+            try:
+                driver = _driver(candidate)
+                timeout = candidate.driver_config.timeouts.total  # type: ignore[union-attr]
+                async with asyncio.timeout(timeout):
+                    answer = await driver.chat(body, candidate.model_id)
+            except TimeoutError:
+                last = DriverError(
+                    "The provider timed out.",
+                    status=504,
+                    code="upstream_timeout",
+                    transient=True,
+                )
+            except DriverError as err:
+                last = err
+            else:
+                answer["model"] = name
+                answer.setdefault("id", new_completion_id())
+                answer.setdefault("object", "chat.completion")
+                answer.setdefault("created", now())
+                _record(
+                    key,
+                    candidate,
+                    "chat",
+                    name,
+                    started,
+                    200,
+                    usage_data=answer.get("usage"),
+                )
+                return _json(answer)
+            _record(
+                key,
+                candidate,
+                "chat",
+                name,
+                started,
+                last.status,
+                error_type=last.code or last.type,
+            )
+            if not last.transient:
+                break
+        assert last is not None
+        return error_response(last)
+
+    async def _stream(
+        self,
+        body: dict[str, Any],
+        key: KeyInfo,
+        name: str,
+        candidates: list[Candidate],
+        started: float,
+    ) -> HttpResponse:
+        options = body.get("stream_options") or {}
+        include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+        last: DriverError | None = None
+        for candidate in candidates:
+            await _admit(key, candidate)
+            try:
+                driver = _driver(candidate)
+                timeouts = candidate.driver_config.timeouts  # type: ignore[union-attr]
+                deadline = asyncio.get_running_loop().time() + timeouts.total
+                chunks = driver.chat_stream(body, candidate.model_id)
+                async with asyncio.timeout_at(deadline):
+                    first = await anext(chunks)
+            except TimeoutError:
+                last = DriverError(
+                    "The provider timed out.",
+                    status=504,
+                    code="upstream_timeout",
+                    transient=True,
+                )
+            except StopAsyncIteration:
+                last = DriverError(
+                    "The provider sent an empty stream.",
+                    status=502,
+                    code="upstream_error",
+                    transient=True,
+                )
+            except DriverError as err:
+                last = err
+            else:
+                relay = _relay(
+                    first,
+                    chunks,
+                    deadline,
+                    key,
+                    candidate,
+                    name,
+                    include_usage,
+                    started,
+                )
+                response = StreamingHttpResponse(
+                    relay, content_type="text/event-stream"
+                )
+                response["Cache-Control"] = "no-cache"
+                response["X-Accel-Buffering"] = "no"
+                return response
+            _record(
+                key,
+                candidate,
+                "chat",
+                name,
+                started,
+                last.status,
+                error_type=last.code or last.type,
+                stream=True,
+            )
+            if not last.transient:
+                break
+        assert last is not None
+        return error_response(last)
+
+
+async def _relay(
+    first: dict[str, Any],
+    chunks: AsyncIterator[dict[str, Any]],
+    deadline: float,
+    key: KeyInfo,
+    candidate: Candidate,
+    name: str,
+    include_usage: bool,
+    started: float,
+) -> AsyncIterator[bytes]:
+    """Re-emit the driver's chunks as OpenAI SSE; always close the upstream."""
+    envelope = {
+        "id": new_completion_id(),
+        "object": "chat.completion.chunk",
+        "created": now(),
+        "model": name,
+        "system_fingerprint": None,
+    }
+    usage_data: dict[str, Any] | None = None
+    status, error_type, ttfb = 200, "", time.monotonic()
+    chunk: dict[str, Any] | None = first
+    try:
+        while chunk is not None:
+            if chunk.get("usage") and not chunk.get("choices"):
+                usage_data = chunk["usage"]
+                if include_usage:
+                    yield b"data: " + DUMPS({**envelope, **chunk}).encode() + b"\n\n"
+            else:
+                out = {**envelope, **chunk}
+                if include_usage:
+                    out["usage"] = None
+                else:
+                    out.pop("usage", None)
+                yield b"data: " + DUMPS(out).encode() + b"\n\n"
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                chunk = None
+        yield b"data: [DONE]\n\n"
+    except TimeoutError:
+        err = DriverError(
+            "The provider stream exceeded its time limit.",
+            status=504,
+            code="upstream_timeout",
+        )
+        status, error_type = err.status, err.code or ""
+        yield error_event(err)
+    except DriverError as err:
+        status, error_type = err.status, err.code or err.type
+        yield error_event(err)
+    except asyncio.CancelledError:
+        status, error_type = 499, "client_disconnected"
+        raise
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        _record(
+            key,
+            candidate,
+            "chat",
+            name,
+            started,
+            status,
+            usage_data=usage_data,
+            error_type=error_type,
+            stream=True,
+            ttfb=ttfb,
+        )
+
+
+class EmbeddingsView(GatewayView):
+    http_method_names = ["post"]
+
+    async def post(self, request: Any, key: KeyInfo) -> HttpResponse:
+        started = time.monotonic()
+        body = self.body(request)
+        name = body.get("model")
+        candidates = await _resolve(key, name, "embedding")
+        assert isinstance(name, str)
+        data = body.get("input")
+        if data in (None, "", []):
+            raise bad_request(
+                "'input' must be a non-empty string or array.",
+                "input",
+                "missing_required_parameter",
+            )
+        last: DriverError | None = None
+        for candidate in candidates:
+            await _admit(key, candidate)
+            try:
+                driver = _driver(candidate)
+                timeout = candidate.driver_config.timeouts.total  # type: ignore[union-attr]
+                async with asyncio.timeout(timeout):
+                    answer = await driver.embed(body, candidate.model_id)
+            except TimeoutError:
+                last = DriverError(
+                    "The provider timed out.",
+                    status=504,
+                    code="upstream_timeout",
+                    transient=True,
+                )
+            except DriverError as err:
+                last = err
+            else:
+                answer["model"] = name
+                _record(
+                    key,
+                    candidate,
+                    "embeddings",
+                    name,
+                    started,
+                    200,
+                    usage_data=answer.get("usage"),
+                )
+                return _json(answer)
+            _record(
+                key,
+                candidate,
+                "embeddings",
+                name,
+                started,
+                last.status,
+                error_type=last.code or last.type,
+            )
+            if not last.transient:
+                break
+        assert last is not None
+        return error_response(last)
+
+
+class ModelsView(GatewayView):
+    http_method_names = ["get"]
+
+    async def get(
+        self, request: Any, key: KeyInfo, model: str | None = None
+    ) -> HttpResponse:
+        cache = state().listings
+        listing = cache.get(key.principal_key)
+        if listing is None:
+            listing = await sync_to_async(list_models_for)(key.principal)
+            cache.set(key.principal_key, listing)
+        entries = [
+            e
+            for e in listing
+            if not key.allowed_models or set(e["_names"]) & key.allowed_models
+        ]
+        if model is not None:
+            for entry in entries:
+                if model in entry["_names"]:
+                    return _json({k: v for k, v in entry.items() if k != "_names"})
+            raise model_not_found(model)
+        data = [{k: v for k, v in e.items() if k != "_names"} for e in entries]
+        return _json({"object": "list", "data": data})

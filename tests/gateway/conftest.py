@@ -1,0 +1,59 @@
+"""A real ASGI server (uvicorn, in a thread) serving Modelgate for gateway tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+
+from gateway import limits, state, usage
+from tests.fakes.server import free_port
+
+
+@dataclass
+class LiveGateway:
+    url: str
+
+    @property
+    def v1(self) -> str:
+        return f"{self.url}/v1"
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # running in a thread
+        pass
+
+
+@pytest.fixture(scope="session")
+def _uvicorn() -> Iterator[LiveGateway]:
+    from config.asgi import application
+
+    port = free_port()
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, lifespan="on", log_level="warning"
+    )
+    server = _Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield LiveGateway(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
+    """The live gateway with fresh caches and limit counters for this test."""
+    state.reset_for_tests()
+    limits._local.window = 0
+    yield _uvicorn
+    state.reset_for_tests()
+    usage._buffer.clear()
