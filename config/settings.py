@@ -43,7 +43,7 @@ if not DEBUG:
     if not CREDENTIALS_KEYS and not CREDENTIALS_KMS_KEY_ID:
         raise ImproperlyConfigured(
             "No credentials encryption key. Set CREDENTIALS_KEYS "
-            "(generate one with: python manage.py generate_credentials_key) "
+            "(generate one with: DEBUG=true python manage.py generate_credentials_key) "
             "or CREDENTIALS_KMS_KEY_ID, or DEBUG=true for local development."
         )
 
@@ -122,6 +122,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "/models/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -182,6 +183,8 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+for _folder in CELERY_BROKER_TRANSPORT_OPTIONS.values():
+    Path(_folder).mkdir(parents=True, exist_ok=True)
 
 # Outbound transport for provider calls: "aiohttp" (default) or "httpx".
 PROVIDERS_HTTP_TRANSPORT = env.str("PROVIDERS_HTTP_TRANSPORT", default="aiohttp")

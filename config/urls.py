@@ -1,10 +1,12 @@
-"""URL map: the admin, then the gateway under /v1/."""
+"""URL map: the admin, the user pages, and the gateway under /v1/."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+from gateway import pages
 
 admin.site.site_header = "Modelgate"
 admin.site.site_title = "Modelgate admin"
@@ -14,4 +16,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("v1/", include("gateway.urls")),
+    path("models/", pages.models_page, name="models"),
+    path("keys/", pages.keys_page, name="keys"),
+    path("keys/<int:pk>/revoke", pages.revoke_key, name="revoke-key"),
 ]

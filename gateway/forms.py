@@ -1,0 +1,65 @@
+"""Forms for creating API keys (admin and the user page)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+
+from accounts.models import Membership
+from gateway.models import ApiKey
+
+
+def parse_model_list(text: str) -> list[str]:
+    """Model names from a comma/newline separated list, deduplicated, order kept."""
+    names: list[str] = []
+    for part in re.split(r"[,\n]", text or ""):
+        name = part.strip()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+class ModelListField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        if isinstance(value, list):
+            return value
+        return parse_model_list(super().to_python(value))
+
+
+class ApiKeyForm(forms.ModelForm):
+    allowed_models = ModelListField(
+        required=False,
+        help_text="One model name per line (or comma-separated); empty allows "
+        "every model the key's principal can see.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "organization",
+            "user",
+            "name",
+            "allowed_models",
+            "requests_per_minute",
+            "expires_at",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        org, user = data.get("organization"), data.get("user")
+        if (
+            org
+            and user
+            and not Membership.objects.filter(user=user, organization=org).exists()
+        ):
+            self.add_error("user", "The user is not a member of this organization.")
+        return data
