@@ -29,9 +29,7 @@ class GatewayASGIHandler(ASGIHandler):
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(
-            self._get_response_async
-        )
+        self._middleware_chain = convert_exception_to_response(self._get_response_async)
 
 
 site_app = ASGIHandler()
@@ -42,6 +40,7 @@ async def _lifespan(receive: Any, send: Any) -> None:
     from asgiref.sync import sync_to_async
 
     from gateway import usage
+    from providers.http import close_client
 
     while True:
         message = await receive()
@@ -49,6 +48,7 @@ async def _lifespan(receive: Any, send: Any) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await sync_to_async(usage.flush)()
+            await close_client()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -115,3 +115,10 @@ def get_client() -> httpx.AsyncClient:
         client = build_client()
         _clients[loop] = client
     return client
+
+
+async def close_client() -> None:
+    """Close the running loop's pooled client (at server shutdown)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()

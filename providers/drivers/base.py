@@ -238,6 +238,16 @@ def error_from_exception(exc: Exception, vendor: str = "upstream") -> DriverErro
     if isinstance(exc, DriverError):
         return exc
     if isinstance(exc, httpx.TimeoutException):
+        # httpx-aiohttp reports a refused connection as ConnectTimeout; aiohttp's
+        # real timeouts subclass TimeoutError, its connection errors do not.
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, TimeoutError):
+            return DriverError(
+                f"{vendor} is unreachable ({type(cause).__name__})",
+                status=503,
+                code="upstream_unavailable",
+                transient=True,
+            )
         return DriverError(
             f"{vendor} timed out", status=504, code="upstream_timeout", transient=True
         )
