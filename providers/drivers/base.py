@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 
 from providers.catalog import API_KEY_HEADER_DEFAULTS, AuthMethod
@@ -241,7 +242,9 @@ def error_from_exception(exc: Exception, vendor: str = "upstream") -> DriverErro
         # httpx-aiohttp reports a refused connection as ConnectTimeout; aiohttp's
         # real timeouts subclass TimeoutError, its connection errors do not.
         cause = exc.__cause__
-        if cause is not None and not isinstance(cause, TimeoutError):
+        if isinstance(cause, aiohttp.ClientError) and not isinstance(
+            cause, TimeoutError
+        ):
             return DriverError(
                 f"{vendor} is unreachable ({type(cause).__name__})",
                 status=503,

@@ -38,7 +38,10 @@ class FakeServer:
         asyncio.set_event_loop(self._loop)
 
         async def start() -> None:
-            self._runner = web.AppRunner(self.app, handle_signals=False)
+            # Like a real vendor, stop work when the client goes away.
+            self._runner = web.AppRunner(
+                self.app, handle_signals=False, handler_cancellation=True
+            )
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", self.port)
             await site.start()
