@@ -59,9 +59,7 @@ def test_another_org_admin_cannot_see_the_key(client, world):
 
 def test_the_user_page_creates_and_revokes_personal_keys(client, world):
     login(client, world.bob)
-    response = client.post(
-        "/keys/", {"name": "laptop", "organization": world.acme.pk}
-    )
+    response = client.post("/keys/", {"name": "laptop", "organization": world.acme.pk})
     secret = response.context["secret"]
     assert secret in response.content.decode()
     key = ApiKey.objects.get(name="laptop")
@@ -111,6 +109,10 @@ def test_the_command_prints_the_secret_once(world):
     assert key.allowed_models == ["a", "b"]
     with pytest.raises(CommandError, match="not a member"):
         call_command(
-            "create_api_key", organization="acme", user="charlie", name="x",
-            stdout=io.StringIO(), stderr=io.StringIO(),
+            "create_api_key",
+            organization="acme",
+            user="charlie",
+            name="x",
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
         )

@@ -67,8 +67,10 @@ def test_a_foreign_model_is_answered_like_a_missing_one(gateway, world, catalog)
         errors[name] = raised.value.body
         with pytest.raises(openai.NotFoundError):
             sdk.models.retrieve(name)
-    assert errors["gpt-acme"]["code"] == errors["no-such-model"]["code"] == (
-        "model_not_found"
+    assert (
+        errors["gpt-acme"]["code"]
+        == errors["no-such-model"]["code"]
+        == ("model_not_found")
     )
     assert errors["gpt-acme"]["message"].replace("gpt-acme", "X") == errors[
         "no-such-model"
@@ -84,7 +86,7 @@ def test_revocation_and_expiry_take_effect(gateway, world, catalog):
     with pytest.raises(openai.AuthenticationError):
         sdk.models.list()
 
-    expired, expired_secret = create_key(
+    _expired, expired_secret = create_key(
         organization=world.acme,
         user=world.bob,
         name="old",
@@ -104,7 +106,10 @@ def test_a_user_removed_from_the_org_loses_the_key(gateway, world, catalog):
 
 def test_the_allow_list_limits_models(gateway, world, catalog):
     _, secret = create_key(
-        organization=world.acme, user=world.alice, name="ci", allowed_models=["gpt-acme"]
+        organization=world.acme,
+        user=world.alice,
+        name="ci",
+        allowed_models=["gpt-acme"],
     )
     sdk = client(gateway, secret)
     assert [m.id for m in sdk.models.list()] == ["gpt-acme"]

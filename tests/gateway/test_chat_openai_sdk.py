@@ -1,4 +1,4 @@
-"""The gateway end to end with the official openai SDK against the strict OpenAI fake."""
+"""The gateway end to end with the openai SDK against the strict OpenAI fake."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hot-path guarantees: no queries when warm, no buffering, cancellation, invalidation."""
+"""Hot-path guarantees: no warm queries, no buffering, cancellation, invalidation."""
 
 from __future__ import annotations
 
