@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 import httpx
 
-from providers.drivers.base import DriverError, error_message_from_body
+from providers.drivers.base import (
+    DriverError,
+    error_from_status,
+    error_message_from_body,
+)
 
 if TYPE_CHECKING:
     from providers.drivers.base import DriverConfig
 
 # (token_url, client_id, scope, secret fingerprint) -> (expires_at, token)
 _tokens: dict[tuple[str, str, str, int], tuple[float, str]] = {}
-_locks: dict[tuple[str, str, str, int], asyncio.Lock] = {}
+# Locks belong to an event loop: one table per loop.
+_locks: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str, str, int], asyncio.Lock]
+] = weakref.WeakKeyDictionary()
 # Refresh this long before the token's stated expiry.
 _SKEW = 30.0
 
@@ -30,7 +38,8 @@ async def get_token(cfg: DriverConfig, client: httpx.AsyncClient) -> str:
     cached = _tokens.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    lock = _locks.setdefault(key, asyncio.Lock())
+    loop_locks = _locks.setdefault(asyncio.get_running_loop(), {})
+    lock = loop_locks.setdefault(key, asyncio.Lock())
     async with lock:
         cached = _tokens.get(key)
         if cached and cached[0] > time.monotonic():
@@ -53,10 +62,17 @@ async def get_token(cfg: DriverConfig, client: httpx.AsyncClient) -> str:
                 code="upstream_unavailable",
                 transient=True,
             ) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            # The token service is busy or down: temporary, like any upstream.
+            raise error_from_status(
+                response.status_code,
+                "OAuth2 token endpoint: " + _scrub(response.content, secret),
+                response.headers,
+            )
         if response.status_code >= 400:
             raise DriverError(
                 "OAuth2 token endpoint refused the client credentials: "
-                + error_message_from_body(response.content),
+                + _scrub(response.content, secret),
                 status=502,
                 code="upstream_auth_error",
                 should_retry=False,
@@ -73,3 +89,8 @@ async def get_token(cfg: DriverConfig, client: httpx.AsyncClient) -> str:
             ) from None
         _tokens[key] = (time.monotonic() + max(0.0, lifetime - _SKEW), token)
         return token
+
+
+def _scrub(body: bytes, secret: str) -> str:
+    message = error_message_from_body(body)
+    return message.replace(secret, "***") if secret else message
