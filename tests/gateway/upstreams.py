@@ -50,6 +50,88 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
             "chat_model": "gpt-4o-mini",
             "embed_model": "text-embedding-3-small",
         }
+    if vendor == "groq":  # an OpenAI-compatible preset with its own base URL
+        from tests.fakes import openai as fake
+
+        app = fake.make_app(api_key="gsk-test", prefix="/openai/v1", vendor="groq")
+        return app, {
+            "provider_type": "groq",
+            "auth_method": "bearer",
+            "credentials": {"api_key": "gsk-test"},
+            "config": {},
+            "path": "/openai/v1",
+            "chat_model": "gpt-4o-mini",
+            "embed_model": "text-embedding-3-small",
+        }
+    if vendor == "azure":
+        from tests.fakes import azure as fake
+
+        app = fake.make_app(api_key="azure-test-key")
+        return app, {
+            "provider_type": "azure_openai",
+            "auth_method": "api_key",
+            "credentials": {"api_key": "azure-test-key"},
+            "config": {"deployments": {"gpt-4o-mini": "chat-prod"}},
+            "path": "",
+            "chat_model": "gpt-4o-mini",
+            "embed_model": "embed-small",
+        }
+    if vendor == "anthropic":
+        from tests.fakes import anthropic as fake
+
+        app = fake.make_app(api_key="sk-ant-test-key")
+        return app, {
+            "provider_type": "anthropic",
+            "auth_method": "x_api_key",
+            "credentials": {"api_key": "sk-ant-test-key"},
+            "config": {},
+            "path": "",
+            "chat_model": "claude-sonnet-4-5-20250929",
+            "embed_model": None,
+        }
+    if vendor == "bedrock":
+        from tests.fakes import bedrock as fake
+
+        app = fake.make_app(session_token="session-token-1")
+        return app, {
+            "provider_type": "bedrock",
+            "auth_method": "aws_sigv4",
+            "credentials": {
+                "access_key_id": fake.ACCESS_KEY,
+                "secret_access_key": fake.SECRET_KEY,
+                "session_token": "session-token-1",
+            },
+            "config": {"region": fake.REGION},
+            "path": "",
+            "chat_model": fake.CHAT_MODEL,
+            "embed_model": fake.TITAN_EMBED,
+        }
+    if vendor == "ollama":
+        from tests.fakes import ollama as fake
+
+        app = fake.make_app()
+        return app, {
+            "provider_type": "ollama",
+            "auth_method": "none",
+            "credentials": {},
+            "config": {},
+            "path": "",
+            "chat_model": "llama3.2:latest",
+            "embed_model": "nomic-embed-text:latest",
+        }
+    if vendor == "gemini":
+        from tests.fakes import gemini as fake
+
+        app = fake.make_app(api_key=fake.API_KEY)
+        return app, {
+            "provider_type": "gemini",
+            "auth_method": "api_key",
+            "credentials": {"api_key": fake.API_KEY},
+            "config": {},
+            "path": "/v1beta",
+            "chat_model": "gemini-2.5-flash",
+            "embed_model": "gemini-embedding-001",
+        }
     raise LookupError(vendor)
 
 
@@ -57,6 +139,8 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
 def start(vendor: str) -> Iterator[Upstream]:
     app, spec = _spec(vendor)
     with serve(app) as server:
+        if spec["provider_type"] == "bedrock":
+            spec["config"] = {**spec["config"], "control_endpoint": server.url}
         yield Upstream(
             vendor=vendor,
             server=server,
