@@ -38,6 +38,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
 
 from accounts.models import Membership, Organization, User
+from gateway.apikeys import display_prefix, hash_secret, validate_operator_secret
+from gateway.models import ApiKey
 from models_catalog.models import AIModel, Grant
 from providers import catalog
 from providers.crypto import CryptoError
@@ -51,7 +53,15 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAX_COST = Decimal("1000000")
 _CENT = Decimal("0.000001")  # the catalog stores costs with 6 decimals
-KINDS = ("organizations", "users", "memberships", "providers", "models", "grants")
+KINDS = (
+    "organizations",
+    "users",
+    "memberships",
+    "providers",
+    "models",
+    "grants",
+    "api_keys",
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -455,6 +465,18 @@ class GrantSpec:
 
 
 @dataclass
+class ApiKeySpec:
+    path: str
+    lines: dict[str, int]
+    organization: str
+    name: str
+    secret: str
+    user: str | None
+    models: list[str] | None
+    requests_per_minute: int | None
+
+
+@dataclass
 class Plan:
     source: str
     organizations: dict[str, str | None] = field(default_factory=dict)  # slug: name
@@ -462,6 +484,7 @@ class Plan:
     memberships: list[MemberSpec] = field(default_factory=list)
     providers: dict[tuple[str, str], ProviderSpec] = field(default_factory=dict)
     grants: list[GrantSpec] = field(default_factory=list)
+    api_keys: list[ApiKeySpec] = field(default_factory=list)
 
 
 @dataclass
@@ -1044,6 +1067,120 @@ def _apply_grants(plan: Plan, report: Report) -> None:
 
 
 # ---------------------------------------------------------------------------
+# api_keys: gateway keys whose secret the operator provides (stored hashed)
+
+API_KEY_FIELDS = (
+    "organization",
+    "user",
+    "name",
+    "secret",
+    "models",
+    "requests_per_minute",
+)
+
+
+def _parse_api_keys(ctx: Context, item: Item, path: str, plan: Plan) -> None:
+    for i, entry in enumerate(_section_entries(ctx, item, path)):
+        f = Fields(ctx, entry, f"{path}[{i}]", API_KEY_FIELDS)
+        org = f.text("organization", required=True)
+        name = f.text("name", required=True, max_length=100)
+        secret = f.text("secret", required=True)
+        if secret:
+            problem = validate_operator_secret(secret)
+            if problem:
+                f.error("secret", problem)  # the reason only, never the value
+        models = None
+        if f.get("models") is not None:
+            models = []
+            for j, model in enumerate(f.entries("models")):
+                if isinstance(model.value, str) and model.value:
+                    models.append(model.value)
+                else:
+                    ctx.error(model.line, f"{f.sub('models')}[{j}]", "must be a name")
+        if org and name and secret:
+            plan.api_keys.append(
+                ApiKeySpec(
+                    path=f.path,
+                    lines={k: f.line_of(k) for k in API_KEY_FIELDS},
+                    organization=org,
+                    name=name,
+                    secret=secret,
+                    user=f.text("user"),
+                    models=models,
+                    requests_per_minute=f.integer("requests_per_minute", minimum=1),
+                )
+            )
+
+
+def _resolve_api_keys(ctx: Context, plan: Plan) -> None:
+    names: dict[tuple[str, str], str] = {}
+    hashes: dict[str, str] = {}
+    for spec in plan.api_keys:
+        if not _org_exists(plan, spec.organization):
+            ctx.error(
+                spec.lines["organization"],
+                f"{spec.path}.organization",
+                f"unknown organization {spec.organization!r}",
+            )
+        if spec.user is not None and not _is_member(plan, spec.user, spec.organization):
+            ctx.error(
+                spec.lines["user"],
+                f"{spec.path}.user",
+                f"{spec.user!r} is not a member of {spec.organization!r}",
+            )
+        key = (spec.organization, spec.name)
+        if key in names:
+            ctx.error(spec.lines["name"], spec.path, f"same key as {names[key]}")
+        names.setdefault(key, spec.path)
+        digest = hash_secret(spec.secret)
+        if digest in hashes:
+            ctx.error(
+                spec.lines["secret"], f"{spec.path}.secret", f"reuses {hashes[digest]}"
+            )
+        hashes.setdefault(digest, f"{spec.path}.secret")
+        taken = (
+            ApiKey.objects.filter(secret_hash=digest)
+            .exclude(organization__slug=spec.organization, name=spec.name)
+            .exists()
+        )
+        if taken:
+            ctx.error(
+                spec.lines["secret"],
+                f"{spec.path}.secret",
+                "this secret already belongs to another key",
+            )
+
+
+def _is_member(plan: Plan, username: str, org: str) -> bool:
+    if any(m.username == username and m.organization == org for m in plan.memberships):
+        return True
+    return Membership.objects.filter(
+        user__username=username, organization__slug=org
+    ).exists()
+
+
+def _apply_api_keys(plan: Plan, report: Report) -> None:
+    for spec in plan.api_keys:
+        org = Organization.objects.get(slug=spec.organization)
+        key = ApiKey.objects.filter(organization=org, name=spec.name).first()
+        created = key is None
+        if key is None:
+            key = ApiKey(organization=org, name=spec.name)
+        user = User.objects.get(username=spec.user) if spec.user else None
+        values: dict[str, Any] = {
+            "secret_hash": hash_secret(spec.secret),
+            "prefix": display_prefix(spec.secret),
+            "requests_per_minute": spec.requests_per_minute,
+            "allowed_models": spec.models,
+        }
+        changed = _assign(key, values)
+        if key.user_id != (user.pk if user else None):
+            key.user = user
+            changed.append("user")
+        _save(report, "api_keys", key, created, changed)
+
+
+# ---------------------------------------------------------------------------
 # The table of sections, and the entry points.
 
 
@@ -1061,6 +1198,7 @@ SECTIONS: dict[str, Section] = {
     ),
     "providers": Section(_parse_providers, _resolve_providers, _apply_providers),
     "grants": Section(_parse_grants, _resolve_grants, _apply_grants),
+    "api_keys": Section(_parse_api_keys, _resolve_api_keys, _apply_api_keys),
 }
 
 

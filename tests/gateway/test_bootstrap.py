@@ -458,7 +458,7 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
     text = EXAMPLE.replace("role: member", "role: owner").replace(
         "endpoint: https://api.anthropic.com", "endpoint: ftp://api.anthropic.com"
     )
-    text += "api_keys: []\n"
+    text += "api_key: []\n"
     path = write(tmp_path, text)
 
     lines = fail(path).splitlines()
@@ -468,7 +468,7 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
         f"{path}:6: organizations[0].members[1].role: must be one of: admin, member"
     )
     assert lines[2].startswith(f"{path}:11: providers[0].endpoint: must be an http")
-    assert lines[3].startswith(f"{path}:24: api_keys: unknown field")
+    assert lines[3].startswith(f"{path}:24: api_key: unknown field")
 
 
 def test_secrets_never_appear_in_error_output(
@@ -586,3 +586,50 @@ providers:
         "Bedrock providers authenticate with AWS SigV4." in message
     )
     assert SECRETS["ANTHROPIC_API_KEY"] not in message
+
+
+API_KEYS = """\
+api_keys:
+  - {organization: acme, user: alice, name: ci-agent, secret: "${AGENT_KEY}"}
+  - {organization: acme, name: service, secret: "${SERVICE_KEY}", models: [claude-sonnet-4-6], requests_per_minute: 60}
+"""
+
+
+def test_api_keys_are_stored_hashed_and_work_at_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.apikeys import hash_secret
+    from gateway.auth import load_key
+    from gateway.models import ApiKey
+
+    agent, service = "mg-agent-" + "a" * 30, "mg-service-" + "b" * 30
+    monkeypatch.setenv("AGENT_KEY", agent)
+    monkeypatch.setenv("SERVICE_KEY", service)
+    path = write(tmp_path, EXAMPLE + API_KEYS)
+    assert "api_keys: 2 created" in run(path)
+    ci, svc = ApiKey.objects.order_by("name")
+    assert ci.user.username == "alice" and svc.user is None
+    assert ci.secret_hash == hash_secret(agent) and agent not in ci.prefix + ci.name
+    assert svc.allowed_models == ["claude-sonnet-4-6"] and svc.requests_per_minute == 60
+    # the gateway resolves them: alice's key acts for alice, the other for acme
+    assert load_key(hash_secret(agent)).user_id == ci.user_id
+    assert (
+        load_key(hash_secret(service)).principal.organization_id == svc.organization_id
+    )
+    # idempotent, and a new secret in the file replaces the stored hash
+    assert "api_keys: 0 created, 0 updated, 2 unchanged" in run(path)
+    monkeypatch.setenv("AGENT_KEY", "mg-rotated-" + "c" * 30)
+    assert "api_keys: 0 created, 1 updated, 1 unchanged" in run(path)
+    assert load_key(hash_secret(agent)) is None
+
+
+def test_api_key_problems_are_reported_without_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_KEY", "short-secret")
+    monkeypatch.setenv("SERVICE_KEY", "mg-service-" + "b" * 30)
+    text = EXAMPLE + API_KEYS.replace("user: alice", "user: nobody")
+    out = fail(write(tmp_path, text))
+    assert "short-secret" not in out
+    assert "api_keys[0].secret: An API key secret must be at least 24" in out
+    assert "api_keys[0].user: 'nobody' is not a member of 'acme'" in out
