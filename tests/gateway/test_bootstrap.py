@@ -591,7 +591,11 @@ providers:
 API_KEYS = """\
 api_keys:
   - {organization: acme, user: alice, name: ci-agent, secret: "${AGENT_KEY}"}
-  - {organization: acme, name: service, secret: "${SERVICE_KEY}", models: [claude-sonnet-4-6], requests_per_minute: 60}
+  - organization: acme
+    name: service
+    secret: "${SERVICE_KEY}"
+    models: [claude-sonnet-4-6]
+    requests_per_minute: 60
 """
 
 
