@@ -188,3 +188,22 @@ for _folder in CELERY_BROKER_TRANSPORT_OPTIONS.values():
 
 # Outbound transport for provider calls: "aiohttp" (default) or "httpx".
 PROVIDERS_HTTP_TRANSPORT = env.str("PROVIDERS_HTTP_TRANSPORT", default="aiohttp")
+
+# Background checks (providers/tasks.py, models_catalog/tasks.py), in seconds.
+HEALTH_CHECK_INTERVAL = env.int("HEALTH_CHECK_INTERVAL", default=300)
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=20.0)
+DISCOVERY_INTERVAL = env.int("DISCOVERY_INTERVAL", default=3600)
+DISCOVERY_TIMEOUT = env.float("DISCOVERY_TIMEOUT", default=60.0)
+CELERY_BEAT_SCHEDULE = {
+    # Each run expires before the next is due, so a backlog never piles up.
+    "check-all-providers": {
+        "task": "providers.check_all_providers",
+        "schedule": HEALTH_CHECK_INTERVAL,
+        "options": {"expires": HEALTH_CHECK_INTERVAL * 0.9},
+    },
+    "discover-all-models": {
+        "task": "models_catalog.discover_all",
+        "schedule": DISCOVERY_INTERVAL,
+        "options": {"expires": DISCOVERY_INTERVAL * 0.9},
+    },
+}

@@ -24,9 +24,21 @@ def connect() -> None:
     from accounts.models import Membership, Organization, User
     from gateway.models import ApiKey
     from models_catalog.models import AIModel, Grant
-    from providers.models import Provider
+    from providers.models import HealthEvent, Provider
 
-    for model in (ApiKey, Provider, AIModel, Grant, Membership, Organization, User):
+    # HealthEvent: health changes by conditional update (no Provider save), and
+    # routing orders providers by health.
+    watched = (
+        ApiKey,
+        Provider,
+        HealthEvent,
+        AIModel,
+        Grant,
+        Membership,
+        Organization,
+        User,
+    )
+    for model in watched:
         post_save.connect(on_change, sender=model, dispatch_uid=f"gw-save-{model}")
         post_delete.connect(on_change, sender=model, dispatch_uid=f"gw-del-{model}")
     m2m_changed.connect(on_change, dispatch_uid="gw-m2m")

@@ -67,6 +67,13 @@ class AIModel(EncryptedFieldsMixin, models.Model):
         max_length=16, choices=Source.choices, default=Source.MANUAL
     )
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    missing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set when discovery no longer finds the model at the vendor; "
+        "such models are not routed to until they reappear.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

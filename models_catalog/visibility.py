@@ -1,7 +1,8 @@
 """The one visibility rule (DESIGN.md), fail closed.
 
-A principal may use a model when the model and its provider are active and the
-model is visible to it:
+A principal may use a model when the model and its provider are active, the
+vendor still lists it (discovery has not marked it missing), and the model is
+visible to it:
 
 1. the principal owns it (or owns its provider); for an organization principal,
    the organization owns it; a user also sees what the organizations they
@@ -90,6 +91,7 @@ def visible_models(principal: Principal) -> QuerySet[AIModel]:
         visibility_q(principal),
         status=AIModel.Status.ACTIVE,
         provider__status=Provider.Status.ACTIVE,
+        missing_since__isnull=True,
     )
 
 

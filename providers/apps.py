@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class ProvidersConfig(AppConfig):
     name = "providers"
     verbose_name = "Providers"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from providers.checks import check_credentials_keys
+
+        checks.register(check_credentials_keys, checks.Tags.security)

@@ -123,8 +123,9 @@ TYPE_CHOICES = [(name, spec.label) for name, spec in TYPES.items()]
 FORBIDDEN_HEADERS = frozenset(
     {"host", "content-length", "connection", "transfer-encoding"}
 )
-HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-AWS_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+$")
+# \Z, not $: "$" also matches before a trailing newline.
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+AWS_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d+\Z")
 
 # Which credential keys each auth method stores (all encrypted, write-only).
 CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
@@ -266,7 +267,11 @@ def validate(
                 "provider_config",
                 "The api_key method needs a header name ('auth_header').",
             )
-        elif header.lower() in FORBIDDEN_HEADERS or not HEADER_NAME_RE.match(header):
+        elif (
+            not isinstance(header, str)
+            or header.lower() in FORBIDDEN_HEADERS
+            or not HEADER_NAME_RE.match(header)
+        ):
             add("provider_config", f"{header!r} cannot be used as the API key header.")
     if auth_method == AuthMethod.CUSTOM_HEADERS:
         headers = credentials.get("headers")

@@ -14,7 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from django.core import checks
+from django.core import checks, exceptions
 from django.db import models
 
 from providers import crypto
@@ -75,7 +75,22 @@ class EncryptedJSONField(models.TextField):
     def to_python(self, value: Any) -> Sealed:
         if isinstance(value, Sealed):
             return value
-        return Sealed(value or "")
+        if value in (None, ""):
+            return Sealed("")
+        # Only an envelope (loaddata, a copied stored value) may come in as text:
+        # anything else is a plaintext secret that must never be stored as is.
+        if isinstance(value, str):
+            try:
+                crypto.key_id_of(value)
+            except crypto.DecryptionError:
+                pass
+            else:
+                return Sealed(value)
+        raise exceptions.ValidationError(
+            f"{self.name} holds an encrypted value; assign it with "
+            f"instance.seal({self.name!r}, value).",
+            code="invalid",
+        )
 
     def get_prep_value(self, value: Any) -> str:
         if isinstance(value, Sealed):

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from providers import catalog
+from providers.crypto import CryptoError
 from providers.drivers.base import DriverConfig, Timeouts
 from providers.fields import EncryptedFieldsMixin, EncryptedJSONField
 
@@ -69,6 +70,13 @@ class Provider(EncryptedFieldsMixin, models.Model):
     timeout_connect = models.FloatField(default=5.0, help_text="Seconds.")
     timeout_first_byte = models.FloatField(default=60.0, help_text="Seconds.")
     timeout_total = models.FloatField(default=600.0, help_text="Seconds.")
+
+    activate_discovered = models.BooleanField(
+        "activate discovered models",
+        default=False,
+        help_text="Models found by discovery start active; otherwise they wait, "
+        "inactive, until an admin approves them.",
+    )
 
     health = models.CharField(
         max_length=16, choices=Health.choices, default=Health.UNKNOWN
@@ -144,13 +152,43 @@ class Provider(EncryptedFieldsMixin, models.Model):
             raise ValidationError(
                 {"timeout_first_byte": "Must not exceed the total timeout."}
             )
+        try:
+            config, credentials = self.get_config(), self.get_credentials()
+        except CryptoError as exc:
+            raise ValidationError(
+                f"The stored credentials cannot be decrypted ({exc}); enter them again."
+            ) from None
         errors = catalog.validate(
             self.provider_type,
             self.effective_auth_method,
             self.endpoint,
-            self.get_config(),
-            self.get_credentials(),
+            config,
+            credentials,
         )
         if errors:
             # Errors on the encrypted fields are reported on the form's own fields.
             raise ValidationError(errors)
+
+
+class HealthEvent(models.Model):
+    """One change of a provider's health, kept as a short history."""
+
+    KEEP = 50  # per provider
+
+    provider = models.ForeignKey(
+        "providers.Provider", on_delete=models.CASCADE, related_name="health_events"
+    )
+    from_health = models.CharField(max_length=16, choices=Provider.Health.choices)
+    to_health = models.CharField(max_length=16, choices=Provider.Health.choices)
+    message = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["provider", "-created_at"], name="health_event_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.from_health} → {self.to_health}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
-# Two keys: the first wraps new values; the second exists so rotation is testable.
+# The key that wraps new values; rotation tests add and remove keys themselves.
 os.environ.setdefault(
     "CREDENTIALS_KEYS",
     "test-key-1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",

@@ -34,6 +34,7 @@ import aiohttp
 import httpx
 
 from providers.catalog import API_KEY_HEADER_DEFAULTS, AuthMethod
+from providers.http import OutboundBlocked
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,11 @@ def error_from_exception(exc: Exception, vendor: str = "upstream") -> DriverErro
     """Map a transport failure (timeout, refused connection) to the gateway's answer."""
     if isinstance(exc, DriverError):
         return exc
+    if isinstance(exc, OutboundBlocked):
+        # Our configuration points somewhere we may not go: a config error.
+        return DriverError(
+            str(exc), status=502, code="upstream_blocked", health="failed"
+        )
     if isinstance(exc, httpx.TimeoutException):
         # httpx-aiohttp reports a refused connection as ConnectTimeout; aiohttp's
         # real timeouts subclass TimeoutError, its connection errors do not.

@@ -1,0 +1,52 @@
+"""System checks for the credentials encryption configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+from providers import crypto
+
+GENERATE_HINT = (
+    "Each entry is 'key-id:base64' of 32 random bytes, comma-separated; "
+    "generate one with 'python manage.py generate_credentials_key'."
+)
+
+
+def check_credentials_keys(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """CREDENTIALS_KEYS must parse; some key must exist outside DEBUG."""
+    entries = settings.CREDENTIALS_KEYS
+    if isinstance(entries, str):
+        entries = [entries]
+    try:
+        keys = crypto.parse_keys(list(entries))
+    except crypto.KeyConfigError as exc:
+        return [
+            checks.Error(
+                f"CREDENTIALS_KEYS is invalid: {exc}",
+                hint=GENERATE_HINT,
+                id="providers.E002",
+            )
+        ]
+    if keys or settings.CREDENTIALS_KMS_KEY_ID:
+        return []
+    if settings.DEBUG:
+        return [
+            checks.Warning(
+                "No credentials encryption key is configured: provider "
+                "credentials cannot be saved.",
+                hint="Set CREDENTIALS_KEYS or CREDENTIALS_KMS_KEY_ID. " + GENERATE_HINT,
+                id="providers.W001",
+            )
+        ]
+    return [
+        checks.Error(
+            "No credentials encryption key is configured.",
+            hint="Set CREDENTIALS_KEYS or CREDENTIALS_KMS_KEY_ID. " + GENERATE_HINT,
+            id="providers.E003",
+        )
+    ]

@@ -1,0 +1,148 @@
+"""Provider health: a cheap authenticated call, then a conditional status update.
+
+``available``: the call succeeded. ``unavailable``: unreachable, timed out, 5xx,
+or credentials refused. ``failed``: our configuration is wrong (missing field,
+undecryptable secret, bad or forbidden endpoint). Messages are for humans and
+never contain a credential. Transitions are kept as ``HealthEvent`` rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from providers import catalog
+from providers.crypto import CryptoError
+from providers.drivers import driver_class, get_driver
+from providers.drivers.base import DriverConfig, DriverError
+from providers.http import build_client
+from providers.models import HealthEvent, Provider
+
+Health = Provider.Health
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    health: str
+    message: str
+    latency_ms: int | None = None
+    transient: bool = False
+
+
+def scrub(message: str, cfg: DriverConfig | None) -> str:
+    """Remove every credential value from a message, whatever the vendor echoed."""
+    if cfg is None:
+        return message
+    values: list[str] = []
+    for value in cfg.credentials.values():
+        if isinstance(value, dict):
+            values.extend(str(v) for v in value.values())
+        elif value:
+            values.append(str(value))
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= 4:
+            message = message.replace(value, "***")
+    return message
+
+
+def configuration_problem(provider: Provider) -> tuple[DriverConfig | None, str]:
+    """The driver config, or why the provider cannot be called at all."""
+    try:
+        cfg = provider.driver_config()
+    except CryptoError as exc:
+        return None, f"The stored credentials cannot be decrypted: {exc}"
+    problems = catalog.validate(
+        provider.provider_type,
+        cfg.auth_method,
+        provider.endpoint,
+        dict(cfg.config),
+        dict(cfg.credentials),
+    )
+    if problems:
+        return cfg, " ".join(m for messages in problems.values() for m in messages)
+    if not cfg.base_url:
+        return cfg, "No endpoint is configured."
+    try:
+        driver_class(provider.provider_type)
+    except LookupError as exc:
+        return cfg, str(exc)
+    return cfg, ""
+
+
+async def _call(cfg: DriverConfig, timeout: float) -> None:
+    async with build_client() as client:
+        async with asyncio.timeout(timeout):
+            await get_driver(cfg, client).health_check()
+
+
+def probe(provider: Provider) -> CheckResult:
+    """Run the provider's health check (sync; opens its own event loop)."""
+    cfg, problem = configuration_problem(provider)
+    if problem or cfg is None:
+        return CheckResult(Health.FAILED, problem)
+    timeout = min(provider.timeout_total, settings.HEALTH_CHECK_TIMEOUT)
+    started = time.monotonic()
+    try:
+        asyncio.run(_call(cfg, timeout))
+    except TimeoutError:
+        return CheckResult(
+            Health.UNAVAILABLE, f"No answer within {timeout:g} s.", transient=True
+        )
+    except DriverError as err:
+        latency = int((time.monotonic() - started) * 1000)
+        health = Health.FAILED if err.health == "failed" else Health.UNAVAILABLE
+        return CheckResult(health, scrub(err.message, cfg), latency, err.transient)
+    latency = int((time.monotonic() - started) * 1000)
+    return CheckResult(Health.AVAILABLE, f"OK in {latency} ms.", latency)
+
+
+def record(provider_id: int, result: CheckResult) -> bool:
+    """Store a result with a conditional update; True when the health changed.
+
+    Two workers checking the same provider at once each write their result in
+    turn; the history's transitions stay a consistent chain.
+    """
+    for _attempt in range(5):
+        with transaction.atomic():
+            current = (
+                Provider.objects.filter(pk=provider_id)
+                .values_list("health", flat=True)
+                .first()
+            )
+            if current is None:
+                return False  # deleted meanwhile
+            updated = Provider.objects.filter(pk=provider_id, health=current).update(
+                health=result.health,
+                health_message=result.message[:2000],
+                health_checked_at=timezone.now(),
+                health_latency_ms=result.latency_ms,
+            )
+            if not updated:
+                continue  # another worker got there first: read again
+            if current == result.health:
+                return False
+            HealthEvent.objects.create(
+                provider_id=provider_id,
+                from_health=current,
+                to_health=result.health,
+                message=result.message[:2000],
+                latency_ms=result.latency_ms,
+            )
+            stale = HealthEvent.objects.filter(provider_id=provider_id).values_list(
+                "pk", flat=True
+            )[HealthEvent.KEEP :]
+            HealthEvent.objects.filter(pk__in=list(stale)).delete()
+            return True
+    return False
+
+
+def check_provider(provider: Provider) -> CheckResult:
+    """Check one provider now and store the outcome."""
+    result = probe(provider)
+    record(provider.pk, result)
+    return result

@@ -1,0 +1,51 @@
+"""Celery tasks for provider health: thin wrappers that take ids."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from providers.health import check_provider
+from providers.models import Provider
+
+logger = logging.getLogger(__name__)
+
+
+class TransientHealthError(Exception):
+    """The provider looked unavailable for a reason that may pass: check again."""
+
+
+@shared_task(
+    name="providers.check_provider_health",
+    autoretry_for=(TransientHealthError,),
+    retry_backoff=5,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=3,
+)
+def check_provider_health(provider_id: int) -> str | None:
+    provider = Provider.objects.filter(pk=provider_id).first()
+    if provider is None:
+        logger.info("provider %s is gone; no health check", provider_id)
+        return None
+    result = check_provider(provider)
+    if result.transient:
+        # The status is stored already; the retry notices a recovery sooner.
+        raise TransientHealthError(result.message)
+    return result.health
+
+
+@shared_task(name="providers.check_all_providers")
+def check_all_providers() -> int:
+    """Queue one check per active provider; never waits on them."""
+    ids = list(
+        Provider.objects.filter(status=Provider.Status.ACTIVE).values_list(
+            "pk", flat=True
+        )
+    )
+    expires = settings.HEALTH_CHECK_INTERVAL
+    for provider_id in ids:
+        check_provider_health.apply_async((provider_id,), expires=expires)
+    return len(ids)
