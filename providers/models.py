@@ -39,7 +39,7 @@ class Provider(EncryptedFieldsMixin, models.Model):
     name = models.SlugField(
         max_length=100,
         help_text="Unique in the organization; agents may pin it as "
-        "'<provider name>/<model id>'.",
+        "provider-name/model-id.",
     )
     provider_type = models.CharField(
         "type", max_length=32, choices=catalog.TYPE_CHOICES

@@ -22,9 +22,7 @@ class Command(BaseCommand):
         password_file = settings.DATA_DIR / "admin-password"
         if User.objects.filter(is_superuser=True).exists():
             if password_file.exists():
-                self.stdout.write(
-                    f"Admin login: admin / (password in {password_file})"
-                )
+                self.stdout.write(f"Admin login: admin / (password in {password_file})")
             return
         username = os.environ.get("ADMIN_USERNAME", "admin")
         password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)

@@ -1,0 +1,180 @@
+"""Model and grant admin, scoped to the organizations the user administers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Q
+
+from accounts.admin import OrganizationScopedAdmin, is_superuser
+from models_catalog.models import AIModel, Grant
+from providers.forms import JSONObjectField
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+
+class AIModelForm(forms.ModelForm):
+    """The vendor config as a JSON object: decrypted for editing, resealed on save."""
+
+    model_config_json = JSONObjectField(
+        label="Model config",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="A JSON object of vendor settings for this model (stored encrypted).",
+    )
+
+    class Meta:
+        model = AIModel
+        fields = [
+            "provider",
+            "name",
+            "model_id",
+            "alias",
+            "model_type",
+            "status",
+            "instance_wide",
+            "input_cost_per_million",
+            "output_cost_per_million",
+            "context_window",
+            "requests_per_minute",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial.setdefault("model_config_json", self.instance.get_config())
+
+    def clean_model_config_json(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("model_config_json")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Enter a JSON object ({...}).")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        provider = data.get("provider")
+        if provider is not None:
+            # The organization always follows the provider; it is never chosen.
+            self.instance.organization_id = provider.organization_id
+        return data
+
+    def save(self, commit: bool = True) -> AIModel:
+        self.instance.seal("model_config", self.cleaned_data["model_config_json"])
+        return super().save(commit=commit)
+
+
+@admin.register(AIModel)
+class AIModelAdmin(OrganizationScopedAdmin):
+    form = AIModelForm
+    list_display = [
+        "__str__",
+        "model_id",
+        "provider",
+        "organization",
+        "model_type",
+        "status",
+        "input_cost_per_million",
+        "output_cost_per_million",
+        "source",
+    ]
+    list_filter = [
+        "model_type",
+        "status",
+        "source",
+        ("provider", admin.RelatedOnlyFieldListFilter),
+        ("organization", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = ["provider", "organization"]
+    search_fields = ["name", "model_id", "alias", "provider__name"]
+    list_per_page = 50
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [
+            "provider",
+            "organization",
+            "name",
+            "model_id",
+            "alias",
+            "model_type",
+            "status",
+            "instance_wide",
+            "input_cost_per_million",
+            "output_cost_per_million",
+            "context_window",
+            "requests_per_minute",
+            "model_config_json",
+            "source",
+            "owner",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = ["organization", "source", "owner"]
+        if not is_superuser(request):
+            # Left out of the form, so a POSTed value is ignored.
+            readonly.append("instance_wide")
+        return readonly
+
+    def save_model(
+        self, request: HttpRequest, obj: AIModel, form: Any, change: bool
+    ) -> None:
+        if not change and obj.owner_id is None:
+            obj.owner = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Grant)
+class GrantAdmin(OrganizationScopedAdmin):
+    """Grants on the models and providers the user's organizations own."""
+
+    fields = ["provider", "model", "user", "organization", "created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at"]
+    list_display = [
+        "__str__",
+        "target_kind",
+        "grantee_kind",
+        "created_by",
+        "created_at",
+    ]
+    list_select_related = [
+        "provider",
+        "model",
+        "user",
+        "organization",
+        "created_by",
+    ]
+    search_fields = [
+        "model__model_id",
+        "model__name",
+        "provider__name",
+        "user__username",
+        "organization__name",
+    ]
+    list_per_page = 50
+
+    def scope_q(self, org_ids: frozenset[int]) -> Q:
+        return Q(model__organization_id__in=org_ids) | Q(
+            provider__organization_id__in=org_ids
+        )
+
+    def organization_id_of(self, obj: Any) -> int | None:
+        return obj.owner_organization_id
+
+    def save_model(
+        self, request: HttpRequest, obj: Grant, form: Any, change: bool
+    ) -> None:
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="target")
+    def target_kind(self, obj: Grant) -> str:
+        return "model" if obj.model_id else "provider"
+
+    @admin.display(description="grantee")
+    def grantee_kind(self, obj: Grant) -> str:
+        return "user" if obj.user_id else "organization"

@@ -1,0 +1,173 @@
+"""Provider admin: scoped to the user's organizations; credentials only "configured"."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
+
+from accounts.admin import OrganizationScopedAdmin, is_superuser, request_admin_org_ids
+from providers import catalog
+from providers.forms import HEADERS_FIELD, SECRET_FIELDS, ProviderForm
+from providers.models import Provider
+
+if TYPE_CHECKING:
+    from django.forms import ModelForm
+    from django.http import HttpRequest, HttpResponse
+    from django.utils.safestring import SafeString
+
+HEALTH_COLORS = {
+    Provider.Health.AVAILABLE: "#1e7e34",
+    Provider.Health.UNAVAILABLE: "#b02a37",
+    Provider.Health.FAILED: "#b45309",
+    Provider.Health.UNKNOWN: "#6c757d",
+}
+
+HEALTH_FIELDS = ["health", "health_message", "health_checked_at", "health_latency_ms"]
+
+
+@admin.register(Provider)
+class ProviderAdmin(OrganizationScopedAdmin):
+    form = ProviderForm
+    list_display = [
+        "name",
+        "organization",
+        "provider_type",
+        "effective_endpoint",
+        "status",
+        "health_badge",
+        "model_count",
+        "health_checked_at",
+    ]
+    list_filter = [
+        "provider_type",
+        "status",
+        "health",
+        ("organization", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = ["organization"]
+    search_fields = ["name", "endpoint"]
+    list_per_page = 50
+
+    # Error reports must never carry the submitted secrets.
+    @method_decorator(sensitive_post_parameters(*SECRET_FIELDS, HEADERS_FIELD))
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(model_count=Count("models", distinct=True))
+        )
+
+    def get_fieldsets(
+        self, request: HttpRequest, obj: Any = None
+    ) -> list[tuple[str | None, dict[str, Any]]]:
+        main = ["organization", "name", "provider_type", "endpoint", "auth_method"]
+        main += ["status", "priority", "instance_wide", "owner"]
+        return [
+            (None, {"fields": main}),
+            (
+                "Credentials (write-only)",
+                {
+                    "fields": [
+                        "api_key",
+                        "aws_access_key_id",
+                        "aws_secret_access_key",
+                        "aws_session_token",
+                        "client_secret",
+                        "custom_headers",
+                        "clear_credentials",
+                    ],
+                    "description": "Stored encrypted and never shown again. "
+                    "Leave a field blank to keep its stored value.",
+                },
+            ),
+            (
+                "Vendor settings",
+                {
+                    "fields": [
+                        "region",
+                        "api_version",
+                        "base_url",
+                        "auth_header",
+                        "auth_prefix",
+                        "token_url",
+                        "client_id",
+                        "scope",
+                        "deployments",
+                        "extra_config",
+                    ]
+                },
+            ),
+            (
+                "Limits and timeouts",
+                {
+                    "fields": [
+                        "requests_per_minute",
+                        "timeout_connect",
+                        "timeout_first_byte",
+                        "timeout_total",
+                    ]
+                },
+            ),
+            ("Health", {"fields": HEALTH_FIELDS}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = [*HEALTH_FIELDS, "owner"]
+        if not is_superuser(request):
+            # Read-only fields are left out of the form, so a POSTed value is ignored.
+            readonly.append("instance_wide")
+        return readonly
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm[Provider]]:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        field = form.base_fields.get("organization")
+        if obj is None and field is not None:
+            ids = request_admin_org_ids(request)
+            if len(ids) == 1 and not is_superuser(request):
+                field.initial = next(iter(ids))
+        return form
+
+    def save_model(
+        self, request: HttpRequest, obj: Provider, form: Any, change: bool
+    ) -> None:
+        if not change and obj.owner_id is None:
+            obj.owner = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="endpoint")
+    def effective_endpoint(self, obj: Provider) -> str:
+        # Decrypt the config only when it can change the answer.
+        if obj.endpoint or not obj.is_configured("provider_config"):
+            return catalog.effective_endpoint(obj.provider_type, obj.endpoint, None)
+        return obj.base_url
+
+    @admin.display(description="health", ordering="health")
+    def health_badge(self, obj: Provider) -> SafeString:
+        color = HEALTH_COLORS.get(obj.health, "#6c757d")
+        return format_html(
+            '<span class="health-badge" title="{}" style="background:{};color:#fff;'
+            'padding:1px 8px;border-radius:8px;font-size:11px">{}</span>',
+            obj.health_message,
+            color,
+            obj.get_health_display(),
+        )
+
+    @admin.display(description="models", ordering="model_count")
+    def model_count(self, obj: Provider) -> int:
+        return int(getattr(obj, "model_count", 0))

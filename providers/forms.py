@@ -1,0 +1,276 @@
+"""The provider form: write-only credentials and the vendor config, both encrypted.
+
+``Provider.credentials`` and ``Provider.provider_config`` are not editable model
+fields, so the form offers one explicit field per value. Credential inputs never
+render a value (not even after a validation error): each says only whether a
+value is configured. A blank input keeps the stored value; a new one replaces
+just that key. The merged result is sealed onto the instance before model
+validation, so ``Provider.clean`` (``catalog.validate``) judges the final state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from providers import catalog
+from providers.models import Provider
+
+# Form field → key in the credentials dict.
+SECRET_FIELDS: dict[str, str] = {
+    "api_key": "api_key",
+    "aws_access_key_id": "access_key_id",
+    "aws_secret_access_key": "secret_access_key",
+    "aws_session_token": "session_token",
+    "client_secret": "client_secret",
+}
+HEADERS_FIELD = "custom_headers"
+CONFIG_TEXT_FIELDS = (
+    "region",
+    "api_version",
+    "base_url",
+    "auth_header",
+    "auth_prefix",
+    "token_url",
+    "client_id",
+    "scope",
+)
+CONFIG_KNOWN_KEYS = (*CONFIG_TEXT_FIELDS, "deployments")
+
+# Where the model's errors on its encrypted fields are shown, per auth method.
+CREDENTIAL_ERROR_FIELD: dict[str, str] = {
+    catalog.AuthMethod.BEARER: "api_key",
+    catalog.AuthMethod.X_API_KEY: "api_key",
+    catalog.AuthMethod.API_KEY: "api_key",
+    catalog.AuthMethod.CUSTOM_HEADERS: HEADERS_FIELD,
+    catalog.AuthMethod.OAUTH2: "client_secret",
+}
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value, so submitted secrets are not echoed."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+class JSONObjectField(forms.JSONField):
+    """A JSON object input that shows nothing (not "null") when empty."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if value in (None, {}):
+            return ""
+        return super().prepare_value(value)
+
+
+def _secret_input() -> forms.PasswordInput:
+    return forms.PasswordInput(
+        render_value=False, attrs={"autocomplete": "new-password"}
+    )
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """Parse one ``Name: value`` per line; raises ValidationError on a bad line."""
+    headers: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            # Never quote the line: it may hold a secret.
+            raise ValidationError(f"Line {number} is not in the form 'Name: value'.")
+        problem = catalog.header_name_problem(name.strip())
+        if problem:
+            raise ValidationError(problem)
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+class ProviderForm(forms.ModelForm):
+    api_key = forms.CharField(label="API key", required=False, widget=_secret_input())
+    aws_access_key_id = forms.CharField(
+        label="AWS access key id", required=False, widget=_secret_input()
+    )
+    aws_secret_access_key = forms.CharField(
+        label="AWS secret access key", required=False, widget=_secret_input()
+    )
+    aws_session_token = forms.CharField(
+        label="AWS session token", required=False, widget=_secret_input()
+    )
+    client_secret = forms.CharField(
+        label="OAuth2 client secret", required=False, widget=_secret_input()
+    )
+    custom_headers = forms.CharField(
+        required=False,
+        strip=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}),
+    )
+    clear_credentials = forms.BooleanField(
+        label="Clear stored credentials",
+        required=False,
+        help_text="Remove every stored secret (new values entered above are kept).",
+    )
+
+    region = forms.CharField(required=False, help_text="AWS region, e.g. us-east-1.")
+    api_version = forms.CharField(
+        label="API version", required=False, help_text="Azure OpenAI api-version."
+    )
+    base_url = forms.CharField(
+        label="Base URL",
+        required=False,
+        help_text="Used when the endpoint above is empty.",
+    )
+    auth_header = forms.CharField(
+        required=False, help_text="Header name for the 'API key in a named header'."
+    )
+    auth_prefix = forms.CharField(
+        required=False, strip=False, help_text="Prefix before the key, e.g. 'Token '."
+    )
+    token_url = forms.CharField(
+        label="Token URL", required=False, help_text="OAuth2 token endpoint."
+    )
+    client_id = forms.CharField(
+        label="Client ID", required=False, help_text="OAuth2 client id."
+    )
+    scope = forms.CharField(required=False, help_text="OAuth2 scope.")
+    deployments = JSONObjectField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text='Azure: model name → deployment, e.g. {"gpt-4o": "prod-4o"}.',
+    )
+    extra_config = JSONObjectField(
+        label="Extra config",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="A JSON object with any other vendor settings.",
+    )
+
+    class Meta:
+        model = Provider
+        fields = [
+            "organization",
+            "name",
+            "provider_type",
+            "endpoint",
+            "auth_method",
+            "status",
+            "priority",
+            "instance_wide",
+            "requests_per_minute",
+            "timeout_connect",
+            "timeout_first_byte",
+            "timeout_total",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance: Provider = self.instance
+        self._stored_credentials = instance.get_credentials()
+        for name, key in (*SECRET_FIELDS.items(), (HEADERS_FIELD, "headers")):
+            if name in self.fields:
+                configured = bool(self._stored_credentials.get(key))
+                self.fields[name].help_text = (
+                    "configured; leave blank to keep it" if configured else "not set"
+                )
+        if HEADERS_FIELD in self.fields:
+            self.fields[
+                HEADERS_FIELD
+            ].help_text += (
+                ". One 'Name: value' per line; entering headers replaces all of them."
+            )
+        config = instance.get_config()
+        for name in CONFIG_KNOWN_KEYS:
+            if name in self.fields and config.get(name) not in (None, ""):
+                self.initial.setdefault(name, config[name])
+        extra = {k: v for k, v in config.items() if k not in CONFIG_KNOWN_KEYS}
+        if extra and "extra_config" in self.fields:
+            self.initial.setdefault("extra_config", extra)
+        self.final_credentials: dict[str, Any] | None = None
+        self.final_config: dict[str, Any] | None = None
+
+    def clean_custom_headers(self) -> dict[str, str]:
+        return parse_headers(self.cleaned_data.get(HEADERS_FIELD) or "")
+
+    def _clean_json_object(self, name: str) -> dict[str, Any]:
+        value = self.cleaned_data.get(name)
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError("Enter a JSON object ({...}).")
+        return value
+
+    def clean_deployments(self) -> dict[str, Any]:
+        return self._clean_json_object("deployments")
+
+    def clean_extra_config(self) -> dict[str, Any]:
+        return self._clean_json_object("extra_config")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        self.final_credentials = self._merged_credentials(data)
+        self.final_config = self._merged_config(data)
+        return data
+
+    def _auth_method(self, data: dict[str, Any]) -> str:
+        return data.get("auth_method") or catalog.default_auth_method(
+            data.get("provider_type") or self.instance.provider_type
+        )
+
+    def _merged_credentials(self, data: dict[str, Any]) -> dict[str, Any]:
+        credentials = (
+            {} if data.get("clear_credentials") else dict(self._stored_credentials)
+        )
+        for name, key in SECRET_FIELDS.items():
+            if data.get(name):
+                credentials[key] = data[name]
+        if data.get(HEADERS_FIELD):
+            credentials["headers"] = data[HEADERS_FIELD]
+        # Keep only what the chosen auth method uses: stale secrets are dropped.
+        wanted = catalog.CREDENTIAL_KEYS.get(self._auth_method(data))
+        if wanted is not None:
+            credentials = {k: v for k, v in credentials.items() if k in wanted}
+        return credentials
+
+    def _merged_config(self, data: dict[str, Any]) -> dict[str, Any]:
+        config = dict(data.get("extra_config") or {})
+        for name in CONFIG_KNOWN_KEYS:
+            config.pop(name, None)
+            value = data.get(name)
+            if value not in (None, "", {}):
+                config[name] = value
+        return config
+
+    def _post_clean(self) -> None:
+        instance: Provider = self.instance
+        if self.final_credentials is not None and self.final_config is not None:
+            instance.seal("credentials", self.final_credentials)
+            instance.seal("provider_config", self.final_config)
+        super()._post_clean()
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        """Show the model's errors on the form's fields.
+
+        ``Provider.clean`` reports problems with the encrypted values under
+        "credentials" and "provider_config", which are not form fields; a field
+        that already failed the form's own checks keeps only the form's message.
+        """
+        if not hasattr(errors, "error_dict"):
+            super()._update_errors(errors)
+            return
+        auth_method = self._auth_method(self.cleaned_data)
+        remapped: dict[str, list[ValidationError]] = {}
+        for key, messages in errors.error_dict.items():
+            if key == "credentials":
+                target = CREDENTIAL_ERROR_FIELD.get(auth_method, NON_FIELD_ERRORS)
+            elif key == "provider_config" or key not in self.fields:
+                target = NON_FIELD_ERRORS
+            else:
+                target = key
+            if target != NON_FIELD_ERRORS and target in self._errors:
+                continue
+            remapped.setdefault(target, []).extend(messages)
+        if remapped:
+            super()._update_errors(ValidationError(remapped))

@@ -1,0 +1,229 @@
+"""Admin access follows membership roles; organizations and members are scoped."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import Membership, User
+from tests.conftest import World
+from tests.factories import ProviderFactory, UserFactory
+
+ORGS_URL = "/admin/accounts/organization/"
+MEMBERS_URL = "/admin/accounts/membership/"
+USERS_URL = "/admin/accounts/user/"
+
+
+def login(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def app_models(client: Client) -> set[str]:
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    return {
+        model["object_name"]
+        for app in response.context["app_list"]
+        for model in app["models"]
+    }
+
+
+@pytest.fixture
+def root(db: None) -> User:
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+def test_an_org_admin_manages_providers_models_grants_and_members(
+    world: World,
+) -> None:
+    models = app_models(login(world.alice))
+    assert {"Organization", "Membership", "Provider", "AIModel", "Grant"} <= models
+    assert "User" not in models
+
+
+def test_a_staff_member_without_the_admin_role_has_nothing_to_manage(
+    world: World,
+) -> None:
+    world.bob.is_staff = True
+    world.bob.save()
+    client = login(world.bob)
+    assert app_models(client) == set()
+    assert client.get(ORGS_URL).status_code == 403
+    assert client.get(MEMBERS_URL).status_code == 403
+
+
+def test_a_user_who_is_not_staff_cannot_open_the_admin(world: World) -> None:
+    response = login(world.bob).get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_a_superuser_manages_everything_including_users(root: User) -> None:
+    assert {"Organization", "Membership", "User", "Provider"} <= app_models(login(root))
+
+
+def test_only_superusers_manage_users(world: World, root: User) -> None:
+    assert login(world.alice).get(USERS_URL).status_code == 403
+    assert login(world.alice).get(f"{USERS_URL}{world.bob.pk}/change/").status_code in (
+        403,
+        404,
+    )
+    assert login(root).get(USERS_URL).status_code == 200
+
+
+def test_an_org_admin_sees_only_their_organization(world: World) -> None:
+    response = login(world.alice).get(ORGS_URL)
+    assert list(response.context["cl"].result_list) == [world.acme]
+    assert "Globex" not in response.content.decode()
+
+
+def test_another_org_admin_gets_404_on_the_organization(world: World) -> None:
+    client = login(world.charlie)
+    assert client.get(f"{ORGS_URL}{world.acme.pk}/change/").status_code == 404
+
+
+def test_only_superusers_create_or_delete_organizations(
+    world: World, root: User
+) -> None:
+    alice = login(world.alice)
+    assert alice.get(f"{ORGS_URL}add/").status_code == 403
+    assert alice.get(f"{ORGS_URL}{world.acme.pk}/delete/").status_code == 403
+    assert login(root).get(f"{ORGS_URL}add/").status_code == 200
+
+
+def test_an_org_admin_adds_a_member_through_the_organization_inline(
+    world: World,
+) -> None:
+    newcomer = UserFactory(username="dave")
+    alice_m = Membership.objects.get(user=world.alice)
+    bob_m = Membership.objects.get(user=world.bob)
+    prefix = "memberships"
+    response = login(world.alice).post(
+        f"{ORGS_URL}{world.acme.pk}/change/",
+        {
+            "name": "Acme Corporation",
+            f"{prefix}-TOTAL_FORMS": "3",
+            f"{prefix}-INITIAL_FORMS": "2",
+            f"{prefix}-MIN_NUM_FORMS": "0",
+            f"{prefix}-MAX_NUM_FORMS": "1000",
+            f"{prefix}-0-id": alice_m.pk,
+            f"{prefix}-0-organization": world.acme.pk,
+            f"{prefix}-0-user": "alice",
+            f"{prefix}-0-role": "admin",
+            f"{prefix}-1-id": bob_m.pk,
+            f"{prefix}-1-organization": world.acme.pk,
+            f"{prefix}-1-user": "bob",
+            f"{prefix}-1-role": "member",
+            f"{prefix}-1-DELETE": "on",
+            f"{prefix}-2-organization": world.acme.pk,
+            f"{prefix}-2-user": "dave",
+            f"{prefix}-2-role": "member",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302, response.context["errors"]
+    world.acme.refresh_from_db()
+    assert world.acme.name == "Acme Corporation"
+    assert world.acme.slug == "acme"
+    members = set(
+        Membership.objects.filter(organization=world.acme).values_list(
+            "user__username", flat=True
+        )
+    )
+    assert members == {"alice", "dave"}
+    assert newcomer.memberships.get().role == Membership.Role.MEMBER
+
+
+def test_the_organization_page_shows_members_without_listing_other_users(
+    world: World,
+) -> None:
+    body = login(world.alice).get(f"{ORGS_URL}{world.acme.pk}/change/").content
+    page = body.decode()
+    assert 'value="bob"' in page
+    assert "charlie" not in page
+
+
+def test_an_org_admin_lists_only_their_organizations_memberships(
+    world: World,
+) -> None:
+    response = login(world.alice).get(MEMBERS_URL)
+    users = {m.user.username for m in response.context["cl"].result_list}
+    assert users == {"alice", "bob"}
+    assert "charlie" not in response.content.decode()
+
+
+def test_another_org_admin_gets_404_on_a_membership(world: World) -> None:
+    membership = Membership.objects.get(user=world.bob)
+    client = login(world.charlie)
+    assert client.get(f"{MEMBERS_URL}{membership.pk}/change/").status_code == 404
+    assert (
+        client.post(
+            f"{MEMBERS_URL}{membership.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 404
+    )
+    assert Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_an_org_admin_adds_and_removes_members_by_username(world: World) -> None:
+    UserFactory(username="erin")
+    client = login(world.alice)
+    response = client.post(
+        f"{MEMBERS_URL}add/",
+        {"user": "erin", "organization": world.acme.pk, "role": "member"},
+    )
+    assert response.status_code == 302
+    membership = Membership.objects.get(user__username="erin")
+    assert membership.organization == world.acme
+    response = client.post(f"{MEMBERS_URL}{membership.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Membership.objects.filter(user__username="erin").exists()
+
+
+def test_membership_choices_offer_only_managed_organizations(world: World) -> None:
+    client = login(world.alice)
+    response = client.get(f"{MEMBERS_URL}add/")
+    form = response.context["adminform"].form
+    assert list(form.fields["organization"].queryset) == [world.acme]
+    assert "Globex" not in response.content.decode()
+    UserFactory(username="erin")
+    refused = client.post(
+        f"{MEMBERS_URL}add/",
+        {"user": "erin", "organization": world.globex.pk, "role": "admin"},
+    )
+    assert "organization" in refused.context["adminform"].form.errors
+    assert not Membership.objects.filter(user__username="erin").exists()
+
+
+def test_an_unknown_username_is_refused_plainly(world: World) -> None:
+    response = login(world.alice).post(
+        f"{MEMBERS_URL}add/",
+        {"user": "nobody", "organization": world.acme.pk, "role": "member"},
+    )
+    form = response.context["adminform"].form
+    assert form.errors["user"] == ["There is no active user with that name."]
+
+
+def test_access_ends_when_the_admin_role_does(world: World) -> None:
+    ProviderFactory(organization=world.acme, name="acme-openai")
+    Membership.objects.filter(user=world.alice).update(role=Membership.Role.MEMBER)
+    client = login(world.alice)
+    assert app_models(client) == set()
+    assert client.get("/admin/providers/provider/").status_code == 403
+
+
+def test_an_admin_membership_makes_the_user_staff(world):
+    from accounts.models import Membership
+    from tests.factories import UserFactory
+
+    dave = UserFactory(username="dave")
+    assert not dave.is_staff
+    Membership.objects.create(user=dave, organization=world.acme, role="member")
+    dave.refresh_from_db()
+    assert not dave.is_staff
+    Membership.objects.filter(user=dave).delete()
+    Membership.objects.create(user=dave, organization=world.acme, role="admin")
+    dave.refresh_from_db()
+    assert dave.is_staff
