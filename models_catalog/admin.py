@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.contrib import admin
-from django.db.models import Q
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
 
 from accounts.admin import OrganizationScopedAdmin, is_superuser
+from models_catalog.discovery import sync_provider_models
 from models_catalog.models import AIModel, Grant
+from providers.admin import ProviderAdmin
+from providers.crypto import CryptoError
+from providers.drivers.base import DriverError
 from providers.forms import JSONObjectField
+from providers.health import scrub
+from providers.models import Provider
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -81,11 +87,13 @@ class AIModelAdmin(OrganizationScopedAdmin):
         "input_cost_per_million",
         "output_cost_per_million",
         "source",
+        "missing_since",
     ]
     list_filter = [
         "model_type",
         "status",
         "source",
+        ("missing_since", admin.EmptyFieldListFilter),
         ("provider", admin.RelatedOnlyFieldListFilter),
         ("organization", admin.RelatedOnlyFieldListFilter),
     ]
@@ -109,11 +117,12 @@ class AIModelAdmin(OrganizationScopedAdmin):
             "requests_per_minute",
             "model_config_json",
             "source",
+            "missing_since",
             "owner",
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        readonly = ["organization", "source", "owner"]
+        readonly = ["organization", "source", "missing_since", "owner"]
         if not is_superuser(request):
             # Left out of the form, so a POSTed value is ignored.
             readonly.append("instance_wide")
@@ -178,3 +187,62 @@ class GrantAdmin(OrganizationScopedAdmin):
     @admin.display(description="grantee")
     def grantee_kind(self, obj: Grant) -> str:
         return "user" if obj.user_id else "organization"
+
+
+# -- "Discover models now" on the provider list ---------------------------------
+# Discovery belongs to the catalog, which builds on providers; so the catalog adds
+# its action to the provider admin here rather than providers importing upward.
+
+MAX_DISCOVERIES_PER_ACTION = 10
+
+
+@admin.action(description="Discover models now")
+def discover_models_now(
+    modeladmin: admin.ModelAdmin[Provider],
+    request: HttpRequest,
+    queryset: QuerySet[Provider],
+) -> None:
+    providers = list(queryset[: MAX_DISCOVERIES_PER_ACTION + 1])
+    if len(providers) > MAX_DISCOVERIES_PER_ACTION:
+        modeladmin.message_user(
+            request,
+            f"Select at most {MAX_DISCOVERIES_PER_ACTION} providers to discover at "
+            "once; the scheduler runs discovery for every provider regularly.",
+            messages.WARNING,
+        )
+        return
+    for provider in providers:
+        try:
+            result = sync_provider_models(provider)
+        except DriverError as err:
+            message = scrub(err.message, provider.driver_config())
+            modeladmin.message_user(
+                request,
+                f"{provider.name}: discovery failed — {message}",
+                messages.ERROR,
+            )
+            continue
+        except CryptoError as exc:
+            modeladmin.message_user(
+                request, f"{provider.name}: discovery failed — {exc}", messages.ERROR
+            )
+            continue
+        details = []
+        for label, names in (
+            ("added", result.added),
+            ("updated", result.updated),
+            ("gone", result.gone),
+            ("back", result.returned),
+        ):
+            if names:
+                shown = ", ".join(names[:10]) + (" …" if len(names) > 10 else "")
+                details.append(f"{label}: {shown}")
+        modeladmin.message_user(
+            request,
+            f"{provider.name}: {result.summary()}"
+            + (f" ({'; '.join(details)})" if details else ""),
+            messages.SUCCESS,
+        )
+
+
+ProviderAdmin.actions = [*ProviderAdmin.actions, discover_models_now]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
@@ -13,7 +13,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from accounts.admin import OrganizationScopedAdmin, is_superuser, request_admin_org_ids
 from providers import catalog
 from providers.forms import HEADERS_FIELD, SECRET_FIELDS, ProviderForm
-from providers.models import Provider
+from providers.health import check_provider
+from providers.models import HealthEvent, Provider
+from providers.tasks import after_provider_saved
 
 if TYPE_CHECKING:
     from django.forms import ModelForm
@@ -28,6 +30,32 @@ HEALTH_COLORS = {
 }
 
 HEALTH_FIELDS = ["health", "health_message", "health_checked_at", "health_latency_ms"]
+# Checks run in the request: bound the work one click can cause.
+MAX_CHECKS_PER_ACTION = 25
+
+
+class HealthEventInline(admin.TabularInline):
+    """The latest health transitions, newest first (read-only)."""
+
+    model = HealthEvent
+    fields = ["created_at", "from_health", "to_health", "message", "latency_ms"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = "Health history"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HealthEvent]:
+        return super().get_queryset(request).order_by("-created_at", "-pk")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True  # shown only inside the scoped provider page
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Provider)
@@ -52,6 +80,8 @@ class ProviderAdmin(OrganizationScopedAdmin):
     list_select_related = ["organization"]
     search_fields = ["name", "endpoint"]
     list_per_page = 50
+    inlines = [HealthEventInline]
+    actions = ["check_health_now"]
 
     # Error reports must never carry the submitted secrets.
     @method_decorator(sensitive_post_parameters(*SECRET_FIELDS, HEADERS_FIELD))
@@ -75,7 +105,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
         self, request: HttpRequest, obj: Any = None
     ) -> list[tuple[str | None, dict[str, Any]]]:
         main = ["organization", "name", "provider_type", "endpoint", "auth_method"]
-        main += ["status", "priority", "instance_wide", "owner"]
+        main += ["status", "priority", "instance_wide", "activate_discovered", "owner"]
         return [
             (None, {"fields": main}),
             (
@@ -89,6 +119,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
                         "client_secret",
                         "custom_headers",
                         "clear_credentials",
+                        "verify_credentials",
                     ],
                     "description": "Stored encrypted and never shown again. "
                     "Leave a field blank to keep its stored value.",
@@ -149,6 +180,32 @@ class ProviderAdmin(OrganizationScopedAdmin):
         if not change and obj.owner_id is None:
             obj.owner = request.user  # type: ignore[assignment]
         super().save_model(request, obj, form, change)
+        if form.connection_changed:
+            after_provider_saved(obj.pk)
+
+    @admin.action(description="Check health now")
+    def check_health_now(
+        self, request: HttpRequest, queryset: QuerySet[Provider]
+    ) -> None:
+        providers = list(queryset[: MAX_CHECKS_PER_ACTION + 1])
+        if len(providers) > MAX_CHECKS_PER_ACTION:
+            self.message_user(
+                request,
+                f"Select at most {MAX_CHECKS_PER_ACTION} providers to check at once; "
+                "the scheduler checks every provider regularly.",
+                messages.WARNING,
+            )
+            return
+        for provider in providers:
+            result = check_provider(provider)
+            level = (
+                messages.SUCCESS
+                if result.health == Provider.Health.AVAILABLE
+                else messages.ERROR
+            )
+            self.message_user(
+                request, f"{provider.name}: {result.health} — {result.message}", level
+            )
 
     @admin.display(description="endpoint")
     def effective_endpoint(self, obj: Provider) -> str:

@@ -16,6 +16,8 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from providers import catalog
+from providers.crypto import CryptoError
+from providers.health import probe
 from providers.models import Provider
 
 # Form field → key in the credentials dict.
@@ -113,6 +115,12 @@ class ProviderForm(forms.ModelForm):
         required=False,
         help_text="Remove every stored secret (new values entered above are kept).",
     )
+    verify_credentials = forms.BooleanField(
+        label="Verify with the vendor before saving",
+        required=False,
+        help_text="Make a cheap authenticated call first; refuse to save "
+        "credentials the vendor rejects.",
+    )
 
     region = forms.CharField(required=False, help_text="AWS region, e.g. us-east-1.")
     api_version = forms.CharField(
@@ -159,6 +167,7 @@ class ProviderForm(forms.ModelForm):
             "status",
             "priority",
             "instance_wide",
+            "activate_discovered",
             "requests_per_minute",
             "timeout_connect",
             "timeout_first_byte",
@@ -168,7 +177,12 @@ class ProviderForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         instance: Provider = self.instance
-        self._stored_credentials = instance.get_credentials()
+        try:
+            self._stored_credentials = instance.get_credentials()
+            config = instance.get_config()
+        except CryptoError:
+            # Unreadable under the configured keys: the admin re-enters them.
+            self._stored_credentials, config = {}, {}
         for name, key in (*SECRET_FIELDS.items(), (HEADERS_FIELD, "headers")):
             if name in self.fields:
                 configured = bool(self._stored_credentials.get(key))
@@ -181,7 +195,7 @@ class ProviderForm(forms.ModelForm):
             ].help_text += (
                 ". One 'Name: value' per line; entering headers replaces all of them."
             )
-        config = instance.get_config()
+        self._stored_config = config
         for name in CONFIG_KNOWN_KEYS:
             if name in self.fields and config.get(name) not in (None, ""):
                 self.initial.setdefault(name, config[name])
@@ -249,6 +263,25 @@ class ProviderForm(forms.ModelForm):
             instance.seal("credentials", self.final_credentials)
             instance.seal("provider_config", self.final_config)
         super()._post_clean()
+        if self.cleaned_data.get("verify_credentials") and not self.errors:
+            result = probe(instance)
+            if result.health != Provider.Health.AVAILABLE:
+                self.add_error(None, f"The vendor check did not pass: {result.message}")
+
+    @property
+    def connection_changed(self) -> bool:
+        """Whether saving changes how the provider is reached (so re-check it)."""
+        if self.instance._state.adding or {
+            "endpoint",
+            "provider_type",
+            "auth_method",
+            "status",
+        } & set(self.changed_data):
+            return True
+        return (self.final_credentials, self.final_config) != (
+            self._stored_credentials,
+            self._stored_config,
+        )
 
     def _update_errors(self, errors: ValidationError) -> None:
         """Show the model's errors on the form's fields.

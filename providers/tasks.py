@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.conf import settings
+from django.db import transaction
 
 from providers.health import check_provider
 from providers.models import Provider
@@ -49,3 +50,25 @@ def check_all_providers() -> int:
     for provider_id in ids:
         check_provider_health.apply_async((provider_id,), expires=expires)
     return len(ids)
+
+
+def enqueue(task_name: str, *args: object) -> None:
+    """Queue a task by name once the current transaction commits.
+
+    By name, so this app can start work owned by apps that build on it (model
+    discovery lives in the catalog) without importing them.
+    """
+
+    def send() -> None:
+        if task_name not in current_app.tasks:
+            # Outside a worker, apps' task modules load on first need.
+            current_app.loader.import_default_modules()
+        current_app.tasks[task_name].delay(*args)
+
+    transaction.on_commit(send)
+
+
+def after_provider_saved(provider_id: int) -> None:
+    """A new or re-pointed provider: check its health and discover its models."""
+    enqueue("providers.check_provider_health", provider_id)
+    enqueue("models_catalog.discover_models", provider_id)
