@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
+from django.utils.dateformat import format as date_format
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.admin import OrganizationScopedAdmin, is_superuser, request_admin_org_ids
@@ -30,32 +32,9 @@ HEALTH_COLORS = {
 }
 
 HEALTH_FIELDS = ["health", "health_message", "health_checked_at", "health_latency_ms"]
+HISTORY_ROWS = 20
 # Checks run in the request: bound the work one click can cause.
 MAX_CHECKS_PER_ACTION = 25
-
-
-class HealthEventInline(admin.TabularInline):
-    """The latest health transitions, newest first (read-only)."""
-
-    model = HealthEvent
-    fields = ["created_at", "from_health", "to_health", "message", "latency_ms"]
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
-    verbose_name_plural = "Health history"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[HealthEvent]:
-        return super().get_queryset(request).order_by("-created_at", "-pk")
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return True  # shown only inside the scoped provider page
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Provider)
@@ -80,7 +59,6 @@ class ProviderAdmin(OrganizationScopedAdmin):
     list_select_related = ["organization"]
     search_fields = ["name", "endpoint"]
     list_per_page = 50
-    inlines = [HealthEventInline]
     actions = ["check_health_now"]
 
     # Error reports must never carry the submitted secrets.
@@ -153,11 +131,11 @@ class ProviderAdmin(OrganizationScopedAdmin):
                     ]
                 },
             ),
-            ("Health", {"fields": HEALTH_FIELDS}),
+            ("Health", {"fields": [*HEALTH_FIELDS, "health_history"]}),
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        readonly = [*HEALTH_FIELDS, "owner"]
+        readonly = [*HEALTH_FIELDS, "health_history", "owner"]
         if not is_superuser(request):
             # Read-only fields are left out of the form, so a POSTed value is ignored.
             readonly.append("instance_wide")
@@ -228,3 +206,31 @@ class ProviderAdmin(OrganizationScopedAdmin):
     @admin.display(description="models", ordering="model_count")
     def model_count(self, obj: Provider) -> int:
         return int(getattr(obj, "model_count", 0))
+
+    @admin.display(description="Health history")
+    def health_history(self, obj: Provider) -> SafeString | str:
+        """The latest transitions, newest first (a read-only table, not a formset)."""
+        if obj.pk is None:
+            return "—"
+        events = HealthEvent.objects.filter(provider=obj).order_by("-created_at", "-pk")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    date_format(localtime(e.created_at), "Y-m-d H:i:s"),
+                    e.from_health,
+                    e.to_health,
+                    e.message,
+                    f"{e.latency_ms} ms" if e.latency_ms is not None else "",
+                )
+                for e in events[:HISTORY_ROWS]
+            ),
+        )
+        if not rows:
+            return "No checks yet."
+        return format_html(
+            '<table class="health-history"><tr><th>when</th><th>change</th>'
+            "<th>message</th><th>latency</th></tr>{}</table>",
+            rows,
+        )
