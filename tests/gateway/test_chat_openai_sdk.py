@@ -239,3 +239,21 @@ def test_bad_requests_get_the_openai_envelope(sdk, gateway):
     )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "messages"
+
+
+def test_an_unhealthy_provider_is_tried_last(gateway, world, fake_openai):
+    first = upstreams.register(fake_openai, world.acme, name="first", priority=1)
+    upstreams.register(fake_openai, world.acme, name="second", priority=2)
+    _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+    client = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
+
+    def served_by() -> str:
+        ask(client, "hi")
+        usage.flush()
+        return UsageRecord.objects.latest("created_at").provider.name
+
+    assert served_by() == "first"
+    from providers.health import CheckResult, record
+
+    record(first.pk, CheckResult("unavailable", "down"))
+    assert served_by() == "second"
