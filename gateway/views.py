@@ -14,8 +14,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -41,6 +41,7 @@ from providers.drivers.base import DriverError, new_completion_id, now
 from providers.http import get_client
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -199,6 +200,55 @@ def _validate_chat(body: dict[str, Any]) -> None:
         raise bad_request("'n' must be an integer between 1 and 128.", "n")
 
 
+async def _first_success(
+    key: KeyInfo,
+    candidates: list[Candidate],
+    attempt: Callable[[Candidate], Awaitable[T]],
+    *,
+    endpoint: str,
+    name: str,
+    started: float,
+    stream: bool = False,
+) -> tuple[Candidate, T]:
+    """Try the candidates in order until one answers; raise the last failure.
+
+    Only failures that may pass (timeouts, 5xx, 429, unreachable) move on to the
+    next candidate; every failed attempt is recorded.
+    """
+    last: DriverError | None = None
+    for candidate in candidates:
+        await _admit(key, candidate)
+        try:
+            return candidate, await attempt(candidate)
+        except TimeoutError:
+            last = DriverError(
+                "The provider timed out.",
+                status=504,
+                code="upstream_timeout",
+                transient=True,
+            )
+        except DriverError as err:
+            last = err
+        _record(
+            key,
+            candidate,
+            endpoint,
+            name,
+            started,
+            last.status,
+            error_type=last.code or last.type,
+            stream=stream,
+        )
+        if not last.transient:
+            break
+    assert last is not None
+    raise last
+
+
+def _total_timeout(candidate: Candidate) -> float:
+    return candidate.driver_config.timeouts.total  # type: ignore[union-attr]
+
+
 class ChatCompletionsView(GatewayView):
     http_method_names = ["post"]
 
@@ -211,51 +261,23 @@ class ChatCompletionsView(GatewayView):
         _validate_chat(body)
         if body.get("stream"):
             return await self._stream(body, key, name, candidates, started)
-        last: DriverError | None = None
-        for candidate in candidates:
-            await _admit(key, candidate)
-            try:
-                driver = _driver(candidate)
-                timeout = candidate.driver_config.timeouts.total  # type: ignore[union-attr]
-                async with asyncio.timeout(timeout):
-                    answer = await driver.chat(body, candidate.model_id)
-            except TimeoutError:
-                last = DriverError(
-                    "The provider timed out.",
-                    status=504,
-                    code="upstream_timeout",
-                    transient=True,
-                )
-            except DriverError as err:
-                last = err
-            else:
-                answer["model"] = name
-                answer.setdefault("id", new_completion_id())
-                answer.setdefault("object", "chat.completion")
-                answer.setdefault("created", now())
-                _record(
-                    key,
-                    candidate,
-                    "chat",
-                    name,
-                    started,
-                    200,
-                    usage_data=answer.get("usage"),
-                )
-                return _json(answer)
-            _record(
-                key,
-                candidate,
-                "chat",
-                name,
-                started,
-                last.status,
-                error_type=last.code or last.type,
-            )
-            if not last.transient:
-                break
-        assert last is not None
-        return error_response(last)
+
+        async def attempt(candidate: Candidate) -> dict[str, Any]:
+            driver = _driver(candidate)
+            async with asyncio.timeout(_total_timeout(candidate)):
+                return await driver.chat(body, candidate.model_id)  # type: ignore[no-any-return]
+
+        candidate, answer = await _first_success(
+            key, candidates, attempt, endpoint="chat", name=name, started=started
+        )
+        answer["model"] = name
+        answer.setdefault("id", new_completion_id())
+        answer.setdefault("object", "chat.completion")
+        answer.setdefault("created", now())
+        _record(
+            key, candidate, "chat", name, started, 200, usage_data=answer.get("usage")
+        )
+        return _json(answer)
 
     async def _stream(
         self,
@@ -267,63 +289,44 @@ class ChatCompletionsView(GatewayView):
     ) -> HttpResponse:
         options = body.get("stream_options") or {}
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
-        last: DriverError | None = None
-        for candidate in candidates:
-            await _admit(key, candidate)
+
+        async def attempt(
+            candidate: Candidate,
+        ) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]], float]:
+            # The first chunk is awaited before answering, so a provider that
+            # fails before sending anything gets a real HTTP error (and the next
+            # candidate its turn) instead of a broken 200 stream.
+            driver = _driver(candidate)
+            deadline = asyncio.get_running_loop().time() + _total_timeout(candidate)
+            chunks = driver.chat_stream(body, candidate.model_id)
             try:
-                driver = _driver(candidate)
-                timeouts = candidate.driver_config.timeouts  # type: ignore[union-attr]
-                deadline = asyncio.get_running_loop().time() + timeouts.total
-                chunks = driver.chat_stream(body, candidate.model_id)
                 async with asyncio.timeout_at(deadline):
                     first = await anext(chunks)
-            except TimeoutError:
-                last = DriverError(
-                    "The provider timed out.",
-                    status=504,
-                    code="upstream_timeout",
-                    transient=True,
-                )
             except StopAsyncIteration:
-                last = DriverError(
+                raise DriverError(
                     "The provider sent an empty stream.",
                     status=502,
                     code="upstream_error",
                     transient=True,
-                )
-            except DriverError as err:
-                last = err
-            else:
-                relay = _relay(
-                    first,
-                    chunks,
-                    deadline,
-                    key,
-                    candidate,
-                    name,
-                    include_usage,
-                    started,
-                )
-                response = StreamingHttpResponse(
-                    relay, content_type="text/event-stream"
-                )
-                response["Cache-Control"] = "no-cache"
-                response["X-Accel-Buffering"] = "no"
-                return response
-            _record(
-                key,
-                candidate,
-                "chat",
-                name,
-                started,
-                last.status,
-                error_type=last.code or last.type,
-                stream=True,
-            )
-            if not last.transient:
-                break
-        assert last is not None
-        return error_response(last)
+                ) from None
+            return first, chunks, deadline
+
+        candidate, (first, chunks, deadline) = await _first_success(
+            key,
+            candidates,
+            attempt,
+            endpoint="chat",
+            name=name,
+            started=started,
+            stream=True,
+        )
+        relay = _relay(
+            first, chunks, deadline, key, candidate, name, include_usage, started
+        )
+        response = StreamingHttpResponse(relay, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
 
 
 async def _relay(
@@ -407,55 +410,32 @@ class EmbeddingsView(GatewayView):
         name = body.get("model")
         candidates = await _resolve(key, name, "embedding")
         assert isinstance(name, str)
-        data = body.get("input")
-        if data in (None, "", []):
+        if body.get("input") in (None, "", []):
             raise bad_request(
                 "'input' must be a non-empty string or array.",
                 "input",
                 "missing_required_parameter",
             )
-        last: DriverError | None = None
-        for candidate in candidates:
-            await _admit(key, candidate)
-            try:
-                driver = _driver(candidate)
-                timeout = candidate.driver_config.timeouts.total  # type: ignore[union-attr]
-                async with asyncio.timeout(timeout):
-                    answer = await driver.embed(body, candidate.model_id)
-            except TimeoutError:
-                last = DriverError(
-                    "The provider timed out.",
-                    status=504,
-                    code="upstream_timeout",
-                    transient=True,
-                )
-            except DriverError as err:
-                last = err
-            else:
-                answer["model"] = name
-                _record(
-                    key,
-                    candidate,
-                    "embeddings",
-                    name,
-                    started,
-                    200,
-                    usage_data=answer.get("usage"),
-                )
-                return _json(answer)
-            _record(
-                key,
-                candidate,
-                "embeddings",
-                name,
-                started,
-                last.status,
-                error_type=last.code or last.type,
-            )
-            if not last.transient:
-                break
-        assert last is not None
-        return error_response(last)
+
+        async def attempt(candidate: Candidate) -> dict[str, Any]:
+            driver = _driver(candidate)
+            async with asyncio.timeout(_total_timeout(candidate)):
+                return await driver.embed(body, candidate.model_id)  # type: ignore[no-any-return]
+
+        candidate, answer = await _first_success(
+            key, candidates, attempt, endpoint="embeddings", name=name, started=started
+        )
+        answer["model"] = name
+        _record(
+            key,
+            candidate,
+            "embeddings",
+            name,
+            started,
+            200,
+            usage_data=answer.get("usage"),
+        )
+        return _json(answer)
 
 
 class ModelsView(GatewayView):
