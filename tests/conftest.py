@@ -39,3 +39,11 @@ def world(db: None) -> World:
     MembershipFactory(user=bob, organization=acme, role=Membership.Role.MEMBER)
     MembershipFactory(user=charlie, organization=globex, role=Membership.Role.ADMIN)
     return World(acme, globex, alice, bob, charlie)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Pooled clients of short-lived test event loops are collected at exit, after
+    # the log streams closed; their "unclosed session" notes are only noise then.
+    import logging
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
