@@ -150,6 +150,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(DATA_DIR / "broker"),
         "data_folder_out": str(DATA_DIR / "broker"),
         "processed_folder": str(DATA_DIR / "broker-processed"),
+        "control_folder": str(DATA_DIR / "broker-control"),
     }
 )
 CELERY_TASK_SERIALIZER = "json"
