@@ -23,6 +23,7 @@ Canonical outputs:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from abc import ABC, abstractmethod
@@ -341,6 +342,26 @@ class UpstreamRequest:
         return json.dumps(self.json, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+IMAGE_MAX_BYTES = 20 * 1024 * 1024
+IMAGE_FETCH_TIMEOUT = 10.0
+IMAGE_MAX_URLS = 16
+# A generic content type says nothing; such bodies count when their bytes do.
+_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """``image/png`` / ``jpeg`` / ``gif`` / ``webp`` from the magic bytes, else None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 def new_completion_id() -> str:
     import secrets
 
@@ -355,6 +376,8 @@ class Driver(ABC):
     """The I/O layer around a vendor's pure translation functions."""
 
     vendor = "upstream"
+    #: Per-image cap of ``fetch_images`` when the config sets no ``image_max_bytes``.
+    default_image_max_bytes = IMAGE_MAX_BYTES
 
     def __init__(self, config: DriverConfig, client: httpx.AsyncClient) -> None:
         self.config = config
@@ -384,6 +407,102 @@ class Driver(ABC):
         await self.list_models()
 
     # -- helpers for subclasses -------------------------------------------------
+
+    async def fetch_images(
+        self, refs: list[tuple[str, str]]
+    ) -> dict[str, tuple[str, bytes]]:
+        """Fetch remote images to inline: ``(url, param)`` → ``{url: (mime, bytes)}``.
+
+        Each distinct URL is fetched once, all concurrently, through the guarded
+        client (so the private-address guard applies). Provider config sets the
+        limits: ``image_max_bytes`` per image (default ``default_image_max_bytes``,
+        20 MiB), ``image_fetch_timeout`` seconds per image (default 10); at most 16
+        distinct URLs per request. ``image/*`` answers count; a generic content
+        type (none, ``application/octet-stream``) counts when the magic bytes are
+        png, jpeg, gif or webp, and reports that type. A URL that answers non-200,
+        is not an image, is too large, times out or cannot be reached (a blocked
+        address included) is a 400 ``invalid_image_url`` naming its content part.
+        """
+        wanted: dict[str, str] = {}
+        for url, param in refs:
+            wanted.setdefault(url, param)
+        if not wanted:
+            return {}
+        if len(wanted) > IMAGE_MAX_URLS:
+            raise invalid_request(
+                f"At most {IMAGE_MAX_URLS} image URLs per request.",
+                "messages",
+                code="invalid_image_url",
+            )
+        tasks = [
+            asyncio.ensure_future(self._fetch_image(url, param))
+            for url, param in wanted.items()
+        ]
+        try:
+            fetched = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        return dict(zip(wanted, fetched, strict=True))
+
+    def image_max_bytes(self) -> int:
+        configured = self.config.config.get("image_max_bytes")
+        return int(configured or self.default_image_max_bytes)
+
+    async def _fetch_image(self, url: str, param: str) -> tuple[str, bytes]:
+        cap = self.image_max_bytes()
+        limit = float(
+            self.config.config.get("image_fetch_timeout") or IMAGE_FETCH_TIMEOUT
+        )
+        connect = min(self.config.timeouts.connect, limit)
+        timeout = httpx.Timeout(limit, connect=connect, pool=connect)
+
+        def bad(reason: str) -> DriverError:
+            return invalid_request(
+                f"The image URL could not be used: {reason}.",
+                param,
+                code="invalid_image_url",
+            )
+
+        try:
+            async with asyncio.timeout(limit):
+                async with self.client.stream("GET", url, timeout=timeout) as response:
+                    if response.status_code != 200:
+                        raise bad(f"it answered HTTP {response.status_code}")
+                    header = response.headers.get("content-type", "")
+                    mime = header.split(";")[0].strip().lower()
+                    if mime not in _GENERIC_TYPES and not mime.startswith("image/"):
+                        raise bad(f"it is {mime}, not an image")
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > cap:
+                        raise bad(f"it is larger than {cap} bytes")
+                    data = bytearray()
+                    async for piece in response.aiter_bytes():
+                        data.extend(piece)
+                        if len(data) > cap:
+                            raise bad(f"it is larger than {cap} bytes")
+        except TimeoutError:
+            raise bad(f"it did not answer within {limit:g} s") from None
+        except httpx.TimeoutException:
+            raise bad("it timed out") from None
+        except httpx.HTTPError as exc:  # OutboundBlocked included
+            raise bad(type(exc).__name__) from None
+        if mime in _GENERIC_TYPES:
+            sniffed = sniff_image_type(bytes(data))
+            if sniffed is None:
+                raise bad("it is not an image")
+            mime = sniffed
+        return mime, bytes(data)
+
+    def read_json(self, response: httpx.Response) -> Any:
+        """The JSON body of a vendor answer; a body that is not JSON is a 502."""
+        try:
+            return response.json()
+        except ValueError:
+            raise DriverError(
+                f"{self.vendor} returned a body that is not JSON.", status=502
+            ) from None
 
     async def auth(self) -> dict[str, str]:
         """Authentication headers for this provider (OAuth2 tokens fetched and cached).

@@ -19,8 +19,6 @@ import asyncio
 import base64
 import json
 import re
-import secrets
-import string
 import struct
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from providers.drivers.base import (
     iter_sse,
     stream_error,
 )
+from providers.drivers.common import floats_to_base64, synth_tool_id
 
 try:  # the default transport is aiohttp; its errors can escape httpx's mapping
     import aiohttp
@@ -70,11 +69,6 @@ _FINISH_ALIASES = {
 }
 # Chunk envelope fields the gateway sets itself.
 ENVELOPE_KEYS = frozenset({"id", "object", "created", "model", "system_fingerprint"})
-_ALNUM = string.ascii_letters + string.digits
-
-
-def synth_call_id() -> str:
-    return "call_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
 
 
 def is_reasoning_model(model_id: str) -> bool:
@@ -414,7 +408,7 @@ class OpenAIStreamTranslator:
         slot.out_index = state.next_tool
         state.next_tool += 1
         if not slot.id:
-            slot.id = synth_call_id()
+            slot.id = synth_tool_id()
         start = {
             "index": slot.out_index,
             "id": slot.id,
@@ -484,12 +478,6 @@ def build_embeddings_body(
     body = {k: v for k, v in request.items() if k not in drop}
     body["model"] = model_id
     return body
-
-
-def floats_to_base64(values: Iterable[float]) -> str:
-    """OpenAI's base64 embedding encoding: little-endian float32."""
-    values = list(values)
-    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
 
 
 def base64_to_floats(data: str) -> list[float]:

@@ -1,0 +1,77 @@
+"""Anthropic Messages API driver (PROTOCOLS.md section 5).
+
+Pure translation functions (canonical OpenAI Chat Completions dicts in, Anthropic
+dicts out and back) and a thin ``AnthropicDriver`` I/O layer around them.
+
+Policies this module applies (PROTOCOLS.md 2.1-2.4):
+
+- ``system``/``developer`` messages become top-level ``system`` text blocks, in order.
+- Empty and whitespace-only text blocks are dropped (Anthropic rejects them); a
+  message left without blocks is dropped.
+- Consecutive same-role turns are merged; in a user turn ``tool_result`` blocks are
+  moved first (Anthropic requires them right after the ``tool_use`` turn).
+- The first turn must be ``user``: when the conversation starts with an assistant
+  turn (or has no turn at all) a minimal user turn ``"."`` is prepended.
+- A final assistant turn (prefill) has its trailing whitespace removed.
+- ``temperature`` is clamped to Anthropic's maximum of 1.0; when both
+  ``temperature`` and ``top_p`` are given only ``temperature`` is sent (recent
+  Claude models reject both).
+- Tool-call ids are sanitised to ``[a-zA-Z0-9_-]`` (same function for
+  ``tool_calls[].id`` and ``tool_call_id``, so pairs still match).
+- History with ``tool_use``/``tool_result`` blocks but no ``tools``: a no-op
+  placeholder tool is declared and ``tool_choice`` is ``none`` (Anthropic rejects
+  tool blocks without tool definitions; the model cannot call the placeholder).
+- ``response_format`` ``json_schema`` → ``output_config.format``; ``json_object``
+  has no native switch, so an instruction is appended to ``system``.
+- Shape-changing parameters Anthropic cannot honour (``n>1``, ``logprobs``,
+  ``top_logprobs``, audio output, legacy ``functions``, non-function tools) → 400.
+  Sampling-only or OpenAI-only ones (``seed``, penalties, ``logit_bias``,
+  ``reasoning_effort``, ``service_tier``, ``store``, ``metadata``…) are dropped.
+- Streaming ``ping`` events yield nothing (the gateway owns keep-alives).
+
+Package layout (this module re-exports the public surface):
+
+- ``urls``: API root, endpoint URLs, request headers.
+- ``messages``: canonical messages → ``system`` + ``messages`` (pure).
+- ``translate``: the ``/v1/messages`` body: tools, parameters, format (pure).
+- ``response``: ``Message`` answers and SSE events → canonical (pure).
+- ``errors``: Anthropic errors → ``DriverError``.
+- ``discovery``: ``/v1/models`` pages → ``ModelInfo`` (pure).
+- ``driver``: ``AnthropicDriver``, the thin I/O layer.
+"""
+
+from __future__ import annotations
+
+from providers.drivers.anthropic.discovery import parse_models
+from providers.drivers.anthropic.driver import AnthropicDriver
+from providers.drivers.anthropic.errors import error_from_anthropic, error_from_event
+from providers.drivers.anthropic.messages import PLACEHOLDER_USER_TEXT, sanitize_tool_id
+from providers.drivers.anthropic.response import (
+    StreamTranslator,
+    map_stop_reason,
+    map_usage,
+    parse_message,
+)
+from providers.drivers.anthropic.translate import (
+    JSON_OBJECT_INSTRUCTION,
+    NOOP_TOOL,
+    build_chat_request,
+    build_messages_body,
+)
+
+__all__ = [
+    "JSON_OBJECT_INSTRUCTION",
+    "NOOP_TOOL",
+    "PLACEHOLDER_USER_TEXT",
+    "AnthropicDriver",
+    "StreamTranslator",
+    "build_chat_request",
+    "build_messages_body",
+    "error_from_anthropic",
+    "error_from_event",
+    "map_stop_reason",
+    "map_usage",
+    "parse_message",
+    "parse_models",
+    "sanitize_tool_id",
+]

@@ -1,0 +1,106 @@
+"""``AnthropicDriver``: the thin I/O layer around the pure Anthropic modules."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from providers.drivers.anthropic.discovery import (
+    MAX_MODEL_PAGES,
+    MODELS_PAGE_LIMIT,
+    parse_models,
+)
+from providers.drivers.anthropic.errors import VENDOR, error_from_anthropic
+from providers.drivers.anthropic.response import StreamTranslator, parse_message
+from providers.drivers.anthropic.translate import build_chat_request
+from providers.drivers.anthropic.urls import models_url, request_headers
+from providers.drivers.base import (
+    Driver,
+    DriverError,
+    ModelInfo,
+    UpstreamRequest,
+    iter_sse,
+    stream_error,
+)
+
+log = logging.getLogger(__name__)
+
+
+class AnthropicDriver(Driver):
+    vendor = VENDOR
+
+    async def chat(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
+        req = build_chat_request(
+            self.config, request, model_id, False, await self.auth()
+        )
+        response = await self.send(req)
+        return parse_message(self.read_json(response), model_id)
+
+    async def chat_stream(
+        self, request: dict[str, Any], model_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        req = build_chat_request(
+            self.config, request, model_id, True, await self.auth()
+        )
+        response = await self.open_stream(req)
+        translator = StreamTranslator()
+        try:
+            try:
+                async for event, data in iter_sse(response):
+                    try:
+                        payload = json.loads(data)
+                    except ValueError:
+                        raise DriverError(
+                            f"{VENDOR} sent a malformed stream event", status=502
+                        ) from None
+                    for chunk in translator.feed(event, payload):
+                        yield chunk
+                    if translator.done:
+                        break
+            except DriverError:
+                raise
+            except Exception as exc:  # broken connection, transport errors
+                raise stream_error(exc, VENDOR) from None
+            if not translator.complete:
+                raise DriverError(
+                    f"{VENDOR} stream ended before the message was complete",
+                    status=502,
+                    transient=True,
+                )
+            for chunk in translator.finish():
+                yield chunk
+        finally:
+            await response.aclose()
+
+    async def _get_json(self, url: str) -> Any:
+        headers = request_headers(self.config, await self.auth(), json_body=False)
+        return self.read_json(await self.send(UpstreamRequest("GET", url, headers)))
+
+    async def list_models(self) -> list[ModelInfo]:
+        models: list[ModelInfo] = []
+        after: str | None = None
+        for _ in range(MAX_MODEL_PAGES):
+            page, after = parse_models(
+                await self._get_json(models_url(self.config, MODELS_PAGE_LIMIT, after))
+            )
+            models.extend(page)
+            if not after:
+                break
+        return models
+
+    async def health_check(self) -> None:
+        parse_models(await self._get_json(models_url(self.config, 1)))
+
+    def error_from_response(
+        self, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> DriverError:
+        error = error_from_anthropic(status, body, headers)
+        log.info(
+            "anthropic answered HTTP %s (%s), request-id=%s",
+            status,
+            error.code,
+            headers.get("request-id", "-"),
+        )
+        return error

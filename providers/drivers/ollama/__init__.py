@@ -1,0 +1,88 @@
+"""Ollama's native API (``/api/chat``, ``/api/embed``, ``/api/tags``, ``/api/show``).
+
+PROTOCOLS.md section 7. Pure translation functions first (no I/O), then the thin
+``OllamaDriver`` I/O layer.
+
+Decisions (PROTOCOLS.md 2.4 applied to Ollama):
+
+- ``stream`` is always sent explicitly: Ollama streams by default.
+- ``tool_choice``: ``"auto"`` (or absent) sends the tools; ``"none"`` omits them;
+  ``allowed_tools`` in ``auto`` mode sends only the allowed tools. ``"required"``, a
+  named function, and ``allowed_tools`` in ``required`` mode cannot be honoured
+  (Ollama has no forcing switch) and answer 400 ``param="tool_choice"``, unless the
+  provider config sets ``"tool_choice_fallback": "auto"``, which degrades them to
+  ``auto`` (named/allowed choices then send only the chosen tools).
+- ``n > 1`` and ``logprobs: true`` answer 400 (shape-changing, not supported here).
+- ``seed``, penalties, ``temperature``, ``top_p``, ``stop`` go to ``options``;
+  ``user``, ``logit_bias``, ``parallel_tool_calls``, ``metadata``, ``store`` and
+  other OpenAI-only knobs are dropped silently.
+- ``reasoning_effort`` maps to ``think`` (none -> false, minimal -> "low",
+  xhigh -> "max"); Ollama's ``message.thinking`` is returned as
+  ``message.reasoning_content`` (and ``delta.reasoning_content`` when streaming).
+- Images: data URLs are inlined as raw base64; ``http(s)`` URLs are fetched by the
+  driver through the guarded client (``Driver.fetch_images``: size cap
+  ``image_max_bytes``, default 20 MiB; time cap ``image_fetch_timeout`` seconds,
+  default 10; at most 16 distinct URLs). A URL that cannot be
+  fetched in time, answers non-2xx, is not an image, is too large or points to a
+  blocked address answers 400 ``invalid_image_url`` naming the content part.
+- A ``tool`` message gets ``tool_name`` from the earlier assistant ``tool_calls``
+  entry with the same id; when no entry matches, ``tool_name`` is left out (Ollama
+  accepts that) rather than failing the request.
+- Provider config keys read: ``keep_alive``, ``options`` (default Modelfile
+  options merged under the request's, e.g. ``{"num_ctx": 8192}``),
+  ``embed_truncate``, ``discover_details`` (call ``/api/show`` per model during
+  discovery, default true), ``tool_choice_fallback``, ``image_max_bytes``,
+  ``image_fetch_timeout``.
+- Health check: ``GET /api/tags`` (it proves the server serves models, passes any
+  auth proxy in front of it, and answers with Ollama's own shape).
+
+Package layout (this module re-exports the public surface):
+
+- ``urls``: server root and ``/api/*`` URLs.
+- ``translate``: canonical request → ``/api/chat`` body (pure).
+- ``response``: answers and NDJSON stream lines → canonical (pure).
+- ``errors``: Ollama errors → ``DriverError``.
+- ``embeddings``: ``/api/embed`` body and answer (pure).
+- ``discovery``: ``/api/tags`` and ``/api/show`` → ``ModelInfo`` (pure).
+- ``driver``: ``OllamaDriver``, the thin I/O layer.
+"""
+
+from __future__ import annotations
+
+from providers.drivers.ollama.discovery import apply_show, parse_models, parse_show
+from providers.drivers.ollama.driver import OllamaDriver
+from providers.drivers.ollama.embeddings import build_embed_body, parse_embed_response
+from providers.drivers.ollama.errors import error_from_body
+from providers.drivers.ollama.response import (
+    OllamaStreamTranslator,
+    map_done_reason,
+    parse_chat_response,
+    usage_from,
+)
+from providers.drivers.ollama.translate import (
+    build_chat_body,
+    build_chat_request,
+    image_urls,
+    translate_messages,
+)
+from providers.drivers.ollama.urls import api_url, base_url
+
+__all__ = [
+    "OllamaDriver",
+    "OllamaStreamTranslator",
+    "api_url",
+    "apply_show",
+    "base_url",
+    "build_chat_body",
+    "build_chat_request",
+    "build_embed_body",
+    "error_from_body",
+    "image_urls",
+    "map_done_reason",
+    "parse_chat_response",
+    "parse_embed_response",
+    "parse_models",
+    "parse_show",
+    "translate_messages",
+    "usage_from",
+]
