@@ -9,10 +9,13 @@ also answers the ASGI lifespan protocol, flushing buffered usage at shutdown.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from typing import Any
 
 import django
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 
@@ -23,13 +26,71 @@ GATEWAY_PREFIX = "/v1/"
 
 
 class GatewayASGIHandler(ASGIHandler):
-    """Django's ASGI handler with an empty middleware chain."""
+    """Django's ASGI handler, without middleware and without per-request thread hops.
+
+    Django's handler opens a ``ThreadSensitiveContext`` per request (a fresh
+    executor thread) and runs the ``request_started``/``request_finished``
+    receivers through ``sync_to_async``: measured at a third of a bare proxy
+    view's time. The gateway touches the database only through
+    ``gateway.db.run_db``, which closes connections itself in the thread that
+    owns them, so those hops have nothing left to do here. The rest of
+    ``handle`` is Django's: disconnects cancel the view, responses are closed.
+    """
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
         self._middleware_chain = convert_exception_to_response(self._get_response_async)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            error_response.close()
+            return
+
+        async def process_request() -> Any:
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.send_response(response, send)
+            return response
+
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request()),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                # A client disconnect cancels the view (and its upstream call).
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            response = tasks[1].result()
+        except asyncio.CancelledError:
+            pass
+        else:
+            # Inline: its receivers only see this thread's connections (none).
+            response.close()
+        body_file.close()
 
 
 site_app = ASGIHandler()

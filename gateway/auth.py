@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
-
 from accounts.models import Membership
 from gateway.apikeys import hash_secret
+from gateway.db import run_db
 from gateway.errors import invalid_api_key
 from gateway.models import ApiKey
 from gateway.state import state
@@ -75,11 +74,11 @@ async def authenticate(authorization: str | None) -> KeyInfo:
             "Malformed Authorization header; expected 'Bearer <key>'."
         )
     digest = hash_secret(secret)
-    cache = state().keys
-    info = cache.get(digest)
-    if info is None:
-        info = await sync_to_async(load_key)(digest) or _INVALID
-        cache.set(digest, info)
+
+    async def load() -> KeyInfo | str:
+        return await run_db(load_key, digest) or _INVALID
+
+    info = await state().keys.get_or_load(digest, load)
     if info is _INVALID:
         raise invalid_api_key()
     assert isinstance(info, KeyInfo)

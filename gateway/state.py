@@ -10,7 +10,9 @@ made by other local processes. Either way a change takes effect within 2 s.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +29,7 @@ class TTLCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self.data: dict[Any, tuple[float, Any]] = {}
+        self.loading: dict[Any, asyncio.Future[Any]] = {}
 
     def get(self, key: Any) -> Any:
         entry = self.data.get(key)
@@ -45,6 +48,33 @@ class TTLCache:
 
     def clear(self) -> None:
         self.data.clear()
+
+    async def get_or_load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached value, else one load shared by every concurrent caller.
+
+        Without it, when an entry expires every request in flight reloads it,
+        one after another on the single sync thread (a p99 cliff).
+        """
+        value = self.get(key)
+        if value is not None:
+            return value
+        pending = self.loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.loading[key] = future
+        try:
+            value = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        else:
+            self.set(key, value)
+            future.set_result(value)
+            return value
+        finally:
+            self.loading.pop(key, None)
 
 
 class GatewayState:

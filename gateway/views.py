@@ -17,13 +17,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.views import APIView
 
 from gateway import usage
 from gateway.auth import KeyInfo, authenticate
+from gateway.db import run_db
 from gateway.errors import (
     bad_request,
     error_event,
@@ -88,12 +88,9 @@ async def _resolve(key: KeyInfo, name: Any, model_type: str) -> list[Candidate]:
         raise bad_request(
             "you must provide a model parameter", "model", "missing_required_parameter"
         )
-    cache = state().routes
-    route_key = (key.principal_key, name)
-    found = cache.get(route_key)
-    if found is None:
-        found = await sync_to_async(candidates_for)(key.principal, name)
-        cache.set(route_key, found)
+    found = await state().routes.get_or_load(
+        (key.principal_key, name), lambda: run_db(candidates_for, key.principal, name)
+    )
     if not found:
         raise model_not_found(name)
     if key.allowed_models and not any(c.names() & key.allowed_models for c in found):
@@ -444,11 +441,9 @@ class ModelsView(GatewayView):
     async def get(
         self, request: Any, key: KeyInfo, model: str | None = None
     ) -> HttpResponse:
-        cache = state().listings
-        listing = cache.get(key.principal_key)
-        if listing is None:
-            listing = await sync_to_async(list_models_for)(key.principal)
-            cache.set(key.principal_key, listing)
+        listing = await state().listings.get_or_load(
+            key.principal_key, lambda: run_db(list_models_for, key.principal)
+        )
         entries = [
             e
             for e in listing
