@@ -69,6 +69,17 @@ class GatewayView(APIView):
             return error_response(err)
         except (ParseError, UnsupportedMediaType) as exc:
             return error_response(bad_request(f"Invalid request body: {exc.detail}"))
+        except Exception:
+            # A bug of ours: still answer in the envelope the SDKs understand.
+            logger.exception("gateway error on %s", request.path)
+            return error_response(
+                DriverError(
+                    "The gateway failed to handle the request.",
+                    status=500,
+                    code="internal_error",
+                    health=None,
+                )
+            )
 
     def body(self, request: Any) -> dict[str, Any]:
         try:
