@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from django.http import HttpResponse
 
 from providers.drivers.base import DriverError
@@ -70,7 +70,7 @@ def rate_limited(message: str, retry_after: float) -> GatewayError:
 
 
 def error_response(err: DriverError) -> HttpResponse:
-    body = json.dumps(err.envelope(), separators=(",", ":"))
+    body = orjson.dumps(err.envelope())
     response = HttpResponse(body, status=err.status, content_type="application/json")
     if err.retry_after is not None:
         response["Retry-After"] = str(max(1, round(err.retry_after)))
@@ -82,4 +82,4 @@ def error_response(err: DriverError) -> HttpResponse:
 def error_event(err: DriverError) -> bytes:
     """A mid-stream error as an SSE event the OpenAI SDK raises on."""
     payload: dict[str, Any] = err.envelope()
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(payload) + b"\n\n"

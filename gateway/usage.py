@@ -13,7 +13,13 @@ import threading
 from decimal import Decimal
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -59,12 +65,41 @@ def flush() -> int:
             raise
 
 
+def _insert_many(batch: list[dict[str, Any]]) -> None:
+    """One prepared INSERT executed for every record.
+
+    ``bulk_create`` builds a model instance per row and, on SQLite, splits the
+    batch into many statements; at gateway rates that cost a quarter of a
+    worker's CPU in the profile. Values still go through each field's
+    ``get_db_prep_save``, so types and time zones are stored as the ORM would.
+    """
+    from gateway.models import UsageRecord
+
+    fields = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields}
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        quote(UsageRecord._meta.db_table),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    rows = [
+        [
+            f.get_db_prep_save(record.get(f.attname, defaults[f.attname]), connection)
+            for f in fields
+        ]
+        for record in batch
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 def _write(batch: list[dict[str, Any]]) -> int:
     from gateway.models import ApiKey, UsageRecord
 
     written = len(batch)
     try:
-        UsageRecord.objects.bulk_create([UsageRecord(**f) for f in batch])
+        _insert_many(batch)
     except IntegrityError:
         # One bad record (say, its organization was deleted meanwhile) must not
         # sink the batch: write them one by one and drop the ones that fail.

@@ -11,12 +11,12 @@ relay the answer (SSE when streaming), queue usage for the batch writer.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.views import APIView
@@ -34,6 +34,7 @@ from gateway.errors import (
 )
 from gateway.limits import admit
 from gateway.listing import list_models_for
+from gateway.parsers import FastJSONParser
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
 from providers.drivers import get_driver
@@ -43,11 +44,11 @@ from providers.http import get_client
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
 
 def _json(data: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(DUMPS(data), status=status, content_type="application/json")
+    return HttpResponse(
+        orjson.dumps(data), status=status, content_type="application/json"
+    )
 
 
 class GatewayView(APIView):
@@ -55,6 +56,7 @@ class GatewayView(APIView):
 
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
+    parser_classes = [FastJSONParser]
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         self.args, self.kwargs = args, kwargs
@@ -363,14 +365,14 @@ async def _relay(
             if chunk.get("usage") and not chunk.get("choices"):
                 usage_data = chunk["usage"]
                 if include_usage:
-                    yield b"data: " + DUMPS({**envelope, **chunk}).encode() + b"\n\n"
+                    yield b"data: " + orjson.dumps({**envelope, **chunk}) + b"\n\n"
             else:
                 out = {**envelope, **chunk}
                 if include_usage:
                     out["usage"] = None
                 else:
                     out.pop("usage", None)
-                yield b"data: " + DUMPS(out).encode() + b"\n\n"
+                yield b"data: " + orjson.dumps(out) + b"\n\n"
             try:
                 async with asyncio.timeout_at(deadline):
                     chunk = await anext(chunks)

@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 
 from providers.catalog import API_KEY_HEADER_DEFAULTS, AuthMethod
 from providers.http import OutboundBlocked
@@ -339,7 +340,7 @@ class UpstreamRequest:
             return self.content
         if self.json is None:
             return b""
-        return json.dumps(self.json, separators=(",", ":"), ensure_ascii=False).encode()
+        return orjson.dumps(self.json)
 
 
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
@@ -498,7 +499,7 @@ class Driver(ABC):
     def read_json(self, response: httpx.Response) -> Any:
         """The JSON body of a vendor answer; a body that is not JSON is a 502."""
         try:
-            return response.json()
+            return orjson.loads(response.content)
         except ValueError:
             raise DriverError(
                 f"{self.vendor} returned a body that is not JSON.", status=502

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from providers.catalog import TYPES
 from providers.drivers.base import (
@@ -608,14 +609,6 @@ class OpenAIDriver(Driver):
         headers["Accept"] = accept
         return headers
 
-    def _json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise DriverError(
-                f"{self.vendor} answered with invalid JSON.", status=502
-            ) from None
-
     async def chat(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         req = UpstreamRequest(
             "POST",
@@ -624,7 +617,7 @@ class OpenAIDriver(Driver):
             json=self.chat_body(request, model_id, stream=False),
         )
         response = await self.send(req)
-        return parse_chat_response(self._json(response), self.vendor, self.config)
+        return parse_chat_response(self.read_json(response), self.vendor, self.config)
 
     async def chat_stream(
         self, request: dict[str, Any], model_id: str
@@ -640,7 +633,7 @@ class OpenAIDriver(Driver):
         try:
             if "application/json" in response.headers.get("content-type", ""):
                 # The server ignored ``stream`` and answered in one piece.
-                data = json.loads(await response.aread())
+                data = orjson.loads(await response.aread())
                 for chunk in completion_to_chunks(data, self.vendor, self.config):
                     yield chunk
                 return
@@ -653,7 +646,7 @@ class OpenAIDriver(Driver):
                 if not data:
                     continue
                 try:
-                    payload = json.loads(data)
+                    payload = orjson.loads(data)
                 except ValueError:
                     continue
                 for chunk in translator.feed(payload):
@@ -686,11 +679,11 @@ class OpenAIDriver(Driver):
         )
         response = await self.send(req)
         return parse_embeddings_response(
-            self._json(response), request.get("encoding_format"), self.vendor
+            self.read_json(response), request.get("encoding_format"), self.vendor
         )
 
     async def list_models(self) -> list[ModelInfo]:
         headers = await self.headers()
         headers.pop("Content-Type")
         response = await self.send(UpstreamRequest("GET", self.models_url(), headers))
-        return self.parse_models(self._json(response))
+        return self.parse_models(self.read_json(response))
