@@ -829,12 +829,49 @@ def main(argv: list[str] | None = None) -> int:
                 for scenario in args.scenarios:
                     for conc in args.concurrency:
                         targets = ([] if direct_done else [fake]) + servers
-                        for server in targets:
+                        for i, server in enumerate(targets):
+                            if (
+                                server.name == "litellm"
+                                and server.proc
+                                and (server.proc.poll() is not None)
+                            ):
+                                # LiteLLM's proxy has crashed here (a segfault in
+                                # its Python, seen in dmesg): restart it, say so.
+                                note = (
+                                    "LiteLLM exited (code "
+                                    f"{server.proc.returncode}); restarted before "
+                                    f"{scenario} c={conc}."
+                                )
+                                report["notes"].append(note)
+                                log(note)
+                                server = start_litellm(
+                                    litellm_bin, fake.base, workers, run_dir
+                                )
+                                servers[servers.index(targets[i])] = server
                             w = 0 if server is fake else workers
                             key = _key(scenario, conc, w, server.name)
                             result = drive(
                                 server, scenario, conc, args.duration, args.warmup
                             )
+                            if (
+                                server.name == "litellm"
+                                and server.proc
+                                and server.proc.poll() is not None
+                            ):
+                                # It died during the cell: restart, measure again.
+                                report["notes"].append(
+                                    f"LiteLLM exited during {scenario} c={conc}; "
+                                    "restarted and measured again."
+                                )
+                                log(report["notes"][-1])
+                                fresh = start_litellm(
+                                    litellm_bin, fake.base, workers, run_dir
+                                )
+                                servers[servers.index(server)] = fresh
+                                server = fresh
+                                result = drive(
+                                    server, scenario, conc, args.duration, args.warmup
+                                )
                             cells_raw.setdefault(key, []).append(result)
                             log(
                                 f"rep {rep + 1}/{args.repeat} {key}: "
