@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import (
+    DEFAULT_DB_ALIAS,
     DatabaseError,
     IntegrityError,
     close_old_connections,
-    connection,
+    connections,
     transaction,
 )
 from django.utils import timezone
@@ -77,20 +78,19 @@ def _insert_many(batch: list[dict[str, Any]]) -> None:
 
     fields = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
     defaults = {f.attname: f.get_default() for f in fields}
-    quote = connection.ops.quote_name
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
         quote(UsageRecord._meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
     )
+    conn = connections[DEFAULT_DB_ALIAS]  # resolved once, not per value
+    prep = [(f.attname, f.get_db_prep_save) for f in fields]
     rows = [
-        [
-            f.get_db_prep_save(record.get(f.attname, defaults[f.attname]), connection)
-            for f in fields
-        ]
+        [to_db(record.get(name, defaults[name]), conn) for name, to_db in prep]
         for record in batch
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), conn.cursor() as cursor:
         cursor.executemany(sql, rows)
 
 
