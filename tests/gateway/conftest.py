@@ -54,6 +54,23 @@ def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGatew
     """The live gateway with fresh caches and limit counters for this test."""
     state.reset_for_tests()
     limits._local.window = 0
+    _clear_redis_counters()
     yield _uvicorn
     state.reset_for_tests()
     usage._buffer.clear()
+
+
+def _clear_redis_counters() -> None:
+    """Rate-limit counters outlive a test in Redis; ids restart in a new test DB."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        for key in client.scan_iter("modelgate:rpm:*"):
+            client.delete(key)
+    finally:
+        client.close()

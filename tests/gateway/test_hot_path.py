@@ -80,20 +80,7 @@ def register_compatible(world, url: str) -> str:
     return secret
 
 
-@pytest.fixture
-def keep_test_connection():
-    """As Django's test client does: the test's transaction must outlive requests."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
-def test_a_warm_gateway_call_makes_no_database_queries(world, keep_test_connection):
+def test_a_warm_gateway_call_makes_no_database_queries(world):
     from config.asgi import application
 
     with upstreams.start("openai") as fake:
