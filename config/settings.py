@@ -192,6 +192,9 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 for _folder in CELERY_BROKER_TRANSPORT_OPTIONS.values():
     Path(_folder).mkdir(parents=True, exist_ok=True)
 
+# Seconds between writes of buffered usage records (gateway/usage.py).
+USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=1.0)
+
 # Outbound transport for provider calls: "aiohttp" (default) or "httpx".
 PROVIDERS_HTTP_TRANSPORT = env.str("PROVIDERS_HTTP_TRANSPORT", default="aiohttp")
 

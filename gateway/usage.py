@@ -13,6 +13,7 @@ import threading
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
@@ -119,7 +120,7 @@ def _write(batch: list[dict[str, Any]]) -> int:
 
 def _run() -> None:
     while True:
-        _wake.wait(FLUSH_SECONDS)
+        _wake.wait(getattr(settings, "USAGE_FLUSH_INTERVAL", FLUSH_SECONDS))
         _wake.clear()
         try:
             flush()

@@ -17,3 +17,6 @@ os.environ.setdefault(
 )
 os.environ.setdefault("PROVIDERS_ALLOW_PRIVATE_IPS", "true")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+# Tests write usage with usage.flush() when they assert on it; a periodic writer
+# thread racing the test's own writes only makes shared-cache SQLite lock up.
+os.environ.setdefault("USAGE_FLUSH_INTERVAL", "3600")
