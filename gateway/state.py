@@ -2,25 +2,23 @@
 
 The hot path reads only these dictionaries. Any change to keys, providers,
 models, grants or memberships bumps a version: in this process at once (see
-``gateway.signals``), and where every other process polls it (at most once per
-``POLL_SECONDS``): a Redis key in production, shared by every replica, or the
-modification time of a file in ``DATA_DIR`` on the embedded platform, whose
-processes share one machine. Either way a change takes effect within 2 s, and
-nothing expires on a timer (periodic reloads cost p99 and memory churn).
+``gateway.signals``), and in Redis so every other replica drops its caches on
+its next poll (at most once per ``POLL_SECONDS``). Without Redis (the embedded
+platform) entries also expire after ``LOCAL_TTL`` seconds, which covers changes
+made by other local processes. Either way a change takes effect within 2 s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 POLL_SECONDS = 1.0
+LOCAL_TTL = 1.5
 VERSION_KEY = "modelgate:gateway:version"
 
 
@@ -81,9 +79,10 @@ class TTLCache:
 
 class GatewayState:
     def __init__(self) -> None:
-        self.keys = TTLCache(None)
-        self.routes = TTLCache(None)
-        self.listings = TTLCache(None)
+        ttl = None if settings.REDIS_URL else LOCAL_TTL
+        self.keys = TTLCache(ttl)
+        self.routes = TTLCache(ttl)
+        self.listings = TTLCache(ttl)
         self.seen_version: int | None = None
         self.next_poll = 0.0
         self._redis: Any = None
@@ -102,19 +101,19 @@ class GatewayState:
 
     async def refresh(self) -> None:
         """Drop caches when another process changed something (polled, cheap)."""
+        if not settings.REDIS_URL:
+            return
         now = time.monotonic()
         if now < self.next_poll:
             return
         self.next_poll = now + POLL_SECONDS
-        if settings.REDIS_URL:
-            try:
-                version = int(await self.redis().get(VERSION_KEY) or 0)
-            except Exception:
-                # Redis unreachable: keep serving, but never from stale caches.
-                self.clear()
-                return
-        else:
-            version = _file_version()
+        try:
+            raw = await self.redis().get(VERSION_KEY)
+        except Exception:
+            # Redis unreachable: keep serving, but never from stale caches.
+            self.clear()
+            return
+        version = int(raw or 0)
         if version != self.seen_version:
             self.clear()
             self.seen_version = version
@@ -130,29 +129,11 @@ def state() -> GatewayState:
     return _state
 
 
-def _version_file() -> Path:
-    return Path(settings.DATA_DIR) / "gateway-cache-version"
-
-
-def _file_version() -> int:
-    try:
-        stat = _version_file().stat()
-    except FileNotFoundError:
-        return 0
-    # Each bump replaces the file: a new inode even within one clock tick.
-    return hash((stat.st_ino, stat.st_mtime_ns))
-
-
 def invalidate() -> None:
     """Called (sync) after a relevant change commits: here now, elsewhere soon."""
     if _state is not None:
         _state.clear()
-    if not settings.REDIS_URL:
-        target = _version_file()
-        fresh = target.with_name(f"{target.name}.{os.getpid()}")
-        fresh.write_text(str(time.time_ns()))
-        fresh.replace(target)
-    else:
+    if settings.REDIS_URL:
         import redis
 
         try:
