@@ -1,4 +1,4 @@
-"""Who may see and manage what: the organizations a user belongs to or administers.
+"""Who may manage what: the organizations a user administers.
 
 Every scoped surface (admin, pages, API) asks these functions instead of
 filtering memberships itself.
@@ -11,18 +11,7 @@ from typing import TYPE_CHECKING
 from accounts.models import Membership, Organization
 
 if TYPE_CHECKING:
-    from django.db.models import QuerySet
-
     from accounts.models import User
-
-
-def member_org_ids(user: User) -> set[int]:
-    """Ids of the organizations the user belongs to, in any role."""
-    if not user.is_authenticated:
-        return set()
-    return set(
-        Membership.objects.filter(user=user).values_list("organization_id", flat=True)
-    )
 
 
 def admin_org_ids(user: User) -> set[int]:
@@ -36,8 +25,3 @@ def admin_org_ids(user: User) -> set[int]:
             "organization_id", flat=True
         )
     )
-
-
-def managed_organizations(user: User) -> QuerySet[Organization]:
-    """The organizations whose objects the user may manage."""
-    return Organization.objects.filter(pk__in=admin_org_ids(user))
