@@ -59,30 +59,32 @@ def candidates_for(principal: Principal, name: str) -> list[Candidate]:
         .select_related("provider")
         .order_by("provider__priority", "provider__name", "model_id")
     )
-    found: list[Candidate] = []
+    ranked: list[tuple[bool, Candidate]] = []
     for model in rows:
         provider = model.provider
         try:
             driver_config, error = provider.driver_config(), ""
         except CryptoError as exc:
             driver_config, error = None, str(exc)
-        found.append(
-            Candidate(
-                model_pk=model.pk,
-                provider_pk=provider.pk,
-                model_id=model.model_id,
-                alias=model.alias,
-                provider_name=provider.name,
-                model_type=model.model_type,
-                input_cost=model.input_cost_per_million,
-                output_cost=model.output_cost_per_million,
-                model_rpm=model.requests_per_minute,
-                provider_rpm=provider.requests_per_minute,
-                driver_config=driver_config,
-                config_error=error,
+        ranked.append(
+            (
+                provider.health in UNHEALTHY,
+                Candidate(
+                    model_pk=model.pk,
+                    provider_pk=provider.pk,
+                    model_id=model.model_id,
+                    alias=model.alias,
+                    provider_name=provider.name,
+                    model_type=model.model_type,
+                    input_cost=model.input_cost_per_million,
+                    output_cost=model.output_cost_per_million,
+                    model_rpm=model.requests_per_minute,
+                    provider_rpm=provider.requests_per_minute,
+                    driver_config=driver_config,
+                    config_error=error,
+                ),
             )
         )
-    health = {m.provider.pk: m.provider.health for m in rows}
     # Stable sort: healthy (or unknown) providers first, priority order kept.
-    found.sort(key=lambda c: health.get(c.provider_pk) in UNHEALTHY)
-    return found
+    ranked.sort(key=lambda pair: pair[0])
+    return [candidate for _, candidate in ranked]

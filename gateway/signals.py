@@ -11,15 +11,21 @@ from typing import Any
 
 from django.db import transaction
 
+# Saves that cannot change who may call what (a login stamps last_login).
+IRRELEVANT_UPDATES = frozenset({"last_login"})
+
 
 def on_change(sender: Any, **kwargs: Any) -> None:
     from gateway.state import invalidate
 
+    update_fields = kwargs.get("update_fields")
+    if update_fields and set(update_fields) <= IRRELEVANT_UPDATES:
+        return
     transaction.on_commit(invalidate)
 
 
 def connect() -> None:
-    from django.db.models.signals import m2m_changed, post_delete, post_save
+    from django.db.models.signals import post_delete, post_save
 
     from accounts.models import Membership, Organization, User
     from gateway.models import ApiKey
@@ -41,4 +47,3 @@ def connect() -> None:
     for model in watched:
         post_save.connect(on_change, sender=model, dispatch_uid=f"gw-save-{model}")
         post_delete.connect(on_change, sender=model, dispatch_uid=f"gw-del-{model}")
-    m2m_changed.connect(on_change, dispatch_uid="gw-m2m")

@@ -128,3 +128,17 @@ def test_inactive_models_disappear(gateway, world, catalog):
     model.status = AIModel.Status.INACTIVE
     model.save()  # as the admin does: the save invalidates the gateway's caches
     assert sdk.models.list().data == []
+
+
+def test_a_login_does_not_flush_the_gateway_caches(
+    world, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import update_last_login
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        update_last_login(None, world.bob)
+    assert callbacks == []
+    with django_capture_on_commit_callbacks() as callbacks:
+        world.bob.is_active = False
+        world.bob.save()
+    assert len(callbacks) == 1  # deactivating a user does
