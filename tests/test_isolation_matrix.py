@@ -252,10 +252,14 @@ def _hostile_form_data(form: forms.BaseForm, other: Tenant) -> dict[str, Any]:
 
 
 def _relation_fields(model: type[Model]) -> list[str]:
+    """Forward relations to models the admin serves (others have no lookup)."""
     return [
         f.name
         for f in model._meta.get_fields()
-        if f.is_relation and (f.many_to_one or f.many_to_many) and f.concrete
+        if f.is_relation
+        and (f.many_to_one or f.many_to_many)
+        and f.concrete
+        and admin.site.is_registered(f.related_model)
     ]
 
 
