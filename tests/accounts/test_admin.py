@@ -311,3 +311,25 @@ def test_an_admin_membership_makes_the_user_staff(world):
     Membership.objects.create(user=dave, organization=world.acme, role="admin")
     dave.refresh_from_db()
     assert dave.is_staff
+
+
+def test_every_relation_list_filter_of_every_admin_is_scoped(world: World) -> None:
+    """A plain RelatedFieldListFilter lists every tenant's rows (issue 8)."""
+    from django.contrib import admin
+    from django.contrib.admin.utils import get_fields_from_path
+    from django.test import RequestFactory
+
+    from accounts.access import ScopedRelatedFieldListFilter
+
+    request = RequestFactory().get("/admin/")
+    request.user = world.alice
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        if not hasattr(model_admin, "scope_q"):
+            continue  # superuser-only admins (users, groups)
+        for entry in model_admin.get_list_filter(request):
+            path = entry[0] if isinstance(entry, tuple) else entry
+            if get_fields_from_path(model, path)[-1].is_relation:
+                assert entry == (path, ScopedRelatedFieldListFilter), (model, path)
+                checked += 1
+    assert checked >= 5  # memberships, providers, models (2), keys, usage
