@@ -1,17 +1,35 @@
-"""Who may manage what: the organizations a user administers.
+"""Who may manage what, and in which organization: the one scoping hook per surface.
 
-Every scoped surface (admin, pages, API) asks these functions instead of
-filtering memberships itself.
+Every scoped surface asks this module instead of filtering memberships itself:
+
+- the admin: ``OrganizationScopedAdmin`` (rows, object access, FK choices, list
+  filters) built on ``request_admin_org_ids`` and ``scoped_choices``;
+- the site's pages: ``organization_context`` (the one organization the signed-in
+  user acts in, chosen and remembered in the session) and ``choose_organization``.
+
+Nothing here may ever name another organization's object to an org admin: a
+choice, filter or error offers only rows of the organizations they administer.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from accounts.models import Membership, Organization
+from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.db.models import Model, Q, QuerySet
+from django.http import Http404
+
+from accounts.models import Membership, Organization, User
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from django.db.models import ForeignKey
+    from django.forms import ModelChoiceField
+    from django.http import HttpRequest
+
+_CACHE_ATTR = "_modelgate_admin_org_ids"
+SESSION_ORGANIZATION = "modelgate_organization_id"
 
 
 def admin_org_ids(user: User) -> set[int]:
@@ -25,3 +43,208 @@ def admin_org_ids(user: User) -> set[int]:
             "organization_id", flat=True
         )
     )
+
+
+# -- The admin ----------------------------------------------------------------
+
+
+def is_superuser(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_active and user.is_superuser)
+
+
+def request_admin_org_ids(request: HttpRequest) -> frozenset[int]:
+    """Ids of the organizations the request's user administers, resolved once."""
+    cached = getattr(request, _CACHE_ATTR, None)
+    if cached is None:
+        user = request.user
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            cached = frozenset()
+        else:
+            cached = frozenset(admin_org_ids(user))  # type: ignore[arg-type]
+        setattr(request, _CACHE_ATTR, cached)
+    return cached
+
+
+def scoped_choices(model: type[Model], request: HttpRequest) -> QuerySet[Any] | None:
+    """The rows of ``model`` the user may pick or see named; None means no limit.
+
+    An organization: those they administer. A user: the members of those. A row
+    owned by an organization: those rows. Fails closed: any other model offers
+    nothing to a non-superuser.
+    """
+    if is_superuser(request):
+        return None
+    ids = request_admin_org_ids(request)
+    if model is Organization:
+        return Organization.objects.filter(pk__in=ids)
+    if model is User:
+        return User.objects.filter(
+            pk__in=Membership.objects.filter(organization_id__in=ids).values("user_id")
+        )
+    field_names = {f.name for f in model._meta.get_fields()}
+    if "organization" in field_names:
+        return model._default_manager.filter(organization_id__in=ids)
+    return model._default_manager.none()
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A related-object filter offering only rows the user may see named.
+
+    The choices are the related rows that occur in the admin's own (scoped)
+    queryset and that ``scoped_choices`` allows; Django's plain filter offers
+    every row of the related table, every tenant's included.
+    """
+
+    def field_choices(
+        self, field: Any, request: HttpRequest, model_admin: Any
+    ) -> list[tuple[Any, str]]:
+        present = (
+            model_admin.get_queryset(request)
+            .distinct()
+            .values_list(f"{self.field_path}__pk", flat=True)
+        )
+        limit = Q(pk__in=present)
+        allowed = scoped_choices(field.related_model, request)
+        if allowed is not None:
+            limit &= Q(pk__in=allowed.values("pk"))
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(
+            include_blank=False, limit_choices_to=limit, ordering=ordering
+        )
+
+
+def scoped_list_filter(model: type[Model], list_filter: Any) -> list[Any]:
+    """``list_filter`` with every relation filter replaced by the scoped one."""
+    scoped: list[Any] = []
+    for entry in list_filter:
+        path = entry[0] if isinstance(entry, (tuple, list)) else entry
+        if isinstance(path, str):
+            field = get_fields_from_path(model, path)[-1]
+            if field.is_relation:
+                scoped.append((path, ScopedRelatedFieldListFilter))
+                continue
+        scoped.append(entry)
+    return scoped
+
+
+class OrganizationScopedAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose rows belong to organizations; access follows the role.
+
+    Subclasses whose rows reach their organization other than through an
+    ``organization`` foreign key override ``scope_q`` and ``organization_id_of``.
+    Relation list filters and FK choices are scoped here, for every subclass.
+    """
+
+    def scope_q(self, org_ids: frozenset[int]) -> Q:
+        return Q(organization_id__in=org_ids)
+
+    def organization_id_of(self, obj: Any) -> int | None:
+        return getattr(obj, "organization_id", None)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs = super().get_queryset(request)
+        if is_superuser(request):
+            return qs
+        return qs.filter(self.scope_q(request_admin_org_ids(request)))
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return scoped_list_filter(self.model, super().get_list_filter(request))
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
+        """The object, or 404: another organization's object looks like none at all.
+
+        Django's admin would redirect with "doesn't exist" instead.
+        """
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404
+        return obj
+
+    def may_manage(self, request: HttpRequest, obj: Any = None) -> bool:
+        if is_superuser(request):
+            return True
+        ids = request_admin_org_ids(request)
+        if obj is None:
+            return bool(ids)
+        return self.organization_id_of(obj) in ids
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.may_manage(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.may_manage(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.may_manage(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.may_manage(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.may_manage(request, obj)
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if "queryset" not in kwargs:
+            queryset = scoped_choices(db_field.related_model, request)
+            if queryset is not None:
+                kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# -- The site's pages ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrganizationContext:
+    """The organization a signed-in user acts in now, and the ones they may pick."""
+
+    membership: Membership | None
+    memberships: list[Membership]
+
+    @property
+    def organization(self) -> Organization | None:
+        return self.membership.organization if self.membership else None
+
+
+def _memberships(user: User) -> list[Membership]:
+    return list(
+        Membership.objects.filter(user_id=user.pk)
+        .select_related("organization")
+        .order_by("organization__name", "organization__slug")
+    )
+
+
+def organization_context(request: HttpRequest) -> OrganizationContext:
+    """The user's chosen organization (remembered in the session), else the first.
+
+    The choice is checked against the memberships on every request, so leaving
+    an organization takes effect at once; with no membership there is none.
+    """
+    memberships = _memberships(request.user)  # type: ignore[arg-type]
+    chosen = request.session.get(SESSION_ORGANIZATION)
+    current = next(
+        (m for m in memberships if m.organization_id == chosen),
+        memberships[0] if memberships else None,
+    )
+    return OrganizationContext(current, memberships)
+
+
+def choose_organization(request: HttpRequest, slug: str) -> Membership:
+    """Remember ``slug`` as the user's organization on the site; 404 unless a member.
+
+    The 404 is the same whether the organization exists or not.
+    """
+    membership = (
+        Membership.objects.filter(user_id=request.user.pk, organization__slug=slug)
+        .select_related("organization")
+        .first()
+    )
+    if membership is None:
+        raise Http404
+    request.session[SESSION_ORGANIZATION] = membership.organization_id
+    return membership

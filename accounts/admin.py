@@ -1,9 +1,10 @@
-"""Admin for organizations and memberships, and the scoped base every app's admin uses.
+"""Admin for organizations, memberships and users.
 
 Org admins manage their organizations' objects in the Django admin. Permission
-comes from the ``Membership`` role (``accounts.access.admin_org_ids``), not from
-Django's per-model permissions: superusers see everything, an org admin sees and
-manages what their organizations own, everyone else sees nothing.
+comes from the ``Membership`` role (``accounts.access``), not from Django's
+per-model permissions: superusers see everything, an org admin sees and
+manages what their organizations own, everyone else sees nothing. The scoped
+base every app's admin uses lives in ``accounts.access`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -13,133 +14,51 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import Count, Model, Q, QuerySet
-from django.http import Http404
+from django.db.models import Count, Q, QuerySet
 
-from accounts.access import admin_org_ids
+from accounts.access import (
+    OrganizationScopedAdmin,
+    is_superuser,
+    request_admin_org_ids,
+    scoped_choices,
+)
 from accounts.models import Membership, Organization, User
 
 if TYPE_CHECKING:
-    from django.db.models import ForeignKey
-    from django.forms import ModelChoiceField
     from django.http import HttpRequest
 
-_CACHE_ATTR = "_modelgate_admin_org_ids"
+__all__ = [
+    "OrganizationScopedAdmin",
+    "is_superuser",
+    "request_admin_org_ids",
+    "scoped_choices",
+]
 
-
-def is_superuser(request: HttpRequest) -> bool:
-    user = request.user
-    return bool(user.is_active and user.is_superuser)
-
-
-def request_admin_org_ids(request: HttpRequest) -> frozenset[int]:
-    """Ids of the organizations the request's user administers, resolved once."""
-    cached = getattr(request, _CACHE_ATTR, None)
-    if cached is None:
-        user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
-            cached = frozenset()
-        else:
-            cached = frozenset(admin_org_ids(user))  # type: ignore[arg-type]
-        setattr(request, _CACHE_ATTR, cached)
-    return cached
-
-
-def scoped_choices(model: type[Model], request: HttpRequest) -> QuerySet[Any] | None:
-    """The rows of ``model`` the user may pick in a form; None means no limit.
-
-    Fails closed: a model that is neither an organization, a user, nor owned by
-    an organization offers nothing to a non-superuser.
-    """
-    if is_superuser(request):
-        return None
-    ids = request_admin_org_ids(request)
-    if model is Organization:
-        return Organization.objects.filter(pk__in=ids)
-    if model is User:
-        return User.objects.filter(
-            pk__in=Membership.objects.filter(organization_id__in=ids).values("user_id")
-        )
-    field_names = {f.name for f in model._meta.get_fields()}
-    if "organization" in field_names:
-        return model._default_manager.filter(organization_id__in=ids)
-    return model._default_manager.none()
-
-
-class OrganizationScopedAdmin(admin.ModelAdmin):
-    """A ModelAdmin whose rows belong to organizations; access follows the role.
-
-    Subclasses whose rows reach their organization other than through an
-    ``organization`` foreign key override ``scope_q`` and ``organization_id_of``.
-    """
-
-    def scope_q(self, org_ids: frozenset[int]) -> Q:
-        return Q(organization_id__in=org_ids)
-
-    def organization_id_of(self, obj: Any) -> int | None:
-        return getattr(obj, "organization_id", None)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = super().get_queryset(request)
-        if is_superuser(request):
-            return qs
-        return qs.filter(self.scope_q(request_admin_org_ids(request)))
-
-    def get_object(
-        self, request: HttpRequest, object_id: str, from_field: str | None = None
-    ) -> Any:
-        """The object, or 404: another organization's object looks like none at all.
-
-        Django's admin would redirect with "doesn't exist" instead.
-        """
-        obj = super().get_object(request, object_id, from_field)
-        if obj is None:
-            raise Http404
-        return obj
-
-    def may_manage(self, request: HttpRequest, obj: Any = None) -> bool:
-        if is_superuser(request):
-            return True
-        ids = request_admin_org_ids(request)
-        if obj is None:
-            return bool(ids)
-        return self.organization_id_of(obj) in ids
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.may_manage(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.may_manage(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self.may_manage(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.may_manage(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.may_manage(request, obj)
-
-    def formfield_for_foreignkey(
-        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
-    ) -> ModelChoiceField | None:
-        if "queryset" not in kwargs:
-            queryset = scoped_choices(db_field.related_model, request)
-            if queryset is not None:
-                kwargs["queryset"] = queryset
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+# One answer for every username an org admin may not attach, so the form never
+# tells whether a user of another tenant exists.
+NOT_ATTACHABLE = (
+    "Only existing members of this organization can be listed here; ask an "
+    "operator to add someone new."
+)
 
 
 class MembershipForm(forms.ModelForm):
-    """Add a member by username, so no list of the instance's users is ever shown."""
+    """A membership, naming its user by username so no list of users is shown.
 
-    user = forms.ModelChoiceField(
-        queryset=User.objects.filter(is_active=True),
-        to_field_name="username",
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    Only superusers attach existing users of the instance to an organization
+    (joining takes consent; invitations will bring it). For anyone else the
+    username must already belong to a member of the chosen organization, and
+    every other username, existing or not, gets the same ``NOT_ATTACHABLE``.
+    """
+
+    user = forms.CharField(
+        max_length=150,
         label="Username",
-        error_messages={"invalid_choice": "There is no active user with that name."},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
+    # Bound per request by membership_form_for(): the signed-in user's powers.
+    may_attach_any_user = False
+    _manageable_org_ids: frozenset[int] = frozenset()
 
     class Meta:
         model = Membership
@@ -149,6 +68,59 @@ class MembershipForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.user_id:
             self.initial["user"] = self.instance.user.username
+
+    def clean_user(self) -> User:
+        username = self.cleaned_data["user"].strip()
+        if self.may_attach_any_user:
+            user = User.objects.filter(username=username, is_active=True).first()
+            if user is None:
+                raise forms.ValidationError("There is no active user with that name.")
+            return user
+        # The organization is not cleaned yet: the check follows in clean().
+        user = User.objects.filter(
+            username=username,
+            pk__in=Membership.objects.filter(
+                organization_id__in=self._manageable_org_ids
+            ).values("user_id"),
+        ).first()
+        if user is None:
+            raise forms.ValidationError(NOT_ATTACHABLE)
+        return user
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        user = data.get("user")
+        org = data.get("organization") or self.instance_organization()
+        if self.may_attach_any_user or user is None or org is None:
+            return data
+        unchanged = (
+            self.instance.pk is not None
+            and self.instance.user_id == user.pk
+            and self.instance.organization_id == org.pk
+        )
+        if (
+            not unchanged
+            and not Membership.objects.filter(user=user, organization=org).exists()
+        ):
+            self.add_error("user", NOT_ATTACHABLE)
+        return data
+
+    def instance_organization(self) -> Organization | None:
+        if self.instance.organization_id is None:
+            return None
+        return self.instance.organization
+
+
+def membership_form_for(request: HttpRequest) -> type[MembershipForm]:
+    """The membership form with the signed-in user's powers bound in."""
+    return type(
+        "ScopedMembershipForm",
+        (MembershipForm,),
+        {
+            "may_attach_any_user": is_superuser(request),
+            "_manageable_org_ids": request_admin_org_ids(request),
+        },
+    )
 
 
 class MembershipInline(admin.TabularInline):
@@ -160,6 +132,10 @@ class MembershipInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         return super().get_queryset(request).select_related("user")
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        kwargs["form"] = membership_form_for(request)
+        return super().get_formset(request, obj, **kwargs)
 
     def _may_manage(self, request: HttpRequest, obj: Any) -> bool:
         if is_superuser(request):
@@ -227,6 +203,12 @@ class MembershipAdmin(OrganizationScopedAdmin):
     list_filter = ["role", ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["user", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        kwargs["form"] = membership_form_for(request)
+        return super().get_form(request, obj, change=change, **kwargs)
 
 
 @admin.register(User)

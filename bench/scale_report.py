@@ -31,12 +31,14 @@ def listing_report() -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from accounts.models import User
+    from accounts.models import Membership
     from gateway.listing import list_models_for
     from models_catalog.visibility import Principal
 
-    user = User.objects.get(username="bench-user")
-    principal = Principal.for_user(user.pk)
+    membership = Membership.objects.get(
+        user__username="bench-user", organization__slug="bench"
+    )
+    principal = Principal.for_membership(membership)
     with CaptureQueriesContext(connection) as ctx:
         started = time.perf_counter()
         entries = list_models_for(principal)

@@ -19,4 +19,5 @@ urlpatterns = [
     path("models/", pages.models_page, name="models"),
     path("keys/", pages.keys_page, name="keys"),
     path("keys/<int:pk>/revoke", pages.revoke_key, name="revoke-key"),
+    path("organization/", pages.switch_organization, name="switch-organization"),
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from accounts.models import Membership
 from gateway.apikeys import hash_secret
 from gateway.db import run_db
 from gateway.errors import invalid_api_key
@@ -28,7 +27,8 @@ class KeyInfo:
 
     @property
     def principal_key(self) -> tuple[int | None, int | None]:
-        return (self.principal.user_id, self.principal.organization_id)
+        """The cache key of routes and listings: (user, organization)."""
+        return self.principal.cache_key
 
 
 def load_key(secret_hash: str) -> KeyInfo | None:
@@ -40,14 +40,15 @@ def load_key(secret_hash: str) -> KeyInfo | None:
     )
     if key is None or key.is_expired:
         return None
+    principal: Principal | None
     if key.user_id is not None:
         if not key.user.is_active:
             return None
-        if not Membership.objects.filter(
-            user_id=key.user_id, organization_id=key.organization_id
-        ).exists():
+        # The key acts for its user inside the key's organization only; a key
+        # whose user has left that organization is dead.
+        principal = Principal.for_member(key.user_id, key.organization_id)
+        if principal is None:
             return None
-        principal = Principal.for_user(key.user_id)
     else:
         principal = Principal.for_organization(key.organization_id)
     return KeyInfo(

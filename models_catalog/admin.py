@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 
 from accounts.admin import OrganizationScopedAdmin, is_superuser
+from accounts.models import Membership
 from models_catalog.discovery import sync_provider_models
 from models_catalog.models import AIModel, Grant
 from providers.admin import ProviderAdmin
@@ -136,10 +137,41 @@ class AIModelAdmin(OrganizationScopedAdmin):
         super().save_model(request, obj, form, change)
 
 
+class GrantForm(forms.ModelForm):
+    """A grant; a user grantee must be a member of the organization owning the target.
+
+    Visibility counts a grant to a user only inside that organization (rule 3),
+    so any other user grant would be dead weight, or a way to probe users.
+    """
+
+    class Meta:
+        model = Grant
+        fields = ["provider", "model", "user", "organization"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        target = data.get("model") or data.get("provider")
+        user = data.get("user")
+        if (
+            target is not None
+            and user is not None
+            and not Membership.objects.filter(
+                user=user, organization_id=target.organization_id
+            ).exists()
+        ):
+            self.add_error(
+                "user",
+                "Grant to a member of the organization that owns the "
+                f"{'model' if data.get('model') else 'provider'}.",
+            )
+        return data
+
+
 @admin.register(Grant)
 class GrantAdmin(OrganizationScopedAdmin):
     """Grants on the models and providers the user's organizations own."""
 
+    form = GrantForm
     fields = ["provider", "model", "user", "organization", "created_by", "created_at"]
     readonly_fields = ["created_by", "created_at"]
     list_display = [

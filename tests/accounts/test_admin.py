@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from accounts.admin import NOT_ATTACHABLE
 from accounts.models import Membership, User
 from tests.conftest import World
-from tests.factories import ProviderFactory, UserFactory
+from tests.factories import OrganizationFactory, ProviderFactory, UserFactory
 
 ORGS_URL = "/admin/accounts/organization/"
 MEMBERS_URL = "/admin/accounts/membership/"
@@ -93,35 +94,40 @@ def test_only_superusers_create_or_delete_organizations(
     assert login(root).get(f"{ORGS_URL}add/").status_code == 200
 
 
-def test_an_org_admin_adds_a_member_through_the_organization_inline(
-    world: World,
+def inline_post(world: World, third_user: str) -> dict[str, object]:
+    """The acme page: alice stays admin, bob is removed, ``third_user`` is added."""
+    alice_m = Membership.objects.get(user=world.alice, organization=world.acme)
+    bob_m = Membership.objects.get(user=world.bob, organization=world.acme)
+    prefix = "memberships"
+    return {
+        "name": "Acme Corporation",
+        f"{prefix}-TOTAL_FORMS": "3",
+        f"{prefix}-INITIAL_FORMS": "2",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+        f"{prefix}-0-id": alice_m.pk,
+        f"{prefix}-0-organization": world.acme.pk,
+        f"{prefix}-0-user": "alice",
+        f"{prefix}-0-role": "admin",
+        f"{prefix}-1-id": bob_m.pk,
+        f"{prefix}-1-organization": world.acme.pk,
+        f"{prefix}-1-user": "bob",
+        f"{prefix}-1-role": "member",
+        f"{prefix}-1-DELETE": "on",
+        f"{prefix}-2-organization": world.acme.pk,
+        f"{prefix}-2-user": third_user,
+        f"{prefix}-2-role": "member",
+        "_save": "Save",
+    }
+
+
+def test_a_superuser_adds_a_member_through_the_organization_inline(
+    world: World, root: User
 ) -> None:
     newcomer = UserFactory(username="dave")
-    alice_m = Membership.objects.get(user=world.alice)
-    bob_m = Membership.objects.get(user=world.bob)
-    prefix = "memberships"
-    response = login(world.alice).post(
+    response = login(root).post(
         f"{ORGS_URL}{world.acme.pk}/change/",
-        {
-            "name": "Acme Corporation",
-            f"{prefix}-TOTAL_FORMS": "3",
-            f"{prefix}-INITIAL_FORMS": "2",
-            f"{prefix}-MIN_NUM_FORMS": "0",
-            f"{prefix}-MAX_NUM_FORMS": "1000",
-            f"{prefix}-0-id": alice_m.pk,
-            f"{prefix}-0-organization": world.acme.pk,
-            f"{prefix}-0-user": "alice",
-            f"{prefix}-0-role": "admin",
-            f"{prefix}-1-id": bob_m.pk,
-            f"{prefix}-1-organization": world.acme.pk,
-            f"{prefix}-1-user": "bob",
-            f"{prefix}-1-role": "member",
-            f"{prefix}-1-DELETE": "on",
-            f"{prefix}-2-organization": world.acme.pk,
-            f"{prefix}-2-user": "dave",
-            f"{prefix}-2-role": "member",
-            "_save": "Save",
-        },
+        {**inline_post(world, "dave"), "slug": "acme"},
     )
     assert response.status_code == 302, response.context["errors"]
     world.acme.refresh_from_db()
@@ -134,6 +140,25 @@ def test_an_org_admin_adds_a_member_through_the_organization_inline(
     )
     assert members == {"alice", "dave"}
     assert newcomer.memberships.get().role == Membership.Role.MEMBER
+
+
+@pytest.mark.parametrize("username", ["dave", "charlie", "nobody"])
+def test_an_org_admin_cannot_attach_a_user_through_the_inline(
+    world: World, username: str
+) -> None:
+    """Issue 8: acme's admin attached globex's admin to acme with no consent."""
+    UserFactory(username="dave")
+    response = login(world.alice).post(
+        f"{ORGS_URL}{world.acme.pk}/change/", inline_post(world, username)
+    )
+    assert response.status_code == 200
+    assert response.context["errors"] == [[NOT_ATTACHABLE]]
+    members = set(
+        Membership.objects.filter(organization=world.acme).values_list(
+            "user__username", flat=True
+        )
+    )
+    assert members == {"alice", "bob"}  # nothing saved, bob not removed either
 
 
 def test_the_organization_page_shows_members_without_listing_other_users(
@@ -167,19 +192,76 @@ def test_another_org_admin_gets_404_on_a_membership(world: World) -> None:
     assert Membership.objects.filter(pk=membership.pk).exists()
 
 
-def test_an_org_admin_adds_and_removes_members_by_username(world: World) -> None:
+def test_an_org_admin_removes_members_and_a_superuser_adds_them(
+    world: World, root: User
+) -> None:
     UserFactory(username="erin")
-    client = login(world.alice)
-    response = client.post(
+    response = login(root).post(
         f"{MEMBERS_URL}add/",
         {"user": "erin", "organization": world.acme.pk, "role": "member"},
     )
     assert response.status_code == 302
     membership = Membership.objects.get(user__username="erin")
     assert membership.organization == world.acme
+    client = login(world.alice)
     response = client.post(f"{MEMBERS_URL}{membership.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Membership.objects.filter(user__username="erin").exists()
+
+
+def add_membership(client: Client, username: str, org_pk: int) -> list[str]:
+    response = client.post(
+        f"{MEMBERS_URL}add/",
+        {"user": username, "organization": org_pk, "role": "admin"},
+    )
+    assert response.status_code == 200
+    return list(response.context["adminform"].form.errors.get("user", []))
+
+
+def test_an_org_admin_cannot_attach_existing_users_and_cannot_tell_who_exists(
+    world: World,
+) -> None:
+    """Issue 8: the error is the same for another tenant's admin and for nobody."""
+    UserFactory(username="erin")  # a user of the instance in no organization
+    client = login(world.alice)
+    answers = {
+        name: add_membership(client, name, world.acme.pk)
+        for name in ["charlie", "erin", "nobody", "alice-typo"]
+    }
+    assert set(map(tuple, answers.values())) == {(NOT_ATTACHABLE,)}
+    assert set(
+        Membership.objects.filter(organization=world.acme).values_list(
+            "user__username", flat=True
+        )
+    ) == {"alice", "bob"}
+
+
+def test_an_org_admin_cannot_move_a_membership_to_another_of_their_organizations(
+    world: World,
+) -> None:
+    initech = OrganizationFactory(slug="initech", name="Initech")
+    Membership.objects.create(
+        user=world.alice, organization=initech, role=Membership.Role.ADMIN
+    )
+    bob_m = Membership.objects.get(user=world.bob)
+    client = login(world.alice)
+    # Adding bob (an acme member) to initech is attaching him too.
+    assert add_membership(client, "bob", initech.pk) == [NOT_ATTACHABLE]
+    response = client.post(
+        f"{MEMBERS_URL}{bob_m.pk}/change/",
+        {"user": "bob", "organization": initech.pk, "role": "member"},
+    )
+    assert response.context["adminform"].form.errors["user"] == [NOT_ATTACHABLE]
+    bob_m.refresh_from_db()
+    assert bob_m.organization == world.acme
+    # Changing a member's role stays the org admin's job.
+    response = client.post(
+        f"{MEMBERS_URL}{bob_m.pk}/change/",
+        {"user": "bob", "organization": world.acme.pk, "role": "admin"},
+    )
+    assert response.status_code == 302
+    bob_m.refresh_from_db()
+    assert bob_m.role == Membership.Role.ADMIN
 
 
 def test_membership_choices_offer_only_managed_organizations(world: World) -> None:
@@ -197,8 +279,10 @@ def test_membership_choices_offer_only_managed_organizations(world: World) -> No
     assert not Membership.objects.filter(user__username="erin").exists()
 
 
-def test_an_unknown_username_is_refused_plainly(world: World) -> None:
-    response = login(world.alice).post(
+def test_an_unknown_username_is_refused_plainly_to_a_superuser(
+    world: World, root: User
+) -> None:
+    response = login(root).post(
         f"{MEMBERS_URL}add/",
         {"user": "nobody", "organization": world.acme.pk, "role": "member"},
     )
@@ -227,3 +311,25 @@ def test_an_admin_membership_makes_the_user_staff(world):
     Membership.objects.create(user=dave, organization=world.acme, role="admin")
     dave.refresh_from_db()
     assert dave.is_staff
+
+
+def test_every_relation_list_filter_of_every_admin_is_scoped(world: World) -> None:
+    """A plain RelatedFieldListFilter lists every tenant's rows (issue 8)."""
+    from django.contrib import admin
+    from django.contrib.admin.utils import get_fields_from_path
+    from django.test import RequestFactory
+
+    from accounts.access import ScopedRelatedFieldListFilter
+
+    request = RequestFactory().get("/admin/")
+    request.user = world.alice
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        if not hasattr(model_admin, "scope_q"):
+            continue  # superuser-only admins (users, groups)
+        for entry in model_admin.get_list_filter(request):
+            path = entry[0] if isinstance(entry, tuple) else entry
+            if get_fields_from_path(model, path)[-1].is_relation:
+                assert entry == (path, ScopedRelatedFieldListFilter), (model, path)
+                checked += 1
+    assert checked >= 5  # memberships, providers, models (2), keys, usage

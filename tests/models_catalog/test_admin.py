@@ -281,3 +281,21 @@ def test_a_grant_needs_exactly_one_target(world: World, acme_model: AIModel) -> 
     assert response.status_code == 200
     assert response.context["adminform"].form.non_field_errors()
     assert not Grant.objects.exists()
+
+
+def test_a_user_grant_must_name_a_member_of_the_targets_organization(
+    world: World, acme_model: AIModel
+) -> None:
+    """alice also runs initech: its members are in her choices, but not acme's."""
+    initech = OrganizationFactory(slug="initech", name="Initech")
+    MembershipFactory(user=world.alice, organization=initech, role="admin")
+    mallory = UserFactory(username="mallory")
+    MembershipFactory(user=mallory, organization=initech)
+    response = login(world.alice).post(
+        f"{GRANTS_URL}add/",
+        {"model": acme_model.pk, "user": mallory.pk, "_save": "Save"},
+    )
+    assert response.context["adminform"].form.errors["user"] == [
+        "Grant to a member of the organization that owns the model."
+    ]
+    assert not Grant.objects.exists()

@@ -94,7 +94,7 @@ def test_a_missing_model_is_not_routed(world):
     model = AIModel.objects.get(provider=prov, model_id="gpt-4o-mini")
     model.source = AIModel.Source.DISCOVERED
     model.save()
-    principal = Principal.for_user(world.bob.pk)
+    principal = Principal.for_member(world.bob.pk, world.acme.pk)
     assert visible_models(principal).filter(pk=model.pk).exists()
     sync_provider_models(prov, [ModelInfo("other")])
     assert not visible_models(principal).filter(pk=model.pk).exists()
