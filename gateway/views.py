@@ -37,6 +37,7 @@ from gateway.listing import list_models_for
 from gateway.parsers import FastJSONParser
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
+from gateway.validation import check_model, validate_chat, validate_embeddings
 from providers.drivers import get_driver
 from providers.drivers.base import DriverError, new_completion_id, now
 from providers.http import get_client
@@ -63,8 +64,12 @@ class GatewayView(APIView):
         drf_request = self.initialize_request(request, *args, **kwargs)
         self.request = drf_request
         try:
-            await state().refresh()
-            key = await authenticate(request.headers.get("Authorization"))
+            # config/asgi.py authenticated before reading the body; another
+            # entry point (WSGI, tests) has not.
+            key = getattr(request, "gateway_key", None)
+            if key is None:
+                await state().refresh()
+                key = await authenticate(request.headers.get("Authorization"))
             handler = getattr(self, request.method.lower(), None)  # type: ignore[union-attr]
             return await handler(drf_request, key, *args, **kwargs)  # type: ignore[misc]
         except DriverError as err:
@@ -96,15 +101,19 @@ class GatewayView(APIView):
         return data
 
 
-async def _resolve(key: KeyInfo, name: Any, model_type: str) -> list[Candidate]:
-    if not isinstance(name, str) or not name:
-        raise bad_request(
-            "you must provide a model parameter", "model", "missing_required_parameter"
-        )
-    found = await state().routes.get_or_load(
-        (key.principal_key, name), lambda: run_db(candidates_for, key.principal, name)
+async def _resolve(key: KeyInfo, name: str, model_type: str) -> list[Candidate]:
+    """The candidates for a name that ``validation.check_model`` accepted."""
+    cached = state()
+    cache_key = (key.principal_key, name)
+    if cached.unknown_routes.get(cache_key):
+        raise model_not_found(name)
+    found = await cached.routes.get_or_load(
+        cache_key, lambda: run_db(candidates_for, key.principal, name), keep=bool
     )
     if not found:
+        # Unknown names have their own smaller cache: a flood of them cannot
+        # push the known routes out.
+        cached.unknown_routes.set(cache_key, True)
         raise model_not_found(name)
     if key.allowed_models and not any(c.names() & key.allowed_models for c in found):
         raise model_not_allowed(name)
@@ -190,26 +199,6 @@ def _driver(candidate: Candidate) -> Any:
     return get_driver(candidate.driver_config, get_client())
 
 
-def _validate_chat(body: dict[str, Any]) -> None:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise bad_request(
-            "'messages' must be a non-empty array.",
-            "messages",
-            "missing_required_parameter",
-        )
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise bad_request(
-                f"messages[{i}] must be an object with a role.", f"messages[{i}]"
-            )
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise bad_request("'stream' must be a boolean.", "stream")
-    n = body.get("n", 1)
-    if n is not None and (not isinstance(n, int) or n < 1 or n > 128):
-        raise bad_request("'n' must be an integer between 1 and 128.", "n")
-
-
 async def _first_success(
     key: KeyInfo,
     candidates: list[Candidate],
@@ -265,10 +254,9 @@ class ChatCompletionsView(GatewayView):
     async def post(self, request: Any, key: KeyInfo) -> HttpResponse:
         started = time.monotonic()
         body = self.body(request)
-        name = body.get("model")
+        validate_chat(body)
+        name = body["model"]
         candidates = await _resolve(key, name, "inference")
-        assert isinstance(name, str)
-        _validate_chat(body)
         if body.get("stream"):
             return await self._stream(body, key, name, candidates, started)
 
@@ -417,15 +405,9 @@ class EmbeddingsView(GatewayView):
     async def post(self, request: Any, key: KeyInfo) -> HttpResponse:
         started = time.monotonic()
         body = self.body(request)
-        name = body.get("model")
+        validate_embeddings(body)
+        name = body["model"]
         candidates = await _resolve(key, name, "embedding")
-        assert isinstance(name, str)
-        if body.get("input") in (None, "", []):
-            raise bad_request(
-                "'input' must be a non-empty string or array.",
-                "input",
-                "missing_required_parameter",
-            )
 
         async def attempt(candidate: Candidate) -> dict[str, Any]:
             driver = _driver(candidate)
@@ -463,6 +445,7 @@ class ModelsView(GatewayView):
             if not key.allowed_models or set(e["_names"]) & key.allowed_models
         ]
         if model is not None:
+            check_model(model)
             for entry in entries:
                 if model in entry["_names"]:
                     return _json({k: v for k, v in entry.items() if k != "_names"})
