@@ -1359,3 +1359,18 @@ def test_the_fake_rejects_what_gemini_rejects() -> None:
             assert resp.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
             assert client.post(url, json=good).status_code == 403
             assert client.post(url, json=good, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("presence_penalty", 2.0, "from -2 below 2"),
+        ("frequency_penalty", 2, "from -2 below 2"),
+        ("n", 9, "from 1 to 8"),
+    ],
+)
+def test_values_gemini_cannot_take_are_refused_with_its_range(field, value, rule):
+    with pytest.raises(DriverError) as info:
+        body_for(messages=[{"role": "user", "content": "x"}], **{field: value})
+    assert (info.value.status, info.value.param) == (400, field)
+    assert rule in info.value.message
