@@ -203,7 +203,9 @@ def _tool_declarations(tools: Any) -> list[dict[str, Any]]:
         decl: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             decl["description"] = str(fn["description"])
-        params = gemini_schema(fn.get("parameters"))
+        params = gemini_schema(
+            fn.get("parameters"), param=f"tools[{i}].function.parameters"
+        )
         if params.get("properties") or params.get("type") not in (None, "object"):
             decl["parameters"] = params
         decls.append(decl)
