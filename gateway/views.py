@@ -130,13 +130,14 @@ async def _resolve(key: KeyInfo, name: str, model_type: str) -> list[Candidate]:
     return typed
 
 
-async def _admit(key: KeyInfo, candidate: Candidate) -> None:
+async def _admit(key: KeyInfo, candidate: Candidate, cost: int = 1) -> None:
     refused = await admit(
         [
             (f"key:{key.key_pk}", key.requests_per_minute),
             (f"model:{candidate.model_pk}", candidate.model_rpm),
             (f"provider:{candidate.provider_pk}", candidate.provider_rpm),
-        ]
+        ],
+        cost,
     )
     if refused:
         label, retry_after = refused
@@ -208,15 +209,17 @@ async def _first_success(
     name: str,
     started: float,
     stream: bool = False,
+    cost: Callable[[Candidate], int] | None = None,
 ) -> tuple[Candidate, T]:
     """Try the candidates in order until one answers; raise the last failure.
 
     Only failures that may pass (timeouts, 5xx, 429, unreachable) move on to the
-    next candidate; every failed attempt is recorded.
+    next candidate; every failed attempt is recorded. ``cost`` weighs a call
+    that fans out into several upstream calls for the rate limits.
     """
     last: DriverError | None = None
     for candidate in candidates:
-        await _admit(key, candidate)
+        await _admit(key, candidate, cost(candidate) if cost else 1)
         try:
             return candidate, await attempt(candidate)
         except TimeoutError:
@@ -414,8 +417,21 @@ class EmbeddingsView(GatewayView):
             async with asyncio.timeout(_total_timeout(candidate)):
                 return await driver.embed(body, candidate.model_id)  # type: ignore[no-any-return]
 
+        def calls(candidate: Candidate) -> int:
+            # Each upstream call counts: 1,000 inputs on a one-text-per-call
+            # vendor are 1,000 calls against the limits, not one.
+            if candidate.driver_config is None:
+                return 1
+            return int(_driver(candidate).embed_calls(body, candidate.model_id))
+
         candidate, answer = await _first_success(
-            key, candidates, attempt, endpoint="embeddings", name=name, started=started
+            key,
+            candidates,
+            attempt,
+            endpoint="embeddings",
+            name=name,
+            started=started,
+            cost=calls,
         )
         answer["model"] = name
         _record(
