@@ -25,9 +25,11 @@ from gateway import usage
 from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
 from gateway.errors import (
+    GatewayError,
     bad_request,
     error_event,
     error_response,
+    method_not_allowed,
     model_not_allowed,
     model_not_found,
     rate_limited,
@@ -70,8 +72,12 @@ class GatewayView(APIView):
             if key is None:
                 await state().refresh()
                 key = await authenticate(request.headers.get("Authorization"))
-            handler = getattr(self, request.method.lower(), None)  # type: ignore[union-attr]
-            return await handler(drf_request, key, *args, **kwargs)  # type: ignore[misc]
+            method = str(request.method).lower()
+            handler = getattr(self, method, None)
+            if method not in self.http_method_names or handler is None:
+                # DRF's own check, which this dispatch replaces (else a 500).
+                raise method_not_allowed(str(request.method))
+            return await handler(drf_request, key, *args, **kwargs)
         except DriverError as err:
             return error_response(err)
         except (ParseError, UnsupportedMediaType) as exc:
@@ -468,3 +474,18 @@ class ModelsView(GatewayView):
             raise model_not_found(model)
         data = [{k: v for k, v in e.items() if k != "_names"} for e in entries]
         return _json({"object": "list", "data": data})
+
+
+async def unknown_route(
+    request: HttpRequest, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    """Any other /v1 URL: OpenAI's 404 envelope, not Django's HTML page."""
+    return error_response(
+        GatewayError(
+            f"Invalid URL ({request.method} {request.path[:200]}).",
+            status=404,
+            type="invalid_request_error",
+            code="unknown_url",
+            health=None,
+        )
+    )

@@ -1388,7 +1388,8 @@ def ref_bomb(levels: int = 24) -> dict[str, Any]:
         }
         for i in range(levels)
     }
-    return {"type": "object", "properties": {"x": {"$ref": "#/$defs/d0"}}, "$defs": defs}
+    root = {"x": {"$ref": "#/$defs/d0"}}
+    return {"type": "object", "properties": root, "$defs": defs}
 
 
 def test_a_ref_bomb_tool_schema_is_refused_before_it_expands() -> None:
