@@ -229,6 +229,3 @@ GATEWAY_MAX_EMBEDDINGS_BODY_BYTES = env.int(
 GATEWAY_MAX_OTHER_BODY_BYTES = env.int(
     "GATEWAY_MAX_OTHER_BODY_BYTES", default=64 * 1024
 )
-# Upstream calls one embeddings request may run at once when a vendor embeds
-# one input (or one batch) per call; each call counts against the rate limits.
-GATEWAY_EMBED_CONCURRENCY = env.int("GATEWAY_EMBED_CONCURRENCY", default=8)
