@@ -34,12 +34,13 @@ from gateway.errors import (
     model_not_found,
     rate_limited,
 )
+from gateway.fields import check_model
 from gateway.limits import admit
 from gateway.listing import list_models_for
 from gateway.parsers import FastJSONParser
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
-from gateway.validation import check_model, validate_chat, validate_embeddings
+from gateway.validation import validate_chat, validate_embeddings
 from providers.drivers import get_driver
 from providers.drivers.base import DriverError, new_completion_id, now
 from providers.http import get_client
