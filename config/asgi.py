@@ -3,7 +3,9 @@
 Django applies its middleware stack to every request. The gateway authenticates
 with API keys, needs no session, CSRF, messages or clickjacking protection, and
 its hot path cannot afford the stack (it halved a bare proxy view's throughput),
-so /v1/ is served by a second Django handler that loads no middleware. This app
+so /v1/ is served by a second Django handler that loads no middleware. That
+handler authenticates the key before reading the body and reads at most the
+route's body limit (gateway/intake.py). This app
 also answers the ASGI lifespan protocol, flushing buffered usage at shutdown.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import logging
 import os
 from typing import Any
 
@@ -22,7 +26,23 @@ from django.core.handlers.exception import convert_exception_to_response
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
+from gateway.errors import error_response as envelope_response  # noqa: E402
+from gateway.intake import (  # noqa: E402
+    authenticate_scope,
+    body_limit,
+    check_declared_length,
+    read_body,
+)
+from providers.drivers.base import DriverError  # noqa: E402
+
 GATEWAY_PREFIX = "/v1/"
+logger = logging.getLogger("gateway.intake")
+INTAKE_FAILED = DriverError(
+    "The gateway failed to handle the request.",
+    status=500,
+    code="internal_error",
+    health=None,
+)
 
 
 class GatewayASGIHandler(ASGIHandler):
@@ -43,20 +63,44 @@ class GatewayASGIHandler(ASGIHandler):
         self._exception_middleware = []
         self._middleware_chain = convert_exception_to_response(self._get_response_async)
 
+    async def _refuse(self, err: DriverError, send: Any) -> None:
+        response = envelope_response(err)
+        await self.send_response(response, send)
+        response.close()
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self.handle(scope, receive, send)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # The key first, from the headers alone: an unauthenticated caller is
+        # answered before a byte of its body is read; then the body, bounded.
         try:
-            body_file = await self.read_body(receive)
+            key = await authenticate_scope(scope)
+            limit = body_limit(scope["path"])
+            check_declared_length(scope, limit)
+            body = await read_body(receive, limit)
         except RequestAborted:
             return
+        except DriverError as err:
+            await self._refuse(err, send)
+            return
+        except Exception:
+            # A bug of ours or the database down: the envelope, never a bare 500.
+            logger.exception("gateway intake failed on %s", scope.get("path"))
+            await self._refuse(INTAKE_FAILED, send)
+            return
+        body_file = io.BytesIO(body)
         request, error_response = self.create_request(scope, body_file)
         if request is None:
             body_file.close()
             await self.send_response(error_response, send)
             error_response.close()
             return
+        # Django and DRF read a body only as long as CONTENT_LENGTH says, and a
+        # chunked request has none: state the length actually read.
+        request.META["CONTENT_LENGTH"] = str(len(body))
+        # The view acts for this key; it does not authenticate again.
+        request.gateway_key = key
 
         async def process_request() -> Any:
             response = await self.run_get_response(request)

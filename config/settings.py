@@ -216,3 +216,16 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": DISCOVERY_INTERVAL * 0.9},
     },
 }
+
+# Request body limits of /v1 (bytes), checked before the body is read (declared
+# Content-Length) and while it streams in (chunked): 413 beyond. Chat carries
+# base64 images (OpenAI accepts up to 20 MB per image); embeddings are text
+# (OpenAI caps a request at 300k tokens, about 2 MB as JSON token arrays).
+GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=20 * 1024 * 1024)
+GATEWAY_MAX_EMBEDDINGS_BODY_BYTES = env.int(
+    "GATEWAY_MAX_EMBEDDINGS_BODY_BYTES", default=4 * 1024 * 1024
+)
+# Routes that take no body (GET /v1/models) accept this much and no more.
+GATEWAY_MAX_OTHER_BODY_BYTES = env.int(
+    "GATEWAY_MAX_OTHER_BODY_BYTES", default=64 * 1024
+)

@@ -58,6 +58,16 @@ def bad_request(
     )
 
 
+def method_not_allowed(method: str) -> GatewayError:
+    return GatewayError(
+        f"Method {method} is not allowed on this route.",
+        status=405,
+        type="invalid_request_error",
+        code="method_not_allowed",
+        health=None,
+    )
+
+
 def rate_limited(message: str, retry_after: float) -> GatewayError:
     return GatewayError(
         message,

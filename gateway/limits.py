@@ -22,12 +22,12 @@ class LocalCounters:
         self.window = 0
         self.counts: dict[str, int] = {}
 
-    def incr(self, keys: list[str], window: int) -> list[int]:
+    def incr(self, keys: list[str], window: int, cost: int = 1) -> list[int]:
         if window != self.window:
             self.window, self.counts = window, {}
         out = []
         for key in keys:
-            self.counts[key] = self.counts.get(key, 0) + 1
+            self.counts[key] = self.counts.get(key, 0) + cost
             out.append(self.counts[key])
         return out
 
@@ -40,8 +40,8 @@ _local = LocalCounters()
 _COUNT_SCRIPT = """
 local counts = {}
 for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  local n = redis.call('INCRBY', key, ARGV[2])
+  if n == tonumber(ARGV[2]) then redis.call('EXPIRE', key, ARGV[1]) end
   counts[i] = n
 end
 return counts
@@ -49,16 +49,18 @@ return counts
 _scripts: dict[int, Any] = {}
 
 
-async def _incr_redis(keys: list[str]) -> list[int]:
+async def _incr_redis(keys: list[str], cost: int) -> list[int]:
     redis: Any = state().redis()
     script = _scripts.get(id(redis))
     if script is None:
         script = _scripts[id(redis)] = redis.register_script(_COUNT_SCRIPT)
-    return [int(v) for v in await script(keys=keys, args=[WINDOW * 2])]
+    return [int(v) for v in await script(keys=keys, args=[WINDOW * 2, cost])]
 
 
-async def admit(caps: list[tuple[str, int | None]]) -> tuple[str, float] | None:
-    """Count one request against each capped bucket.
+async def admit(
+    caps: list[tuple[str, int | None]], cost: int = 1
+) -> tuple[str, float] | None:
+    """Count one request, weighing ``cost`` upstream calls, against each capped bucket.
 
     Returns ``(bucket label, seconds until the window resets)`` for the first cap
     that is exceeded, or None when the request is admitted.
@@ -70,9 +72,9 @@ async def admit(caps: list[tuple[str, int | None]]) -> tuple[str, float] | None:
     window = int(now // WINDOW)
     keys = [f"modelgate:rpm:{label}:{window}" for label, _ in active]
     if settings.REDIS_URL:
-        counts = await _incr_redis(keys)
+        counts = await _incr_redis(keys, cost)
     else:
-        counts = _local.incr(keys, window)
+        counts = _local.incr(keys, window, cost)
     for (label, cap), count in zip(active, counts, strict=True):
         if count > int(cap or 0):
             return label, (window + 1) * WINDOW - now

@@ -22,13 +22,33 @@ LOCAL_TTL = 1.5
 VERSION_KEY = "modelgate:gateway:version"
 
 
-class TTLCache:
-    """A dict whose entries expire; cleared wholesale on invalidation."""
+def key_bytes(key: Any) -> int:
+    """Approximate bytes a cache key holds (its strings; a word for anything else)."""
+    if isinstance(key, str | bytes):
+        return len(key) + 50
+    if isinstance(key, tuple):
+        return 56 + sum(key_bytes(k) for k in key)
+    return 32
 
-    def __init__(self, ttl: float | None, max_entries: int = 200_000) -> None:
+
+class TTLCache:
+    """A dict whose entries expire; cleared wholesale on invalidation.
+
+    Bounded by entries and by the approximate bytes of its keys (names come
+    from callers): past either bound the oldest entries are evicted first.
+    """
+
+    def __init__(
+        self,
+        ttl: float | None,
+        max_entries: int = 200_000,
+        max_key_bytes: int = 32 * 1024 * 1024,
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self.data: dict[Any, tuple[float, Any]] = {}
+        self.max_key_bytes = max_key_bytes
+        self.key_bytes = 0
+        self.data: dict[Any, tuple[float, Any, int]] = {}
         self.loading: dict[Any, asyncio.Future[Any]] = {}
 
     def get(self, key: Any) -> Any:
@@ -36,21 +56,40 @@ class TTLCache:
         if entry is None:
             return None
         if self.ttl is not None and entry[0] < time.monotonic():
-            self.data.pop(key, None)
+            self._drop(key)
             return None
         return entry[1]
 
+    def _drop(self, key: Any) -> None:
+        entry = self.data.pop(key, None)
+        if entry is not None:
+            self.key_bytes -= entry[2]
+
     def set(self, key: Any, value: Any) -> None:
-        if len(self.data) >= self.max_entries:
-            self.data.clear()
+        self._drop(key)
+        size = key_bytes(key)
+        while self.data and (
+            len(self.data) >= self.max_entries
+            or self.key_bytes + size > self.max_key_bytes
+        ):
+            self._drop(next(iter(self.data)))  # dicts keep insertion order
         expires = time.monotonic() + self.ttl if self.ttl is not None else 0.0
-        self.data[key] = (expires, value)
+        self.data[key] = (expires, value, size)
+        self.key_bytes += size
 
     def clear(self) -> None:
         self.data.clear()
+        self.key_bytes = 0
 
-    async def get_or_load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+    async def get_or_load(
+        self,
+        key: Any,
+        load: Callable[[], Awaitable[Any]],
+        keep: Callable[[Any], bool] | None = None,
+    ) -> Any:
         """The cached value, else one load shared by every concurrent caller.
+
+        A loaded value is cached unless ``keep`` says otherwise.
 
         Without it, when an entry expires every request in flight reloads it,
         one after another on the single sync thread (a p99 cliff).
@@ -70,7 +109,8 @@ class TTLCache:
             future.exception()  # mark retrieved: waiters re-raise it themselves
             raise
         else:
-            self.set(key, value)
+            if keep is None or keep(value):
+                self.set(key, value)
             future.set_result(value)
             return value
         finally:
@@ -81,8 +121,10 @@ class GatewayState:
     def __init__(self) -> None:
         ttl = None if settings.REDIS_URL else LOCAL_TTL
         self.keys = TTLCache(ttl)
-        self.routes = TTLCache(ttl)
-        self.listings = TTLCache(ttl)
+        self.routes = TTLCache(ttl, max_entries=50_000, max_key_bytes=16 << 20)
+        # Names that resolved to nothing: anyone can invent them, so fewer.
+        self.unknown_routes = TTLCache(ttl, max_entries=10_000, max_key_bytes=4 << 20)
+        self.listings = TTLCache(ttl, max_entries=50_000)
         self.seen_version: int | None = None
         self.next_poll = 0.0
         self._redis: Any = None
@@ -90,6 +132,7 @@ class GatewayState:
     def clear(self) -> None:
         self.keys.clear()
         self.routes.clear()
+        self.unknown_routes.clear()
         self.listings.clear()
 
     def redis(self) -> Any:

@@ -25,18 +25,22 @@ from gateway import usage
 from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
 from gateway.errors import (
+    GatewayError,
     bad_request,
     error_event,
     error_response,
+    method_not_allowed,
     model_not_allowed,
     model_not_found,
     rate_limited,
 )
+from gateway.fields import check_model
 from gateway.limits import admit
 from gateway.listing import list_models_for
 from gateway.parsers import FastJSONParser
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
+from gateway.validation import validate_chat, validate_embeddings
 from providers.drivers import get_driver
 from providers.drivers.base import DriverError, new_completion_id, now
 from providers.http import get_client
@@ -63,10 +67,18 @@ class GatewayView(APIView):
         drf_request = self.initialize_request(request, *args, **kwargs)
         self.request = drf_request
         try:
-            await state().refresh()
-            key = await authenticate(request.headers.get("Authorization"))
-            handler = getattr(self, request.method.lower(), None)  # type: ignore[union-attr]
-            return await handler(drf_request, key, *args, **kwargs)  # type: ignore[misc]
+            # config/asgi.py authenticated before reading the body; another
+            # entry point (WSGI, tests) has not.
+            key = getattr(request, "gateway_key", None)
+            if key is None:
+                await state().refresh()
+                key = await authenticate(request.headers.get("Authorization"))
+            method = str(request.method).lower()
+            handler = getattr(self, method, None)
+            if method not in self.http_method_names or handler is None:
+                # DRF's own check, which this dispatch replaces (else a 500).
+                raise method_not_allowed(str(request.method))
+            return await handler(drf_request, key, *args, **kwargs)
         except DriverError as err:
             return error_response(err)
         except (ParseError, UnsupportedMediaType) as exc:
@@ -96,15 +108,19 @@ class GatewayView(APIView):
         return data
 
 
-async def _resolve(key: KeyInfo, name: Any, model_type: str) -> list[Candidate]:
-    if not isinstance(name, str) or not name:
-        raise bad_request(
-            "you must provide a model parameter", "model", "missing_required_parameter"
-        )
-    found = await state().routes.get_or_load(
-        (key.principal_key, name), lambda: run_db(candidates_for, key.principal, name)
+async def _resolve(key: KeyInfo, name: str, model_type: str) -> list[Candidate]:
+    """The candidates for a name that ``validation.check_model`` accepted."""
+    cached = state()
+    cache_key = (key.principal_key, name)
+    if cached.unknown_routes.get(cache_key):
+        raise model_not_found(name)
+    found = await cached.routes.get_or_load(
+        cache_key, lambda: run_db(candidates_for, key.principal, name), keep=bool
     )
     if not found:
+        # Unknown names have their own smaller cache: a flood of them cannot
+        # push the known routes out.
+        cached.unknown_routes.set(cache_key, True)
         raise model_not_found(name)
     if key.allowed_models and not any(c.names() & key.allowed_models for c in found):
         raise model_not_allowed(name)
@@ -121,13 +137,14 @@ async def _resolve(key: KeyInfo, name: Any, model_type: str) -> list[Candidate]:
     return typed
 
 
-async def _admit(key: KeyInfo, candidate: Candidate) -> None:
+async def _admit(key: KeyInfo, candidate: Candidate, cost: int = 1) -> None:
     refused = await admit(
         [
             (f"key:{key.key_pk}", key.requests_per_minute),
             (f"model:{candidate.model_pk}", candidate.model_rpm),
             (f"provider:{candidate.provider_pk}", candidate.provider_rpm),
-        ]
+        ],
+        cost,
     )
     if refused:
         label, retry_after = refused
@@ -190,26 +207,6 @@ def _driver(candidate: Candidate) -> Any:
     return get_driver(candidate.driver_config, get_client())
 
 
-def _validate_chat(body: dict[str, Any]) -> None:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise bad_request(
-            "'messages' must be a non-empty array.",
-            "messages",
-            "missing_required_parameter",
-        )
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise bad_request(
-                f"messages[{i}] must be an object with a role.", f"messages[{i}]"
-            )
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise bad_request("'stream' must be a boolean.", "stream")
-    n = body.get("n", 1)
-    if n is not None and (not isinstance(n, int) or n < 1 or n > 128):
-        raise bad_request("'n' must be an integer between 1 and 128.", "n")
-
-
 async def _first_success(
     key: KeyInfo,
     candidates: list[Candidate],
@@ -219,15 +216,17 @@ async def _first_success(
     name: str,
     started: float,
     stream: bool = False,
+    cost: Callable[[Candidate], int] | None = None,
 ) -> tuple[Candidate, T]:
     """Try the candidates in order until one answers; raise the last failure.
 
     Only failures that may pass (timeouts, 5xx, 429, unreachable) move on to the
-    next candidate; every failed attempt is recorded.
+    next candidate; every failed attempt is recorded. ``cost`` weighs a call
+    that fans out into several upstream calls for the rate limits.
     """
     last: DriverError | None = None
     for candidate in candidates:
-        await _admit(key, candidate)
+        await _admit(key, candidate, cost(candidate) if cost else 1)
         try:
             return candidate, await attempt(candidate)
         except TimeoutError:
@@ -265,10 +264,9 @@ class ChatCompletionsView(GatewayView):
     async def post(self, request: Any, key: KeyInfo) -> HttpResponse:
         started = time.monotonic()
         body = self.body(request)
-        name = body.get("model")
+        validate_chat(body)
+        name = body["model"]
         candidates = await _resolve(key, name, "inference")
-        assert isinstance(name, str)
-        _validate_chat(body)
         if body.get("stream"):
             return await self._stream(body, key, name, candidates, started)
 
@@ -417,23 +415,30 @@ class EmbeddingsView(GatewayView):
     async def post(self, request: Any, key: KeyInfo) -> HttpResponse:
         started = time.monotonic()
         body = self.body(request)
-        name = body.get("model")
+        validate_embeddings(body)
+        name = body["model"]
         candidates = await _resolve(key, name, "embedding")
-        assert isinstance(name, str)
-        if body.get("input") in (None, "", []):
-            raise bad_request(
-                "'input' must be a non-empty string or array.",
-                "input",
-                "missing_required_parameter",
-            )
 
         async def attempt(candidate: Candidate) -> dict[str, Any]:
             driver = _driver(candidate)
             async with asyncio.timeout(_total_timeout(candidate)):
                 return await driver.embed(body, candidate.model_id)  # type: ignore[no-any-return]
 
+        def calls(candidate: Candidate) -> int:
+            # Each upstream call counts: 1,000 inputs on a one-text-per-call
+            # vendor are 1,000 calls against the limits, not one.
+            if candidate.driver_config is None:
+                return 1
+            return int(_driver(candidate).embed_calls(body, candidate.model_id))
+
         candidate, answer = await _first_success(
-            key, candidates, attempt, endpoint="embeddings", name=name, started=started
+            key,
+            candidates,
+            attempt,
+            endpoint="embeddings",
+            name=name,
+            started=started,
+            cost=calls,
         )
         answer["model"] = name
         _record(
@@ -463,9 +468,25 @@ class ModelsView(GatewayView):
             if not key.allowed_models or set(e["_names"]) & key.allowed_models
         ]
         if model is not None:
+            check_model(model)
             for entry in entries:
                 if model in entry["_names"]:
                     return _json({k: v for k, v in entry.items() if k != "_names"})
             raise model_not_found(model)
         data = [{k: v for k, v in e.items() if k != "_names"} for e in entries]
         return _json({"object": "list", "data": data})
+
+
+async def unknown_route(
+    request: HttpRequest, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    """Any other /v1 URL: OpenAI's 404 envelope, not Django's HTML page."""
+    return error_response(
+        GatewayError(
+            f"Invalid URL ({request.method} {request.path[:200]}).",
+            status=404,
+            type="invalid_request_error",
+            code="unknown_url",
+            health=None,
+        )
+    )

@@ -394,6 +394,11 @@ class Driver(ABC):
     ) -> AsyncIterator[dict[str, Any]]:
         """Canonical chunks as the vendor streams them (an async generator)."""
 
+    def embed_calls(self, request: Mapping[str, Any], model_id: str) -> int:
+        """Upstream calls ``embed`` makes for this request: the gateway counts
+        each against the rate limits. One, unless the vendor fans out."""
+        return 1
+
     async def embed(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         raise invalid_request(
             f"{self.vendor} providers do not serve embeddings here.", "model"

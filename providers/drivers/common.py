@@ -24,6 +24,36 @@ _ALNUM = string.ascii_letters + string.digits
 _IMAGE_DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.+)$", re.DOTALL)
 
 
+# -- vendor ranges ---------------------------------------------------------------
+
+
+def check_vendor_range(
+    request: Mapping[str, Any],
+    param: str,
+    vendor: str,
+    low: float,
+    high: float,
+    *,
+    high_exclusive: bool = False,
+) -> None:
+    """Refuse (400) a value the vendor cannot take, naming its range.
+
+    The gateway never clamps or drops such a value: the caller asked for it,
+    and a silently different request is a different answer.
+    """
+    value = request.get(param)
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    above = value >= high if high_exclusive else value > high
+    if value < low or above:
+        bound = f"below {high:g}" if high_exclusive else f"to {high:g}"
+        raise invalid_request(
+            f"{vendor} accepts {param} from {low:g} {bound}; got {value!r}.",
+            param,
+            "unsupported_value",
+        )
+
+
 # -- tool calls ------------------------------------------------------------------
 
 

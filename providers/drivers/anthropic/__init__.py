@@ -13,7 +13,7 @@ Policies this module applies (PROTOCOLS.md 2.1-2.4):
 - The first turn must be ``user``: when the conversation starts with an assistant
   turn (or has no turn at all) a minimal user turn ``"."`` is prepended.
 - A final assistant turn (prefill) has its trailing whitespace removed.
-- ``temperature`` is clamped to Anthropic's maximum of 1.0; when both
+- ``temperature`` above Anthropic's maximum of 1.0 is refused (400); when both
   ``temperature`` and ``top_p`` are given only ``temperature`` is sent (recent
   Claude models reject both).
 - Tool-call ids are sanitised to ``[a-zA-Z0-9_-]`` (same function for

@@ -12,6 +12,7 @@ from typing import Any
 from providers.drivers.anthropic.messages import has_tool_blocks, translate_messages
 from providers.drivers.anthropic.urls import messages_url, request_headers
 from providers.drivers.base import DriverConfig, UpstreamRequest, invalid_request
+from providers.drivers.common import check_vendor_range
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -205,8 +206,9 @@ def build_messages_body(
 
     temperature = _number_param(request, "temperature")
     top_p = _number_param(request, "top_p")
+    check_vendor_range(request, "temperature", "Anthropic", 0, MAX_TEMPERATURE)
     if temperature is not None:
-        body["temperature"] = min(float(temperature), MAX_TEMPERATURE)
+        body["temperature"] = temperature
     elif top_p is not None:
         body["top_p"] = top_p
 

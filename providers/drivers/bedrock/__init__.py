@@ -16,7 +16,7 @@ Translation choices (documented policy, tested):
 - Tool-call history without usable tools (no ``tools``, or ``tool_choice:
   "none"``, which Converse cannot express) is flattened to plain text, so the
   model cannot call anything and Bedrock does not demand a ``toolConfig``.
-- ``temperature`` above 1 is clamped to 1 (Bedrock's maximum); ``n > 1``,
+- ``temperature`` above 1 (Bedrock's maximum) is refused; ``n > 1``,
   ``logprobs``, ``response_format`` json modes, audio/file parts → 400;
   ``seed``, penalties, ``user``, ``parallel_tool_calls`` are dropped.
 - Image URLs (http/https) are fetched through the guarded client

@@ -40,6 +40,8 @@ from providers.drivers.bedrock.translate import converse_request, inline_images
 from providers.drivers.common import image_refs
 
 log = logging.getLogger(__name__)
+# One embeddings request may fan out to one call per text: never all at once.
+EMBED_CONCURRENCY = 8
 
 
 class BedrockDriver(Driver):
@@ -115,6 +117,27 @@ class BedrockDriver(Driver):
             raise DriverError("Bedrock returned an unexpected embeddings body.")
         return data
 
+    def embed_calls(self, request: Mapping[str, Any], model_id: str) -> int:
+        """Titan embeds one text per call, Cohere a batch of 96."""
+        value = request.get("input")
+        count = len(value) if isinstance(value, list) else 1
+        if "titan-embed" in model_id:
+            return max(1, count)
+        return max(1, -(-count // COHERE_BATCH))
+
+    async def _invoke_all(
+        self, model_id: str, bodies: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Every body, at most ``embed_concurrency`` calls in flight (default 8)."""
+        limit = int(self.config.config.get("embed_concurrency") or EMBED_CONCURRENCY)
+        gate = asyncio.Semaphore(max(1, limit))
+
+        async def one(body: dict[str, Any]) -> dict[str, Any]:
+            async with gate:
+                return await self._invoke(model_id, body)
+
+        return list(await asyncio.gather(*(one(b) for b in bodies)))
+
     async def embed(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         family = embedding_family(model_id)
         texts = embedding_inputs(request)
@@ -123,7 +146,7 @@ class BedrockDriver(Driver):
             bodies = [
                 titan_embed_body(model_id, t, request.get("dimensions")) for t in texts
             ]
-            results = await asyncio.gather(*(self._invoke(model_id, b) for b in bodies))
+            results = await self._invoke_all(model_id, bodies)
             vectors = [list(r.get("embedding") or []) for r in results]
             tokens = sum(int(r.get("inputTextTokenCount") or 0) for r in results)
             return embeddings_response(vectors, tokens, model_id, encoding)
@@ -131,7 +154,7 @@ class BedrockDriver(Driver):
             texts[i : i + COHERE_BATCH] for i in range(0, len(texts), COHERE_BATCH)
         ]
         bodies = [cohere_embed_body(batch, request) for batch in batches]
-        results = await asyncio.gather(*(self._invoke(model_id, b) for b in bodies))
+        results = await self._invoke_all(model_id, bodies)
         vectors = [v for r in results for v in cohere_vectors(r)]
         if len(vectors) != len(texts):
             raise DriverError("Bedrock returned the wrong number of embeddings.")

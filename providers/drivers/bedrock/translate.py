@@ -27,6 +27,7 @@ from providers.drivers.bedrock.signing import (
 )
 from providers.drivers.common import (
     append_turn,
+    check_vendor_range,
     image_data_url,
     image_url_of,
     parse_tool_arguments,
@@ -338,8 +339,9 @@ def build_inference_config(
         inference["maxTokens"] = max_tokens
     temperature = request.get("temperature")
     if temperature is not None:
-        # Bedrock's range is 0..1; OpenAI's is 0..2. Clamp rather than fail.
-        inference["temperature"] = min(float(temperature), 1.0)
+        # Bedrock's range is 0..1; OpenAI's is 0..2: refused, never clamped.
+        check_vendor_range(request, "temperature", "Bedrock", 0, 1)
+        inference["temperature"] = float(temperature)
     if request.get("top_p") is not None:
         inference["topP"] = float(request["top_p"])
     stop = request.get("stop")

@@ -92,6 +92,13 @@ class GeminiDriver(Driver):
         finally:
             await response.aclose()
 
+    def embed_calls(self, request: Mapping[str, Any], model_id: str) -> int:
+        """One batchEmbedContents call per ``embed_batch_size`` inputs (100)."""
+        value = request.get("input")
+        count = len(value) if isinstance(value, list) else 1
+        size = max(1, int(self.config.config.get("embed_batch_size") or 100))
+        return max(1, -(-count // size))
+
     async def embed(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         bodies = build_embed_bodies(
             request,

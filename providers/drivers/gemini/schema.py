@@ -1,10 +1,21 @@
-"""JSON Schema → the OpenAPI subset Gemini's function ``parameters`` accept (pure)."""
+"""JSON Schema → the OpenAPI subset Gemini's function ``parameters`` accept (pure).
+
+Gemini takes no ``$ref``, so references are inlined: a few hundred bytes of
+schema whose definitions refer to each other twice over expand exponentially.
+The expansion is bounded in nodes (hence in size and time): past
+``MAX_SCHEMA_NODES`` it stops with a 400 instead of stalling the worker.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from providers.drivers.base import invalid_request
+
+# Far above any real tool schema (hundreds of nodes); a $ref bomb passes it fast.
+MAX_SCHEMA_NODES = 5000
 
 # Schema keys Gemini's OpenAPI subset knows (others are rejected as unknown names).
 _SCHEMA_COPY = (
@@ -33,13 +44,39 @@ _FORMATS = {
 }
 
 
-def gemini_schema(schema: Any, defs: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A JSON Schema cut down to the OpenAPI subset Gemini's ``parameters`` accept."""
+class _Budget:
+    """Nodes left to produce; raises a 400 naming ``param`` when spent."""
+
+    def __init__(self, param: str) -> None:
+        self.left = MAX_SCHEMA_NODES
+        self.param = param
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise invalid_request(
+                f"This schema expands to more than {MAX_SCHEMA_NODES} nodes once "
+                "its $refs are inlined (Gemini takes no $ref); simplify it.",
+                self.param,
+                "schema_too_large",
+            )
+
+
+def gemini_schema(
+    schema: Any,
+    defs: Mapping[str, Any] | None = None,
+    param: str = "tools",
+) -> dict[str, Any]:
+    """A JSON Schema cut down to the OpenAPI subset Gemini's ``parameters`` accept.
+
+    Raises a 400 DriverError naming ``param`` when inlining its ``$ref``s would
+    produce more than ``MAX_SCHEMA_NODES`` nodes.
+    """
     if not isinstance(schema, dict):
         return {}
     if defs is None:
         defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
-    return _schema(schema, defs, 0)
+    return _schema(schema, defs, 0, _Budget(param))
 
 
 def _deref(node: dict[str, Any], defs: Mapping[str, Any], seen: int) -> dict[str, Any]:
@@ -52,8 +89,9 @@ def _deref(node: dict[str, Any], defs: Mapping[str, Any], seen: int) -> dict[str
 
 
 def _schema(
-    node: dict[str, Any], defs: Mapping[str, Any], depth: int
+    node: dict[str, Any], defs: Mapping[str, Any], depth: int, budget: _Budget
 ) -> dict[str, Any]:
+    budget.spend()
     if depth > 24:  # recursive $ref: stop with an open object
         return {"type": "object"}
     node = dict(_deref(node, defs, 0))
@@ -98,7 +136,9 @@ def _schema(
         if any(v.get("type") == "null" for v in variants):
             out["nullable"] = True
         subs = [
-            _schema(v, defs, depth + 1) for v in variants if v.get("type") != "null"
+            _schema(v, defs, depth + 1, budget)
+            for v in variants
+            if v.get("type") != "null"
         ]
         if len(subs) == 1:
             out = {**subs[0], **out}
@@ -107,12 +147,12 @@ def _schema(
     props = node.get("properties")
     if isinstance(props, dict) and props:
         out["properties"] = {
-            str(k): _schema(v, defs, depth + 1) for k, v in props.items()
+            str(k): _schema(v, defs, depth + 1, budget) for k, v in props.items()
         }
         required = [r for r in node.get("required") or [] if r in props]
         if required:
             out["required"] = list(dict.fromkeys(required))
     items = node.get("items")
     if isinstance(items, dict):
-        out["items"] = _schema(items, defs, depth + 1)
+        out["items"] = _schema(items, defs, depth + 1, budget)
     return out

@@ -13,6 +13,7 @@ from typing import Any
 from providers.drivers.base import DriverConfig, UpstreamRequest, invalid_request
 from providers.drivers.common import (
     append_turn,
+    check_vendor_range,
     image_data_url,
     image_url_of,
     parse_tool_arguments,
@@ -202,7 +203,9 @@ def _tool_declarations(tools: Any) -> list[dict[str, Any]]:
         decl: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             decl["description"] = str(fn["description"])
-        params = gemini_schema(fn.get("parameters"))
+        params = gemini_schema(
+            fn.get("parameters"), param=f"tools[{i}].function.parameters"
+        )
         if params.get("properties") or params.get("type") not in (None, "object"):
             decl["parameters"] = params
         decls.append(decl)
@@ -249,6 +252,10 @@ def _generation_config(
     request: Mapping[str, Any], model_id: str, config: Mapping[str, Any]
 ) -> dict[str, Any]:
     gen: dict[str, Any] = {}
+    # Gemini's penalties stop short of 2.0 and it returns at most 8 candidates.
+    for penalty in ("presence_penalty", "frequency_penalty"):
+        check_vendor_range(request, penalty, "Gemini", -2, 2, high_exclusive=True)
+    check_vendor_range(request, "n", "Gemini", 1, 8)
     max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
     if max_tokens is not None:
         gen["maxOutputTokens"] = max_tokens

@@ -428,16 +428,23 @@ def test_bad_max_tokens_is_400() -> None:
     assert (info.value.status, info.value.param) == (400, "max_tokens")
 
 
+def test_a_temperature_above_anthropics_maximum_is_refused_not_clamped() -> None:
+    with pytest.raises(DriverError) as info:
+        body_for({"messages": [user("hi")], "temperature": 1.7})
+    assert (info.value.status, info.value.param) == (400, "temperature")
+    assert "from 0 to 1" in info.value.message
+
+
 def test_sampling_parameters() -> None:
     body = body_for(
         {
             "messages": [user("hi")],
-            "temperature": 1.7,
+            "temperature": 1.0,
             "top_p": 0.5,
             "stop": ["END", " "],
         }
     )
-    assert body["temperature"] == 1.0  # clamped to Anthropic's maximum
+    assert body["temperature"] == 1.0
     assert "top_p" not in body  # never both
     assert body["stop_sequences"] == ["END"]
     body = body_for({"messages": [user("hi")], "top_p": 0.5, "stop": "\n\n"})
@@ -1043,7 +1050,7 @@ def test_io_multi_turn_with_system_prompt_and_beta_header() -> None:
             {"role": "assistant", "content": "ok"},
             user("second"),
         ],
-        "temperature": 1.5,
+        "temperature": 0.5,
     }
     result = run(app, chat(request), config={"anthropic_beta": "beta-1"})
     assert result["choices"][0]["message"]["content"] == "Hello from anthropic: second"
@@ -1054,7 +1061,7 @@ def test_io_multi_turn_with_system_prompt_and_beta_header() -> None:
         "assistant",
         "user",
     ]
-    assert sent["json"]["temperature"] == 1.0
+    assert sent["json"]["temperature"] == 0.5
     assert sent["headers"]["anthropic-beta"] == "beta-1"
 
 

@@ -97,7 +97,7 @@ def test_it_moves_system_and_developer_messages_to_top_level_system() -> None:
             ],
             "max_completion_tokens": 100,
             "max_tokens": 5,
-            "temperature": 1.7,
+            "temperature": 1.0,
             "top_p": 0.5,
             "stop": "END",
             "seed": 3,
@@ -149,6 +149,13 @@ def test_it_prepends_a_user_turn_and_strips_a_trailing_prefill() -> None:
         {"messages": [user("Hi"), {"role": "assistant", "content": "{ "}]}
     )
     assert prefill["messages"][-1] == {"role": "assistant", "content": [{"text": "{"}]}
+
+
+def test_a_temperature_above_bedrocks_maximum_is_refused_not_clamped() -> None:
+    with pytest.raises(DriverError) as info:
+        body_of({"messages": [user("x")], "temperature": 1.7})
+    assert (info.value.status, info.value.param) == (400, "temperature")
+    assert "Bedrock accepts temperature from 0 to 1" in info.value.message
 
 
 def test_it_uses_default_max_tokens_only_when_configured() -> None:

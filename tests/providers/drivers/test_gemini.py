@@ -1359,3 +1359,45 @@ def test_the_fake_rejects_what_gemini_rejects() -> None:
             assert resp.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
             assert client.post(url, json=good).status_code == 403
             assert client.post(url, json=good, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("presence_penalty", 2.0, "from -2 below 2"),
+        ("frequency_penalty", 2, "from -2 below 2"),
+        ("n", 9, "from 1 to 8"),
+    ],
+)
+def test_values_gemini_cannot_take_are_refused_with_its_range(field, value, rule):
+    with pytest.raises(DriverError) as info:
+        body_for(messages=[{"role": "user", "content": "x"}], **{field: value})
+    assert (info.value.status, info.value.param) == (400, field)
+    assert rule in info.value.message
+
+
+def ref_bomb(levels: int = 24) -> dict[str, Any]:
+    """Definitions that each refer to the next twice: 2**levels nodes inlined."""
+    defs = {
+        f"d{i}": {
+            "type": "object",
+            "properties": {
+                "a": {"$ref": f"#/$defs/d{i + 1}"},
+                "b": {"$ref": f"#/$defs/d{i + 1}"},
+            },
+        }
+        for i in range(levels)
+    }
+    root = {"x": {"$ref": "#/$defs/d0"}}
+    return {"type": "object", "properties": root, "$defs": defs}
+
+
+def test_a_ref_bomb_tool_schema_is_refused_before_it_expands() -> None:
+    schema = ref_bomb()
+    assert len(json.dumps(schema)) < 2600
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    with pytest.raises(DriverError) as info:
+        body_for(messages=[user("x")], tools=[tool])
+    assert info.value.status == 400
+    assert info.value.param == "tools[0].function.parameters"
+    assert info.value.code == "schema_too_large"
