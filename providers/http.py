@@ -40,7 +40,7 @@ from django.conf import settings
 from providers.netguard import check_address, normalize_host, parse_ip
 
 _clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[Policy, httpx.AsyncClient]
+    asyncio.AbstractEventLoop, dict[tuple[Policy, str], httpx.AsyncClient]
 ] = weakref.WeakKeyDictionary()
 # Answers are kept this long (seconds), for at most this many names.
 DNS_TTL = 30.0
@@ -79,8 +79,7 @@ class Policy:
 _PROVIDER_POLICIES = {
     allow: Policy(
         allow_private=allow,
-        hint=" Connecting to a private address needs "
-        "PROVIDERS_ALLOW_PRIVATE_IPS=true.",
+        hint=" Connecting to a private address needs PROVIDERS_ALLOW_PRIVATE_IPS=true.",
     )
     for allow in (False, True)
 }
@@ -329,17 +328,17 @@ def build_client(policy: Policy | None = None, **kwargs: Any) -> httpx.AsyncClie
 def get_client() -> httpx.AsyncClient:
     """The pooled client of the running event loop (one per loop and policy).
 
-    Keyed by the policy, so connections opened under one setting are never
-    reused under another.
+    Keyed by the policy and transport, so connections opened under one setting
+    are never reused under another.
     """
     loop = asyncio.get_running_loop()
-    policy = provider_policy()
+    key = (provider_policy(), settings.PROVIDERS_HTTP_TRANSPORT)
     per_loop = _clients.get(loop)
     if per_loop is None:
         per_loop = _clients[loop] = {}
-    client = per_loop.get(policy)
+    client = per_loop.get(key)
     if client is None or client.is_closed:
-        client = per_loop[policy] = build_client(policy)
+        client = per_loop[key] = build_client(key[0])
     return client
 
 
