@@ -3,10 +3,10 @@
 ``ConnectionCounter`` listens on one port of 127.0.0.1 and ::1 and counts every
 TCP connection it accepts (answering a minimal HTTP 200 image, so a connection
 that slipped through would also "succeed"). ``fake_dns`` replaces
-``socket.getaddrinfo`` with a table: names in it answer loopback addresses only,
-IP literals and ``localhost`` go to the real function (no packet leaves the
-machine for them), and every other name fails as unknown. No test using these
-can send a packet off this machine.
+``socket.getaddrinfo`` and uvloop's ``getaddrinfo`` with a table: names in it
+answer loopback addresses only, IP literals and ``localhost`` go to the real
+function (no packet leaves the machine for them), and every other name fails as
+unknown. No test using these can send a packet off this machine.
 """
 
 from __future__ import annotations
@@ -29,15 +29,20 @@ _ANSWER = (
 
 
 class ConnectionCounter:
-    """Counts TCP connections to ``port`` on 127.0.0.1 (and ::1 when available)."""
+    """Counts TCP connections to one port on 127.0.0.1 (and ::1 when available).
 
-    def __init__(self, addresses: tuple[str, ...] = ("127.0.0.1", "::1")) -> None:
+    ``port`` 0 picks a free one; the other addresses share it.
+    """
+
+    def __init__(
+        self, addresses: tuple[str, ...] = ("127.0.0.1", "::1"), port: int = 0
+    ) -> None:
         self.connections = 0
         self.peers: list[str] = []
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         first = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        first.bind((addresses[0], 0))
+        first.bind((addresses[0], port))
         self.port = int(first.getsockname()[1])
         self._sockets.append(first)
         for address in addresses[1:]:
@@ -129,7 +134,18 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, Answer]) -> list[
             return real(host, port, *args, **kwargs)
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
+    async def loop_getaddrinfo(
+        self: Any, host: Any, port: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        return getaddrinfo(host, port, *args, **kwargs)
+
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    # uvloop (the live gateway's loop) resolves in libuv, not through the
+    # socket module: route it through the table too, so no lookup of any code
+    # version (the one before the fix included) can reach a real DNS server.
+    import uvloop
+
+    monkeypatch.setattr(uvloop.Loop, "getaddrinfo", loop_getaddrinfo)
     return lookups
 
 

@@ -300,3 +300,29 @@ def test_no_outbound_path_reaches_loopback_in_any_spelling(
         print(f"  {outcome}: {count}")
     assert sum(outcomes.values()) == cells
     assert leaks == []
+
+
+def test_an_unresolvable_or_blocked_provider_fails_over_to_the_next(
+    gateway: Any, world: World, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_dns(monkeypatch, {})
+    _, secret = create_key(organization=world.acme, user=world.bob, name="fo")
+    with upstreams.start("openai") as upstream:
+        dead = upstreams.register(upstream, world.acme, name="dead", priority=1)
+        dead.endpoint = "http://no-such-host.test/v1"
+        dead.save()
+        upstreams.register(upstream, world.acme, name="live", priority=2)
+        body = {
+            "model": upstream.chat_model,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        settings.PROVIDERS_ALLOW_PRIVATE_IPS = True
+        answered = _v1(gateway, secret, "chat/completions", body)
+        settings.PROVIDERS_ALLOW_PRIVATE_IPS = False
+        refused = _v1(gateway, secret, "chat/completions", body)
+    # The unresolvable first candidate is skipped: the fake answers.
+    assert answered.status_code == 200, answered.text
+    # With private addresses disallowed the fake is blocked too: the answer is
+    # the last candidate's clean refusal, not a 500 from the first.
+    assert _clean_v1(refused) == "502 upstream_blocked"
+    assert "PROVIDERS_ALLOW_PRIVATE_IPS" in refused.json()["error"]["message"]

@@ -1,0 +1,122 @@
+"""The guard at connection time: one lookup, the connection goes to the checked
+address, DNS failures are clean, the cache is bounded. Loopback only: names are
+answered by ``fake_dns`` with 127.0.0.0/8 addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from providers import http
+from providers.drivers.base import DriverConfig, DriverError
+from providers.drivers.openai import OpenAIDriver
+from tests.fakes.net import ConnectionCounter, counting, fake_dns
+
+TRANSPORTS = ["aiohttp", "httpx"]
+
+
+def _get_many(url: str, times: int) -> list[int]:
+    async def main() -> list[int]:
+        statuses = []
+        async with http.build_client() as client:
+            for _ in range(times):
+                statuses.append((await client.get(url)).status_code)
+        return statuses
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_rebinding_name_is_resolved_once_and_connected_to_the_checked_address(
+    transport: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.PROVIDERS_HTTP_TRANSPORT = transport
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = True
+    http._dns_cache.clear()
+    first = ConnectionCounter(("127.0.0.1",)).start()
+    # The same port on another loopback address: where a second lookup leads.
+    second = ConnectionCounter(("127.0.0.2",), port=first.port).start()
+    try:
+        answers = iter([["127.0.0.1"]])
+        lookups = fake_dns(
+            monkeypatch,
+            {"rebind.test": lambda: next(answers, ["127.0.0.2"])},
+        )
+        statuses = _get_many(f"http://rebind.test:{first.port}/cat.png", 3)
+    finally:
+        first.stop()
+        second.stop()
+    assert statuses == [200, 200, 200]
+    assert (first.connections, second.connections) == (3, 0)
+    assert lookups == ["rebind.test"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_name_resolving_to_loopback_is_refused_without_connecting(
+    transport: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.PROVIDERS_HTTP_TRANSPORT = transport
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = False
+    http._dns_cache.clear()
+    fake_dns(monkeypatch, {"internal.test": ["127.0.0.1", "::1"]})
+    with counting() as listener, pytest.raises(http.OutboundBlocked) as err:
+        _get_many(f"http://internal.test:{listener.port}/", 1)
+    assert listener.connections == 0
+    assert "PROVIDERS_ALLOW_PRIVATE_IPS" in str(err.value)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_unresolvable_host_is_a_clean_transient_503(
+    transport: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.PROVIDERS_HTTP_TRANSPORT = transport
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = False  # the production default
+    fake_dns(monkeypatch, {})
+    cfg = DriverConfig("openai", "http://no-such-host.test/v1", "bearer", {})
+
+    async def main() -> None:
+        async with http.build_client() as client:
+            await OpenAIDriver(cfg, client).chat(
+                {"messages": [{"role": "user", "content": "hi"}]}, "m"
+            )
+
+    with pytest.raises(DriverError) as err:
+        asyncio.run(main())
+    assert (err.value.status, err.value.code, err.value.transient) == (
+        503,
+        "upstream_unavailable",
+        True,
+    )
+    assert err.value.health == "unavailable"
+    assert "gaierror" not in err.value.message and "Errno" not in err.value.message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_non_canonical_literal_is_sent_to_the_address_it_was_checked_as(
+    transport: str, settings: Any
+) -> None:
+    settings.PROVIDERS_HTTP_TRANSPORT = transport
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = True
+    with counting(("127.0.0.1",)) as listener:
+        for host in ("127.1", "2130706433", "0x7f000001", "0x7f.1"):
+            assert _get_many(f"http://{host}:{listener.port}/", 1) == [200]
+    assert listener.connections == 4
+
+
+def test_the_dns_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = {f"n{i}.test": ["127.0.0.1"] for i in range(http.DNS_CACHE_SIZE + 50)}
+    fake_dns(monkeypatch, names)  # type: ignore[arg-type]
+    policy = http.Policy(allow_private=True)
+    http._dns_cache.clear()
+
+    async def main() -> None:
+        for name in names:
+            await http.resolve(name, 80, policy, socket.AF_UNSPEC)
+
+    asyncio.run(main())
+    assert len(http._dns_cache) == http.DNS_CACHE_SIZE
+    assert ("n0.test", socket.AF_UNSPEC) not in http._dns_cache
