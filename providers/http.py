@@ -36,11 +36,13 @@ from typing import Any
 import httpcore
 import httpx
 from django.conf import settings
+from django.dispatch import receiver
+from django.test.signals import setting_changed
 
 from providers.netguard import check_address, normalize_host, parse_ip
 
 _clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[Policy, str], httpx.AsyncClient]
+    asyncio.AbstractEventLoop, dict[tuple[bool, str], httpx.AsyncClient]
 ] = weakref.WeakKeyDictionary()
 # Answers are kept this long (seconds), for at most this many names.
 DNS_TTL = 30.0
@@ -166,11 +168,28 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     Names are checked where the connection is opened (``GuardedResolver``,
     ``GuardedBackend``). A literal in a non-canonical spelling (``127.1``,
     ``2130706433``) is sent to its canonical address, the one checked.
+    Decisions about literals are remembered per transport (bounded), so the
+    hot path pays a dictionary lookup.
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport, policy: Policy) -> None:
         self.inner = inner
         self.policy = policy
+        # host → (canonical address or None for a name, refusal or None)
+        self._literals: dict[str, tuple[str | None, str | None]] = {}
+
+    def _decide(self, host: str) -> tuple[str | None, str | None]:
+        decided = self._literals.get(host)
+        if decided is None:
+            canonical = normalize_host(host) if _quick_literal(host) else host
+            if parse_ip(canonical) is None:
+                decided = (None, None)
+            else:
+                decided = (canonical, self.policy.refuse(host, canonical))
+            if len(self._literals) >= DNS_CACHE_SIZE:
+                self._literals.clear()
+            self._literals[host] = decided
+        return decided
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -179,14 +198,12 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                 f"Scheme {url.scheme!r} is not allowed.", request=request
             )
         host = url.host
-        if _quick_literal(host):
-            canonical = normalize_host(host)
-            if parse_ip(canonical) is not None:
-                refused = self.policy.refuse(host, canonical)
-                if refused:
-                    raise OutboundBlocked(refused, request=request)
-                if canonical != host:
-                    request.url = url.copy_with(host=canonical)
+        canonical, refused = self._decide(host)
+        if canonical is not None:
+            if refused:
+                raise OutboundBlocked(refused, request=request)
+            if canonical != host:
+                request.url = url.copy_with(host=canonical)
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -325,20 +342,38 @@ def build_client(policy: Policy | None = None, **kwargs: Any) -> httpx.AsyncClie
     )
 
 
+# The settings the pooled clients depend on, read once (re-read when a test
+# changes them): two settings lookups per request would cost more than the guard.
+_client_key: tuple[bool, str] | None = None
+
+
+@receiver(setting_changed)
+def _forget_client_key(setting: str, **kwargs: Any) -> None:
+    global _client_key
+    if setting in ("PROVIDERS_ALLOW_PRIVATE_IPS", "PROVIDERS_HTTP_TRANSPORT"):
+        _client_key = None
+
+
 def get_client() -> httpx.AsyncClient:
     """The pooled client of the running event loop (one per loop and policy).
 
-    Keyed by the policy and transport, so connections opened under one setting
-    are never reused under another.
+    Keyed by the private-address setting and the transport, so connections
+    opened under one setting are never reused under another.
     """
+    global _client_key
     loop = asyncio.get_running_loop()
-    key = (provider_policy(), settings.PROVIDERS_HTTP_TRANSPORT)
+    key = _client_key
+    if key is None:
+        key = _client_key = (
+            bool(settings.PROVIDERS_ALLOW_PRIVATE_IPS),
+            str(settings.PROVIDERS_HTTP_TRANSPORT),
+        )
     per_loop = _clients.get(loop)
     if per_loop is None:
         per_loop = _clients[loop] = {}
     client = per_loop.get(key)
     if client is None or client.is_closed:
-        client = per_loop[key] = build_client(key[0])
+        client = per_loop[key] = build_client(provider_policy())
     return client
 
 
