@@ -39,7 +39,13 @@ from django.conf import settings
 from django.dispatch import receiver
 from django.test.signals import setting_changed
 
-from providers.netguard import check_address, normalize_host, parse_ip
+from providers.netguard import (
+    PRIVATE,
+    check_address,
+    classify,
+    normalize_host,
+    parse_ip,
+)
 
 _clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[bool, str], httpx.AsyncClient]
@@ -75,7 +81,9 @@ class Policy:
             return None
         if normalize_host(host) != normalize_host(address):
             reason = f"{host}: {reason}"
-        return f"Outbound connection refused: {reason}.{self.hint}"
+        # The hint names the setting only where the setting would help.
+        hint = self.hint if classify(address).kind == PRIVATE else ""
+        return f"Outbound connection refused: {reason}.{hint}"
 
 
 _PROVIDER_POLICIES = {

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from providers import http
+from providers.checks import check_image_fetch_loopback
 from providers.drivers.base import DriverConfig, DriverError
 from providers.drivers.openai import OpenAIDriver
 from tests.fakes.net import ConnectionCounter, counting, fake_dns
@@ -120,3 +121,24 @@ def test_the_dns_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     asyncio.run(main())
     assert len(http._dns_cache) == http.DNS_CACHE_SIZE
     assert ("n0.test", socket.AF_UNSPEC) not in http._dns_cache
+
+
+def test_the_refusal_names_the_setting_only_where_it_would_help(
+    settings: Any,
+) -> None:
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = False
+    policy = http.provider_policy()
+    private = policy.refuse("intranet.example", "10.0.0.7")
+    never = policy.refuse("169.254.169.254", "169.254.169.254")
+    assert private and "intranet.example: 10.0.0.7 is a private address" in private
+    assert "PROVIDERS_ALLOW_PRIVATE_IPS=true" in private
+    assert never and "cloud metadata" in never
+    assert "PROVIDERS_ALLOW_PRIVATE_IPS" not in never
+
+
+def test_the_image_loopback_switch_is_flagged_outside_debug(settings: Any) -> None:
+    settings.DEBUG = False
+    settings.IMAGE_FETCH_ALLOW_LOOPBACK = False
+    assert check_image_fetch_loopback() == []
+    settings.IMAGE_FETCH_ALLOW_LOOPBACK = True
+    assert [m.id for m in check_image_fetch_loopback()] == ["providers.W002"]
