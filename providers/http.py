@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -54,6 +55,7 @@ _clients: weakref.WeakKeyDictionary[
 DNS_TTL = 30.0
 DNS_CACHE_SIZE = 1024
 _dns_cache: OrderedDict[tuple[str, int], tuple[float, tuple[str, ...]]] = OrderedDict()
+_dns_lock = threading.Lock()
 
 
 class OutboundBlocked(httpx.TransportError):
@@ -155,10 +157,11 @@ async def resolve(
                 raise OutboundUnresolvable(
                     f"The host name {host} could not be resolved."
                 )
-            _dns_cache[key] = (now + DNS_TTL, addresses)
-            _dns_cache.move_to_end(key)
-            while len(_dns_cache) > DNS_CACHE_SIZE:
-                _dns_cache.popitem(last=False)
+            with _dns_lock:  # admin threads run their own loops beside the server's
+                _dns_cache[key] = (now + DNS_TTL, addresses)
+                _dns_cache.move_to_end(key)
+                while len(_dns_cache) > DNS_CACHE_SIZE:
+                    _dns_cache.popitem(last=False)
     approved = [a for a in addresses if policy.refuse(host, a) is None]
     if not approved:
         raise OutboundBlocked(policy.refuse(host, addresses[0]) or "")
@@ -280,7 +283,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         for address in addresses:
             try:
                 return await self.inner.connect_tcp(
-                    address.split("%")[0] if "%" in address else address,
+                    address,
                     port,
                     timeout=timeout,
                     local_address=local_address,

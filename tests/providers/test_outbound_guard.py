@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from aiohttp import web
 
 from providers import http
 from providers.checks import check_image_fetch_loopback
 from providers.drivers.base import DriverConfig, DriverError
 from providers.drivers.openai import OpenAIDriver
 from tests.fakes.net import ConnectionCounter, counting, fake_dns
+from tests.fakes.server import serve_tls
 
 TRANSPORTS = ["aiohttp", "httpx"]
 
@@ -142,3 +148,112 @@ def test_the_image_loopback_switch_is_flagged_outside_debug(settings: Any) -> No
     assert check_image_fetch_loopback() == []
     settings.IMAGE_FETCH_ALLOW_LOOPBACK = True
     assert [m.id for m in check_image_fetch_loopback()] == ["providers.W002"]
+
+
+def _certificates(tmp_path: Path, name: str) -> tuple[Path, Path, Path]:
+    """A throwaway CA (trusted by the client) and a server certificate for ``name``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(pem))
+    paths[1].write_bytes(cert.public_bytes(pem))
+    paths[2].write_bytes(
+        key.private_bytes(
+            pem,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tls_still_verifies_the_host_name_on_the_pinned_connection(
+    transport: str,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    settings.PROVIDERS_HTTP_TRANSPORT = transport
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = True
+    http._dns_cache.clear()
+    ca, cert, key = _certificates(tmp_path, "vendor.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the client trusts our CA
+    fake_dns(monkeypatch, {"vendor.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+    server_names: list[str | None] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+    app = web.Application()
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=request.headers.get("Host", ""))
+
+    app.router.add_get("/", hello)
+    with serve_tls(app, context) as port:
+
+        async def get(host: str) -> str:
+            async with http.build_client() as client:
+                return (await client.get(f"https://{host}:{port}/")).text
+
+        assert asyncio.run(get("vendor.test")) == f"vendor.test:{port}"
+        # The same address under a name the certificate does not cover fails.
+        with pytest.raises(httpx.TransportError, match=r"not valid for 'other\.test'"):
+            asyncio.run(get("other.test"))
+    assert server_names[0] == "vendor.test"
+    assert "other.test" in server_names
