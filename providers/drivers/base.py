@@ -261,7 +261,7 @@ def error_from_exception(exc: Exception, vendor: str = "upstream") -> DriverErro
         return DriverError(
             f"The {vendor} endpoint URL is not valid.",
             status=502,
-            code="upstream_blocked",
+            code="provider_misconfigured",
             health="failed",
             transient=True,
         )
