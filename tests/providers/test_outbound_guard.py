@@ -20,6 +20,8 @@ from providers import http
 from providers.checks import check_image_fetch_loopback
 from providers.drivers.base import DriverConfig, DriverError
 from providers.drivers.openai import OpenAIDriver
+from providers.health import check_provider
+from providers.models import Provider
 from tests.fakes.net import ConnectionCounter, counting, fake_dns
 from tests.fakes.server import serve_tls
 
@@ -257,3 +259,22 @@ def test_tls_still_verifies_the_host_name_on_the_pinned_connection(
             asyncio.run(get("other.test"))
     assert server_names[0] == "vendor.test"
     assert "other.test" in server_names
+
+
+def test_health_says_unavailable_for_a_name_that_does_not_resolve(
+    world: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = False
+    fake_dns(monkeypatch, {})
+    provider = Provider(
+        organization=world.acme,
+        name="nowhere",
+        provider_type="openai",
+        endpoint="https://no-such-host.test/v1",
+        auth_method="bearer",
+    )
+    provider.seal("credentials", {"api_key": "sk-nowhere"})
+    provider.save()
+    result = check_provider(provider)
+    assert result.health == Provider.Health.UNAVAILABLE
+    assert "does not resolve" in result.message and result.transient
