@@ -136,6 +136,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Outbound HTTP to providers (providers/http.py).
 PROVIDERS_ALLOW_PRIVATE_IPS = env.bool("PROVIDERS_ALLOW_PRIVATE_IPS", default=DEBUG)
+# Caller-supplied image URLs (providers/drivers/images.py) never reach private
+# addresses, whatever PROVIDERS_ALLOW_PRIVATE_IPS says; these bound each fetch.
+IMAGE_FETCH_MAX_BYTES = env.int("IMAGE_FETCH_MAX_BYTES", default=20 * 1024 * 1024)
+IMAGE_FETCH_TIMEOUT = env.float("IMAGE_FETCH_TIMEOUT", default=10.0)
+# Tests only: let image URLs reach loopback (127.0.0.0/8, ::1). Never in production.
+IMAGE_FETCH_ALLOW_LOOPBACK = env.bool("IMAGE_FETCH_ALLOW_LOOPBACK", default=False)
 
 # A bootstrap file (manage.py bootstrap) applied by the run command at start-up.
 BOOTSTRAP_FILE = env.str("BOOTSTRAP_FILE", default="")

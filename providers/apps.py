@@ -10,6 +10,7 @@ class ProvidersConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from providers.checks import check_credentials_keys
+        from providers.checks import check_credentials_keys, check_image_fetch_loopback
 
         checks.register(check_credentials_keys, checks.Tags.security)
+        checks.register(check_image_fetch_loopback, checks.Tags.security)

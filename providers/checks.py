@@ -50,3 +50,19 @@ def check_credentials_keys(
             id="providers.E003",
         )
     ]
+
+
+def check_image_fetch_loopback(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """IMAGE_FETCH_ALLOW_LOOPBACK is a test switch: warn when it is on in production."""
+    if getattr(settings, "IMAGE_FETCH_ALLOW_LOOPBACK", False) and not settings.DEBUG:
+        return [
+            checks.Warning(
+                "IMAGE_FETCH_ALLOW_LOOPBACK is on: callers' image URLs may reach "
+                "services listening on this host's loopback interface.",
+                hint="Unset IMAGE_FETCH_ALLOW_LOOPBACK; it exists for tests.",
+                id="providers.W002",
+            )
+        ]
+    return []

@@ -96,7 +96,9 @@ def probe(provider: Provider) -> CheckResult:
     except DriverError as err:
         latency = int((time.monotonic() - started) * 1000)
         health = Health.FAILED if err.health == "failed" else Health.UNAVAILABLE
-        return CheckResult(health, scrub(err.message, cfg), latency, err.transient)
+        # A configuration error (a blocked address) does not pass by retrying.
+        transient = err.transient and health != Health.FAILED
+        return CheckResult(health, scrub(err.message, cfg), latency, transient)
     latency = int((time.monotonic() - started) * 1000)
     return CheckResult(Health.AVAILABLE, f"OK in {latency} ms.", latency)
 

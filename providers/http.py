@@ -1,64 +1,206 @@
-"""The one outbound HTTP client factory for talking to providers.
+"""The one outbound HTTP client factory, and the guard every connection passes.
 
 Drivers never build clients. ``get_client()`` returns a pooled ``httpx.AsyncClient``
 per event loop (connection pools are per host inside it), with a transport chosen
 by ``PROVIDERS_HTTP_TRANSPORT`` (``aiohttp``: httpx's API over aiohttp's faster
-connection handling; ``httpx``: httpx's own). Every request passes a guard that
-refuses non-http(s) schemes and, unless ``PROVIDERS_ALLOW_PRIVATE_IPS`` is on,
-hosts that resolve to private, loopback or link-local addresses.
+connection handling; ``httpx``: httpx's own).
+
+The guard resolves a name once and connects to the address it checked
+(``netguard`` decides): on aiohttp through a resolver that returns only approved
+addresses (aiohttp connects to exactly those; TLS still verifies the host name),
+on httpx's transport through a network backend that does the same before opening
+the socket (httpcore passes the host name for SNI). IP literals, in any spelling,
+are checked before the request leaves and sent to their canonical address. So
+DNS rebinding between check and connect is impossible: there is no second lookup.
+A refused destination raises ``OutboundBlocked``, a name that does not resolve
+``OutboundUnresolvable``; both are httpx transport errors the drivers map.
+
+``Policy`` says what a client may reach: providers follow
+``PROVIDERS_ALLOW_PRIVATE_IPS``; caller-supplied image URLs (``image_policy()``)
+never reach private addresses (``IMAGE_FETCH_ALLOW_LOOPBACK`` admits loopback for
+tests only).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import functools
 import socket
+import threading
 import time
 import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 from django.conf import settings
+from django.dispatch import receiver
+from django.test.signals import setting_changed
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
+from providers.netguard import (
+    PRIVATE,
+    check_address,
+    classify,
+    normalize_host,
+    parse_ip,
 )
-_DNS_TTL = 30.0
-_dns_cache: dict[str, tuple[float, list[str]]] = {}
+
+_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[bool, str], httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+# Answers are kept this long (seconds), for at most this many names.
+DNS_TTL = 30.0
+DNS_CACHE_SIZE = 1024
+_dns_cache: OrderedDict[tuple[str, int], tuple[float, tuple[str, ...]]] = OrderedDict()
+_dns_lock = threading.Lock()
 
 
 class OutboundBlocked(httpx.TransportError):
     """The request's destination is not allowed."""
 
 
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return not ip.is_global or ip.is_multicast
+class OutboundUnresolvable(httpx.ConnectError):
+    """The destination's host name did not resolve."""
 
 
-async def _resolve(host: str, port: int) -> list[str]:
-    now = time.monotonic()
-    cached = _dns_cache.get(host)
-    if cached and cached[0] > now:
-        return cached[1]
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        addresses = [host.strip("[]")]
-    except ValueError:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
+@dataclass(frozen=True)
+class Policy:
+    """What a client may connect to, and what to tell the admin when it may not."""
+
+    allow_private: bool
+    allow_loopback: bool = False
+    hint: str = ""
+
+    def refuse(self, host: str, address: str) -> str | None:
+        """Why ``host`` (resolved to ``address``) may not be reached, or None."""
+        reason = check_address(
+            address, self.allow_private, allow_loopback=self.allow_loopback
         )
-        addresses = sorted({str(info[4][0]) for info in infos})
-    _dns_cache[host] = (now + _DNS_TTL, addresses)
-    return addresses
+        if reason is None:
+            return None
+        if normalize_host(host) != normalize_host(address):
+            reason = f"{host}: {reason}"
+        # The hint names the setting only where the setting would help.
+        hint = self.hint if classify(address).kind == PRIVATE else ""
+        return f"Outbound connection refused: {reason}.{hint}"
+
+
+_PROVIDER_POLICIES = {
+    allow: Policy(
+        allow_private=allow,
+        hint=" Connecting to a private address needs PROVIDERS_ALLOW_PRIVATE_IPS=true.",
+    )
+    for allow in (False, True)
+}
+
+
+def provider_policy() -> Policy:
+    """Provider endpoints: private addresses only with PROVIDERS_ALLOW_PRIVATE_IPS."""
+    return _PROVIDER_POLICIES[bool(settings.PROVIDERS_ALLOW_PRIVATE_IPS)]
+
+
+def image_policy() -> Policy:
+    """Caller-supplied image URLs: never private (loopback only for tests)."""
+    return Policy(
+        allow_private=False,
+        allow_loopback=bool(getattr(settings, "IMAGE_FETCH_ALLOW_LOOPBACK", False)),
+    )
+
+
+async def _system_lookup(host: str, port: int, family: int) -> list[str]:
+    """getaddrinfo() off the event loop; addresses in the order the system gave."""
+    loop = asyncio.get_running_loop()
+    # socket.getaddrinfo is looked up at call time (tests replace it to rebind).
+    lookup = functools.partial(
+        socket.getaddrinfo, host, port, family, socket.SOCK_STREAM
+    )
+    infos = await loop.run_in_executor(None, lookup)
+    found: list[str] = []
+    for fam, _type, _proto, _name, sockaddr in infos:
+        address = str(sockaddr[0])
+        if fam == socket.AF_INET6 and len(sockaddr) > 3 and sockaddr[3]:
+            address = f"{address.split('%')[0]}%{sockaddr[3]}"
+        if address not in found:
+            found.append(address)
+    return found
+
+
+async def resolve(
+    host: str, port: int, policy: Policy, family: int = socket.AF_UNSPEC
+) -> list[str]:
+    """The approved addresses of ``host``, resolved once (cached ``DNS_TTL`` s).
+
+    Every address is checked; the unapproved ones are dropped. Raises
+    ``OutboundBlocked`` when none is left, ``OutboundUnresolvable`` when the
+    name does not resolve.
+    """
+    literal = parse_ip(host)
+    if literal is not None:
+        addresses: tuple[str, ...] = (str(literal),)
+    else:
+        key = (host.lower(), family)
+        now = time.monotonic()
+        cached = _dns_cache.get(key)
+        if cached is not None and cached[0] > now:
+            addresses = cached[1]
+        else:
+            try:
+                addresses = tuple(await _system_lookup(host, port, family))
+            except (OSError, UnicodeError):
+                raise OutboundUnresolvable(
+                    f"The host name {host} could not be resolved."
+                ) from None
+            if not addresses:
+                raise OutboundUnresolvable(
+                    f"The host name {host} could not be resolved."
+                )
+            with _dns_lock:  # admin threads run their own loops beside the server's
+                _dns_cache[key] = (now + DNS_TTL, addresses)
+                _dns_cache.move_to_end(key)
+                while len(_dns_cache) > DNS_CACHE_SIZE:
+                    _dns_cache.popitem(last=False)
+    approved = [a for a in addresses if policy.refuse(host, a) is None]
+    if not approved:
+        raise OutboundBlocked(policy.refuse(host, addresses[0]) or "")
+    return approved
+
+
+def _quick_literal(host: str) -> bool:
+    """Whether ``host`` may be an IP literal (cheap; names are left to resolve)."""
+    return ":" in host or all(c in "0123456789abcdefx." for c in host)
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
-    """Checks scheme and destination address before handing over to ``inner``."""
+    """Checks scheme and IP-literal destinations, then hands over to ``inner``.
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, allow_private: bool) -> None:
+    Names are checked where the connection is opened (``GuardedResolver``,
+    ``GuardedBackend``). A literal in a non-canonical spelling (``127.1``,
+    ``2130706433``) is sent to its canonical address, the one checked.
+    Decisions about literals are remembered per transport (bounded), so the
+    hot path pays a dictionary lookup.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, policy: Policy) -> None:
         self.inner = inner
-        self.allow_private = allow_private
+        self.policy = policy
+        # host → (canonical address or None for a name, refusal or None)
+        self._literals: dict[str, tuple[str | None, str | None]] = {}
+
+    def _decide(self, host: str) -> tuple[str | None, str | None]:
+        decided = self._literals.get(host)
+        if decided is None:
+            canonical = normalize_host(host) if _quick_literal(host) else host
+            if parse_ip(canonical) is None:
+                decided = (None, None)
+            else:
+                decided = (canonical, self.policy.refuse(host, canonical))
+            if len(self._literals) >= DNS_CACHE_SIZE:
+                self._literals.clear()
+            self._literals[host] = decided
+        return decided
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -66,38 +208,142 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             raise OutboundBlocked(
                 f"Scheme {url.scheme!r} is not allowed.", request=request
             )
-        if not self.allow_private:
-            port = url.port or (443 if url.scheme == "https" else 80)
-            for address in await _resolve(url.host, port):
-                if _is_private(address):
-                    raise OutboundBlocked(
-                        f"{url.host} resolves to a private address; set "
-                        "PROVIDERS_ALLOW_PRIVATE_IPS=true to allow it.",
-                        request=request,
-                    )
+        host = url.host
+        canonical, refused = self._decide(host)
+        if canonical is not None:
+            if refused:
+                raise OutboundBlocked(refused, request=request)
+            if canonical != host:
+                request.url = url.copy_with(host=canonical)
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
-def _inner_transport() -> httpx.AsyncBaseTransport:
+def _resolver_class() -> type:
+    from aiohttp.abc import AbstractResolver, ResolveResult
+
+    class GuardedResolver(AbstractResolver):
+        """aiohttp resolver: one lookup, only approved addresses returned."""
+
+        def __init__(self, policy: Policy) -> None:
+            self.policy = policy
+
+        async def resolve(
+            self,
+            host: str,
+            port: int = 0,
+            family: socket.AddressFamily = socket.AF_INET,
+        ) -> list[ResolveResult]:
+            addresses = await resolve(host, port, self.policy, family)
+            return [
+                {
+                    "hostname": host,
+                    "host": address,
+                    "port": port,
+                    "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+                }
+                for address in addresses
+            ]
+
+        async def close(self) -> None:
+            return None
+
+    return GuardedResolver
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore network backend: resolve once, connect to an approved address.
+
+    httpcore starts TLS with the request's host name (SNI, certificate check),
+    whatever address the socket was opened to.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                addresses = await resolve(host, port, self.policy)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"Resolving {host} timed out.") from None
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise OutboundBlocked("Unix sockets are not allowed.")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def _inner_transport(policy: Policy) -> httpx.AsyncBaseTransport:
     kind = getattr(settings, "PROVIDERS_HTTP_TRANSPORT", "aiohttp")
     if kind == "aiohttp":
+        import aiohttp
         from httpx_aiohttp import AiohttpTransport
 
-        return AiohttpTransport()
-    return httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+        ssl_context = httpx.create_ssl_context()
+        resolver = _resolver_class()(policy)
+
+        def session() -> aiohttp.ClientSession:
+            # Our resolver caches (bounded, short-lived); aiohttp's own cache
+            # would keep a second, unbounded copy.
+            connector = aiohttp.TCPConnector(
+                limit=100,
+                keepalive_timeout=5.0,
+                ssl=ssl_context,
+                resolver=resolver,
+                use_dns_cache=False,
+            )
+            return aiohttp.ClientSession(connector=connector)
+
+        return AiohttpTransport(client=session)
+    transport = httpx.AsyncHTTPTransport(retries=0)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=1000,
+        max_keepalive_connections=200,
+        keepalive_expiry=5.0,
         retries=0,
+        network_backend=GuardedBackend(policy),
     )
+    return transport
 
 
-def build_client(**kwargs: Any) -> httpx.AsyncClient:
+def build_client(policy: Policy | None = None, **kwargs: Any) -> httpx.AsyncClient:
     """A new guarded client; prefer ``get_client()`` unless you own its lifetime."""
-    transport = GuardedTransport(
-        _inner_transport(), allow_private=settings.PROVIDERS_ALLOW_PRIVATE_IPS
-    )
+    policy = policy or provider_policy()
+    transport = GuardedTransport(_inner_transport(policy), policy)
     return httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(60.0, connect=5.0),
@@ -107,18 +353,42 @@ def build_client(**kwargs: Any) -> httpx.AsyncClient:
     )
 
 
+# The settings the pooled clients depend on, read once (re-read when a test
+# changes them): two settings lookups per request would cost more than the guard.
+_client_key: tuple[bool, str] | None = None
+
+
+@receiver(setting_changed)
+def _forget_client_key(setting: str, **kwargs: Any) -> None:
+    global _client_key
+    if setting in ("PROVIDERS_ALLOW_PRIVATE_IPS", "PROVIDERS_HTTP_TRANSPORT"):
+        _client_key = None
+
+
 def get_client() -> httpx.AsyncClient:
-    """The pooled client of the running event loop (one per loop, reused)."""
+    """The pooled client of the running event loop (one per loop and policy).
+
+    Keyed by the private-address setting and the transport, so connections
+    opened under one setting are never reused under another.
+    """
+    global _client_key
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+    key = _client_key
+    if key is None:
+        key = _client_key = (
+            bool(settings.PROVIDERS_ALLOW_PRIVATE_IPS),
+            str(settings.PROVIDERS_HTTP_TRANSPORT),
+        )
+    per_loop = _clients.get(loop)
+    if per_loop is None:
+        per_loop = _clients[loop] = {}
+    client = per_loop.get(key)
     if client is None or client.is_closed:
-        client = build_client()
-        _clients[loop] = client
+        client = per_loop[key] = build_client(provider_policy())
     return client
 
 
 async def close_client() -> None:
-    """Close the running loop's pooled client (at server shutdown)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
+    """Close the running loop's pooled clients (at server shutdown)."""
+    for client in (_clients.pop(asyncio.get_running_loop(), None) or {}).values():
         await client.aclose()

@@ -11,6 +11,7 @@ import httpx
 
 from providers.drivers.base import (
     DriverError,
+    error_from_exception,
     error_from_status,
     error_message_from_body,
 )
@@ -55,13 +56,10 @@ async def get_token(cfg: DriverConfig, client: httpx.AsyncClient) -> str:
             response = await client.post(
                 token_url, data=form, timeout=cfg.timeouts.httpx()
             )
-        except httpx.HTTPError as exc:
-            raise DriverError(
-                f"OAuth2 token endpoint unreachable ({type(exc).__name__})",
-                status=503,
-                code="upstream_unavailable",
-                transient=True,
-            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # Through the guarded client: a blocked or unresolvable token URL
+            # is mapped like any other outbound failure.
+            raise error_from_exception(exc, "OAuth2 token endpoint") from None
         if response.status_code == 429 or response.status_code >= 500:
             # The token service is busy or down: temporary, like any upstream.
             raise error_from_status(

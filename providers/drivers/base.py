@@ -23,7 +23,6 @@ Canonical outputs:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from abc import ABC, abstractmethod
@@ -36,7 +35,7 @@ import httpx
 import orjson
 
 from providers.catalog import API_KEY_HEADER_DEFAULTS, AuthMethod
-from providers.http import OutboundBlocked
+from providers.http import OutboundBlocked, OutboundUnresolvable
 
 
 @dataclass(frozen=True)
@@ -242,9 +241,29 @@ def error_from_exception(exc: Exception, vendor: str = "upstream") -> DriverErro
     if isinstance(exc, DriverError):
         return exc
     if isinstance(exc, OutboundBlocked):
-        # Our configuration points somewhere we may not go: a config error.
+        # Our configuration points somewhere we may not go: a config error for
+        # health, and transient so the gateway fails over to the next provider.
         return DriverError(
-            str(exc), status=502, code="upstream_blocked", health="failed"
+            str(exc),
+            status=502,
+            code="upstream_blocked",
+            health="failed",
+            transient=True,
+        )
+    if isinstance(exc, OutboundUnresolvable):
+        return DriverError(
+            f"{vendor} is unreachable: its host name does not resolve.",
+            status=503,
+            code="upstream_unavailable",
+            transient=True,
+        )
+    if isinstance(exc, httpx.InvalidURL):
+        return DriverError(
+            f"The {vendor} endpoint URL is not valid.",
+            status=502,
+            code="provider_misconfigured",
+            health="failed",
+            transient=True,
         )
     if isinstance(exc, httpx.TimeoutException):
         # httpx-aiohttp reports a refused connection as ConnectTimeout; aiohttp's
@@ -344,7 +363,6 @@ class UpstreamRequest:
 
 
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
-IMAGE_FETCH_TIMEOUT = 10.0
 IMAGE_MAX_URLS = 16
 # A generic content type says nothing; such bodies count when their bytes do.
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
@@ -419,16 +437,16 @@ class Driver(ABC):
     ) -> dict[str, tuple[str, bytes]]:
         """Fetch remote images to inline: ``(url, param)`` → ``{url: (mime, bytes)}``.
 
-        Each distinct URL is fetched once, all concurrently, through the guarded
-        client (so the private-address guard applies). Provider config sets the
-        limits: ``image_max_bytes`` per image (default ``default_image_max_bytes``,
-        20 MiB), ``image_fetch_timeout`` seconds per image (default 10); at most 16
-        distinct URLs per request. ``image/*`` answers count; a generic content
-        type (none, ``application/octet-stream``) counts when the magic bytes are
-        png, jpeg, gif or webp, and reports that type. A URL that answers non-200,
-        is not an image, is too large, times out or cannot be reached (a blocked
-        address included) is a 400 ``invalid_image_url`` naming its content part.
+        Each distinct URL is fetched once, all concurrently, through the image
+        guard of ``providers/drivers/images.py`` (never a private address; one
+        error text for every refusal: a 400 ``invalid_image_url`` naming its
+        content part). Provider config may lower the limits: ``image_max_bytes``
+        per image (default ``default_image_max_bytes``), ``image_fetch_timeout``
+        seconds; ``IMAGE_FETCH_MAX_BYTES`` and ``IMAGE_FETCH_TIMEOUT`` bound both.
+        At most 16 distinct URLs per request.
         """
+        from providers.drivers.images import fetch_all
+
         wanted: dict[str, str] = {}
         for url, param in refs:
             wanted.setdefault(url, param)
@@ -440,66 +458,15 @@ class Driver(ABC):
                 "messages",
                 code="invalid_image_url",
             )
-        tasks = [
-            asyncio.ensure_future(self._fetch_image(url, param))
-            for url, param in wanted.items()
-        ]
-        try:
-            fetched = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            raise
+        timeout = self.config.config.get("image_fetch_timeout")
+        fetched = await fetch_all(
+            wanted, self.image_max_bytes(), float(timeout) if timeout else None
+        )
         return dict(zip(wanted, fetched, strict=True))
 
     def image_max_bytes(self) -> int:
         configured = self.config.config.get("image_max_bytes")
         return int(configured or self.default_image_max_bytes)
-
-    async def _fetch_image(self, url: str, param: str) -> tuple[str, bytes]:
-        cap = self.image_max_bytes()
-        limit = float(
-            self.config.config.get("image_fetch_timeout") or IMAGE_FETCH_TIMEOUT
-        )
-        connect = min(self.config.timeouts.connect, limit)
-        timeout = httpx.Timeout(limit, connect=connect, pool=connect)
-
-        def bad(reason: str) -> DriverError:
-            return invalid_request(
-                f"The image URL could not be used: {reason}.",
-                param,
-                code="invalid_image_url",
-            )
-
-        try:
-            async with asyncio.timeout(limit):
-                async with self.client.stream("GET", url, timeout=timeout) as response:
-                    if response.status_code != 200:
-                        raise bad(f"it answered HTTP {response.status_code}")
-                    header = response.headers.get("content-type", "")
-                    mime = header.split(";")[0].strip().lower()
-                    if mime not in _GENERIC_TYPES and not mime.startswith("image/"):
-                        raise bad(f"it is {mime}, not an image")
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > cap:
-                        raise bad(f"it is larger than {cap} bytes")
-                    data = bytearray()
-                    async for piece in response.aiter_bytes():
-                        data.extend(piece)
-                        if len(data) > cap:
-                            raise bad(f"it is larger than {cap} bytes")
-        except TimeoutError:
-            raise bad(f"it did not answer within {limit:g} s") from None
-        except httpx.TimeoutException:
-            raise bad("it timed out") from None
-        except httpx.HTTPError as exc:  # OutboundBlocked included
-            raise bad(type(exc).__name__) from None
-        if mime in _GENERIC_TYPES:
-            sniffed = sniff_image_type(bytes(data))
-            if sniffed is None:
-                raise bad("it is not an image")
-            mime = sniffed
-        return mime, bytes(data)
 
     def read_json(self, response: httpx.Response) -> Any:
         """The JSON body of a vendor answer; a body that is not JSON is a 502."""
@@ -532,7 +499,7 @@ class Driver(ABC):
                 content=req.body_bytes(),
                 timeout=self.config.timeouts.httpx(),
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise error_from_exception(exc, self.vendor) from None
         if response.status_code >= 400:
             raise self.error_from_response(
@@ -551,7 +518,7 @@ class Driver(ABC):
                 timeout=self.config.timeouts.httpx(),
             )
             response = await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise error_from_exception(exc, self.vendor) from None
         if response.status_code >= 400:
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,10 +26,14 @@ def free_port() -> int:
 class FakeServer:
     """An aiohttp app served on 127.0.0.1 from its own thread and event loop."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(
+        self, app: web.Application, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.ssl_context = ssl_context
+        scheme = "https" if ssl_context else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._runner: web.AppRunner | None = None
@@ -43,7 +48,9 @@ class FakeServer:
                 self.app, handle_signals=False, handler_cancellation=True
             )
             await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            site = web.TCPSite(
+                self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context
+            )
             await site.start()
             self._started.set()
 
@@ -72,6 +79,16 @@ def serve(app: web.Application) -> Iterator[FakeServer]:
     server = FakeServer(app).start()
     try:
         yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def serve_tls(app: web.Application, ssl_context: ssl.SSLContext) -> Iterator[int]:
+    """Serve ``app`` over TLS on loopback; yields the port."""
+    server = FakeServer(app, ssl_context).start()
+    try:
+        yield server.port
     finally:
         server.stop()
 

@@ -3,7 +3,8 @@
 Wire format: PROTOCOLS.md section 6. Every runtime request is signed with SigV4
 through botocore (service ``bedrock``, the provider's region) and sent with the
 pooled httpx client, byte for byte as signed. The control plane (model listing,
-health) goes through boto3 with explicit credentials, off the event loop.
+health) is signed and sent the same way: boto3's HTTP is never used, so the
+outbound address guard covers ``control_endpoint`` like every other URL.
 
 Translation choices (documented policy, tested):
 
@@ -32,8 +33,8 @@ Package layout (this module re-exports the public surface):
 - ``translate``: canonical request → Converse body (pure).
 - ``response``: Converse answer and ConverseStream events → canonical (pure).
 - ``embeddings``: Titan / Cohere InvokeModel bodies and answers (pure).
-- ``errors``: AWS and botocore errors → ``DriverError``, credential scrubbing.
-- ``control``: boto3 control plane (model listing) and its parsing.
+- ``errors``: AWS errors → ``DriverError``, credential scrubbing.
+- ``control``: control-plane URLs and requests (model listing) and their parsing.
 - ``driver``: ``BedrockDriver``, the thin I/O layer.
 """
 

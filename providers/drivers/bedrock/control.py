@@ -1,17 +1,19 @@
-"""The control plane: model listing through boto3 (blocking; the driver runs it in
-a thread) and the pure reading of what it returns.
+"""The control plane (model listing, health): where its requests go and the pure
+reading of what it returns.
+
+Requests are signed with SigV4 (botocore's signer, no network) and sent by the
+driver through the pooled, guarded httpx client, like the runtime's: no boto3
+HTTP, so the address guard covers ``control_endpoint`` too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
-from providers.drivers.base import DriverConfig, ModelInfo
-from providers.drivers.bedrock.signing import region_of
+from providers.drivers.base import DriverConfig, ModelInfo, UpstreamRequest
+from providers.drivers.bedrock.signing import region_of, sign_request
 
 
 def parse_models(
@@ -53,80 +55,24 @@ def parse_models(
     return found
 
 
-_clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+def control_url(cfg: DriverConfig, path: str, query: Mapping[str, str]) -> str:
+    """``{control endpoint}{path}?{query}``, the query spelled as it is signed.
 
-
-_clients_lock = threading.Lock()
-
-
-def control_client(cfg: DriverConfig) -> Any:
-    """A cached boto3 ``bedrock`` client with explicit credentials (blocking)."""
-    import boto3
-    import botocore.session
-    from botocore.config import Config
-
-    creds = cfg.credentials
-    region = region_of(cfg)
-    endpoint = str(cfg.config.get("control_endpoint") or "") or None
-    secret_digest = hashlib.sha256(
-        f"{creds.get('secret_access_key')}\0{creds.get('session_token')}".encode()
-    ).hexdigest()
-    key = (
-        region,
-        endpoint,
-        str(creds.get("access_key_id") or ""),
-        secret_digest,
-        cfg.timeouts.connect,
-        cfg.timeouts.first_byte,
+    The endpoint is config ``control_endpoint``, else AWS's ``bedrock.{region}``.
+    Only unreserved characters stay literal, so both transports send the query
+    exactly as SigV4 canonicalises it.
+    """
+    base = str(cfg.config.get("control_endpoint") or "").strip().rstrip("/")
+    base = base or f"https://bedrock.{region_of(cfg)}.amazonaws.com"
+    spelled = "&".join(
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+        for k, v in sorted(query.items())
     )
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is not None:
-            _clients.move_to_end(key)
-            return client
-    # A private botocore session: no profile, config or credential files from the
-    # machine, and no AWS_ENDPOINT_URL* redirection of our signed requests.
-    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-    core.set_config_variable("config_file", "/dev/null")
-    core.set_config_variable("credentials_file", "/dev/null")
-    session = boto3.session.Session(botocore_session=core)
-    client = session.client(
-        "bedrock",
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id=str(creds.get("access_key_id") or ""),
-        aws_secret_access_key=str(creds.get("secret_access_key") or ""),
-        aws_session_token=str(creds.get("session_token") or "") or None,
-        config=Config(
-            connect_timeout=cfg.timeouts.connect,
-            read_timeout=cfg.timeouts.first_byte,
-            retries={"total_max_attempts": 2, "mode": "standard"},
-            ignore_configured_endpoint_urls=True,
-        ),
-    )
-    with _clients_lock:
-        _clients[key] = client
-        while len(_clients) > 32:
-            _clients.popitem(last=False)
-    return client
+    return f"{base}{path}?{spelled}" if spelled else f"{base}{path}"
 
 
-def list_foundation_models(cfg: DriverConfig) -> list[dict[str, Any]]:
-    response = control_client(cfg).list_foundation_models()
-    return list(response.get("modelSummaries") or [])
-
-
-def list_inference_profiles(cfg: DriverConfig) -> list[dict[str, Any]]:
-    client = control_client(cfg)
-    profiles: list[dict[str, Any]] = []
-    token: str | None = None
-    for _ in range(100):
-        kwargs: dict[str, Any] = {"maxResults": 1000}
-        if token:
-            kwargs["nextToken"] = token
-        response = client.list_inference_profiles(**kwargs)
-        profiles.extend(response.get("inferenceProfileSummaries") or [])
-        token = response.get("nextToken")
-        if not token:
-            break
-    return profiles
+def control_request(
+    cfg: DriverConfig, path: str, query: Mapping[str, str] | None = None
+) -> UpstreamRequest:
+    """A SigV4-signed GET to the control plane, sent by the guarded client."""
+    return sign_request(cfg, "GET", control_url(cfg, path, query or {}), b"")

@@ -10,11 +10,7 @@ from typing import Any
 import httpx
 
 from providers.drivers.base import Driver, DriverError, ModelInfo, stream_error
-from providers.drivers.bedrock.control import (
-    list_foundation_models,
-    list_inference_profiles,
-    parse_models,
-)
+from providers.drivers.bedrock.control import control_request, parse_models
 from providers.drivers.bedrock.embeddings import (
     COHERE_BATCH,
     cohere_embed_body,
@@ -24,12 +20,7 @@ from providers.drivers.bedrock.embeddings import (
     embeddings_response,
     titan_embed_body,
 )
-from providers.drivers.bedrock.errors import (
-    VENDOR,
-    error_from_botocore,
-    parse_error,
-    scrubbed,
-)
+from providers.drivers.bedrock.errors import VENDOR, parse_error, scrubbed
 from providers.drivers.bedrock.response import (
     StreamTranslator,
     decode_event,
@@ -52,13 +43,34 @@ class BedrockDriver(Driver):
     ) -> DriverError:
         return scrubbed(parse_error(status, body, headers), self.config)
 
-    async def _control(self, fn: Any) -> Any:
-        try:
-            return await asyncio.to_thread(fn, self.config)
-        except DriverError:
-            raise
-        except Exception as exc:
-            raise scrubbed(error_from_botocore(exc), self.config) from None
+    async def _control(
+        self, path: str, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One control-plane GET through the guarded client; a JSON object back."""
+        data = self.read_json(
+            await self.send(control_request(self.config, path, query))
+        )
+        if not isinstance(data, dict):
+            raise DriverError("Bedrock returned an unexpected control-plane body.")
+        return data
+
+    async def _foundation_models(self) -> list[dict[str, Any]]:
+        data = await self._control("/foundation-models")
+        return list(data.get("modelSummaries") or [])
+
+    async def _inference_profiles(self) -> list[dict[str, Any]]:
+        profiles: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(100):
+            query = {"maxResults": "1000"}
+            if token:
+                query["nextToken"] = token
+            data = await self._control("/inference-profiles", query)
+            profiles.extend(data.get("inferenceProfileSummaries") or [])
+            token = data.get("nextToken")
+            if not token:
+                break
+        return profiles
 
     async def _images(self, request: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         refs = image_refs(request)
@@ -161,9 +173,9 @@ class BedrockDriver(Driver):
         return embeddings_response(vectors, 0, model_id, encoding)
 
     async def list_models(self) -> list[ModelInfo]:
-        foundation = await self._control(list_foundation_models)
+        foundation = await self._foundation_models()
         try:
-            profiles = await self._control(list_inference_profiles)
+            profiles = await self._inference_profiles()
         except DriverError as exc:
             # Many IAM policies allow ListFoundationModels only; the foundation
             # list is still useful without the profiles.
@@ -174,4 +186,4 @@ class BedrockDriver(Driver):
         return parse_models(foundation, profiles)
 
     async def health_check(self) -> None:
-        await self._control(list_foundation_models)
+        await self._foundation_models()

@@ -1,5 +1,5 @@
-"""Bedrock errors → ``DriverError``: AWS exception names, HTTP error bodies,
-botocore exceptions (control plane), with credentials scrubbed from messages.
+"""Bedrock errors → ``DriverError``: AWS exception names and HTTP error bodies
+(runtime and control plane alike), with credentials scrubbed from messages.
 """
 
 from __future__ import annotations
@@ -145,41 +145,3 @@ def scrubbed(err: DriverError, cfg: DriverConfig) -> DriverError:
     err.message = scrub(err.message, cfg)
     err.args = (err.message,)
     return err
-
-
-def error_from_botocore(exc: Exception) -> DriverError:
-    """A botocore/boto3 exception (control plane) → DriverError."""
-    from botocore.exceptions import (
-        ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        ReadTimeoutError,
-    )
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error") or {}
-        meta = exc.response.get("ResponseMetadata") or {}
-        headers = {
-            str(k).lower(): str(v) for k, v in (meta.get("HTTPHeaders") or {}).items()
-        }
-        return aws_error(
-            str(error.get("Code") or ""),
-            str(error.get("Message") or ""),
-            int(meta.get("HTTPStatusCode") or 502),
-            headers,
-        )
-    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
-        return DriverError(
-            "Bedrock control plane timed out",
-            status=504,
-            code="upstream_timeout",
-            transient=True,
-        )
-    if isinstance(exc, EndpointConnectionError):
-        return DriverError(
-            "Bedrock control plane is unreachable",
-            status=503,
-            code="upstream_unavailable",
-            transient=True,
-        )
-    return DriverError(f"Bedrock control plane call failed ({type(exc).__name__})")

@@ -993,6 +993,7 @@ def test_it_sends_tool_history_without_tools(server: FakeServer) -> None:
     assert "toolConfig" not in server.app["requests"][-1]["json"]
 
 
+@override_settings(IMAGE_FETCH_ALLOW_LOOPBACK=True)
 def test_it_fetches_and_inlines_image_urls(server: FakeServer) -> None:
     images = web.Application()
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from django.test import override_settings
 
 from providers.drivers.base import DriverConfig, DriverError, Timeouts
 from providers.drivers.gemini import (
@@ -1178,6 +1179,7 @@ def test_closing_the_stream_early_closes_the_upstream() -> None:
     assert first["choices"][0]["delta"]["role"] == "assistant"
 
 
+@override_settings(IMAGE_FETCH_ALLOW_LOOPBACK=True)
 def test_https_images_are_fetched_and_inlined() -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
     images = web.Application()

@@ -1,4 +1,9 @@
-"""``Driver.fetch_images``: the one remote-image fetch every vendor driver uses."""
+"""``Driver.fetch_images``: the one remote-image fetch every vendor driver uses.
+
+Image servers here listen on loopback, so the tests that prove a fetch works
+turn on ``IMAGE_FETCH_ALLOW_LOOPBACK`` (the ``loopback_images`` fixture); the
+guard tests keep it off, as every deployment does.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ import pytest
 from aiohttp import web
 
 from providers.drivers.base import DriverConfig, DriverError
+from providers.drivers.images import REFUSED
 from providers.drivers.ollama import OllamaDriver
 from providers.http import build_client
+from tests.fakes.net import counting, fake_dns
 from tests.fakes.server import serve
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
@@ -46,7 +53,14 @@ def fetch(url: str, refs: list[tuple[str, str]], **options: Any) -> Any:
     return asyncio.run(main())
 
 
-def test_each_url_is_fetched_once_and_generic_types_are_sniffed() -> None:
+@pytest.fixture
+def loopback_images(settings: Any) -> None:
+    settings.IMAGE_FETCH_ALLOW_LOOPBACK = True
+
+
+def test_each_url_is_fetched_once_and_generic_types_are_sniffed(
+    loopback_images: None,
+) -> None:
     hits: list[str] = []
     with serve(images_app(hits)) as host:
         cat, blob = f"{host.url}/cat.png", f"{host.url}/blob"
@@ -64,7 +78,9 @@ def test_each_url_is_fetched_once_and_generic_types_are_sniffed() -> None:
         ("/cat.png", {"image_max_bytes": 10}),
     ],
 )
-def test_unusable_images_are_400_naming_the_part(path: str, options: Any) -> None:
+def test_unusable_images_are_400_naming_the_part(
+    path: str, options: Any, loopback_images: None
+) -> None:
     with serve(images_app()) as host, pytest.raises(DriverError) as err:
         fetch(
             host.url,
@@ -78,10 +94,103 @@ def test_unusable_images_are_400_naming_the_part(path: str, options: Any) -> Non
     )
 
 
-def test_too_many_image_urls_are_refused_before_any_fetch() -> None:
+def test_too_many_image_urls_are_refused_before_any_fetch(
+    loopback_images: None,
+) -> None:
     hits: list[str] = []
     with serve(images_app(hits)) as host, pytest.raises(DriverError) as err:
         refs = [(f"{host.url}/cat.png?{i}", f"p{i}") for i in range(17)]
         fetch(host.url, refs)
     assert (err.value.status, err.value.code) == (400, "invalid_image_url")
     assert hits == []
+
+
+def refusal(url: str, **options: Any) -> DriverError:
+    with pytest.raises(DriverError) as err:
+        fetch("http://127.0.0.1:9", [(url, "messages[0].content[1]")], **options)
+    assert (err.value.status, err.value.code, err.value.param) == (
+        400,
+        "invalid_image_url",
+        "messages[0].content[1]",
+    )
+    return err.value
+
+
+LOOPBACK_FORMS = [
+    "127.0.0.1",
+    "127.1",
+    "0177.0.0.1",
+    "2130706433",
+    "0x7f000001",
+    "0x7f.1",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "localhost",
+    "intranet.test",
+]
+
+
+@pytest.mark.parametrize("host", LOOPBACK_FORMS)
+def test_image_urls_never_reach_loopback_even_when_providers_may(
+    host: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = True
+    fake_dns(monkeypatch, {"intranet.test": ["127.0.0.1"]})
+    with counting() as listener:
+        err = refusal(f"http://{host}:{listener.port}/cat.png")
+    assert listener.connections == 0
+    assert err.message == REFUSED
+
+
+def test_every_refusal_answers_the_same_text(
+    loopback_images: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.IMAGE_FETCH_TIMEOUT = 0.5
+    fake_dns(monkeypatch, {})
+    app = images_app()
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(body=PNG, content_type="image/png")
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/cat.png")
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(status=500, text="internal details")
+
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/moved", moved)
+    app.router.add_get("/broken", broken)
+    with serve(app) as host, counting() as closed:
+        closed.stop()  # a port that refuses connections
+        cases = {
+            "works": (f"{host.url}/cat.png", {}),
+            "not found": (f"{host.url}/missing", {}),
+            "server error": (f"{host.url}/broken", {}),
+            "not an image": (f"{host.url}/page", {}),
+            "image-less bytes": (f"{host.url}/text-blob", {}),
+            "too large": (f"{host.url}/cat.png", {"image_max_bytes": 10}),
+            "redirect": (f"{host.url}/moved", {}),
+            "too slow": (f"{host.url}/slow", {}),
+            "refused connection": (f"http://127.0.0.1:{closed.port}/x.png", {}),
+            "unknown name": ("http://no-such-host.test/x.png", {}),
+            "metadata address": ("http://169.254.169.254/latest/meta-data/", {}),
+            "ftp": ("ftp://127.0.0.1/x.png", {}),
+        }
+        works_url, _ = cases.pop("works")
+        assert fetch(host.url, [(works_url, "p")])[works_url][0] == "image/png"
+        messages = {
+            name: refusal(url, **options).message
+            for name, (url, options) in cases.items()
+        }
+    assert set(messages.values()) == {REFUSED}, messages
+
+
+def test_the_size_and_time_settings_bound_a_larger_provider_setting(
+    loopback_images: None, settings: Any
+) -> None:
+    settings.IMAGE_FETCH_MAX_BYTES = 10
+    with serve(images_app()) as host:
+        err = refusal(f"{host.url}/cat.png", image_max_bytes=10**9)
+    assert err.message == REFUSED

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from django.test import override_settings
 
 from providers.drivers import driver_class
 from providers.drivers.base import DriverConfig, DriverError, ModelInfo, Timeouts
@@ -959,6 +960,7 @@ def test_io_tool_result_round_trip():
     assert app["unnamed_tool_messages"] == []
 
 
+@override_settings(IMAGE_FETCH_ALLOW_LOOPBACK=True)
 def test_io_image_data_url_and_fetched_url():
     png = b"\x89PNG\r\n\x1a\n" + b"x" * 100
 
