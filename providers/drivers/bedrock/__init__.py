@@ -32,7 +32,7 @@ Package layout (this module re-exports the public surface):
 - ``translate``: canonical request → Converse body (pure).
 - ``response``: Converse answer and ConverseStream events → canonical (pure).
 - ``embeddings``: Titan / Cohere InvokeModel bodies and answers (pure).
-- ``errors``: AWS and botocore errors → ``DriverError``, credential scrubbing.
+- ``errors``: AWS and botocore errors → ``DriverError``.
 - ``control``: boto3 control plane (model listing) and its parsing.
 - ``driver``: ``BedrockDriver``, the thin I/O layer.
 """

@@ -28,7 +28,6 @@ from providers.drivers.bedrock.errors import (
     VENDOR,
     error_from_botocore,
     parse_error,
-    scrubbed,
 )
 from providers.drivers.bedrock.response import (
     StreamTranslator,
@@ -48,7 +47,7 @@ class BedrockDriver(Driver):
     def error_from_response(
         self, status: int, body: bytes, headers: Mapping[str, str]
     ) -> DriverError:
-        return scrubbed(parse_error(status, body, headers), self.config)
+        return parse_error(status, body, headers)
 
     async def _control(self, fn: Any) -> Any:
         try:
@@ -56,7 +55,7 @@ class BedrockDriver(Driver):
         except DriverError:
             raise
         except Exception as exc:
-            raise scrubbed(error_from_botocore(exc), self.config) from None
+            raise error_from_botocore(exc) from None
 
     async def _images(self, request: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         refs = image_refs(request)
@@ -96,8 +95,6 @@ class BedrockDriver(Driver):
                     f"Bedrock sent a malformed event stream ({type(exc).__name__}).",
                     transient=True,
                 ) from None
-            except DriverError as exc:
-                raise scrubbed(exc, self.config) from None
             for chunk in translator.finish():
                 yield chunk
         finally:
