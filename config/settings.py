@@ -186,6 +186,12 @@ LOGGING = {
         # One INFO line per upstream call is a cost on the gateway's hot path.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Their DEBUG lines print signed request headers, session tokens
+        # included, whatever LOG_LEVEL says (tests/gateway/test_secrets_matrix.py).
+        **{
+            name: {"level": "WARNING"}
+            for name in ("botocore", "boto3", "urllib3", "s3transfer")
+        },
     },
 }
 

@@ -143,7 +143,8 @@ class BedrockDriver(Driver):
             # list is still useful without the profiles.
             if exc.code != "upstream_auth_error":
                 raise
-            log.warning("Bedrock inference profiles not listed: %s", exc.message)
+            # The code only: the message is scrubbed at the boundary, later.
+            log.warning("Bedrock inference profiles not listed (%s)", exc.code)
             profiles = []
         return parse_models(foundation, profiles)
 
