@@ -38,18 +38,16 @@ def contain(exc: Exception, cfg: DriverConfig, vendor: str) -> DriverError:
     is logged scrubbed, and the caller gets only its type.
     """
     secrets = secret_values(cfg)
-    if isinstance(exc, DriverError):
-        err = exc
-    elif isinstance(exc, (httpx.HTTPError, OutboundBlocked)):
-        err = error_from_exception(exc, vendor)
-    else:
+    if not isinstance(exc, (DriverError, httpx.HTTPError, OutboundBlocked)):
         logger.warning(
             "%s driver raised %s: %s",
             vendor,
             type(exc).__name__,
             scrub(str(exc), secrets),
         )
-        err = DriverError(f"{vendor} call failed ({type(exc).__name__})", status=502)
+    # One mapping for every exception (error_from_exception names only the type
+    # of one it does not know), then one scrub for every message.
+    err = error_from_exception(exc, vendor)
     err.message = scrub(str(err.message), secrets)
     err.args = (err.message,)
     if isinstance(err.param, str):
