@@ -166,6 +166,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Nothing reads task results; storing them would keep failures' messages and
+# tracebacks in Redis. Opt in with CELERY_TASK_IGNORE_RESULT=false.
+CELERY_TASK_IGNORE_RESULT = env.bool("CELERY_TASK_IGNORE_RESULT", default=True)
+CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED = False
+CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=3600)
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -187,6 +192,12 @@ LOGGING = {
         # One INFO line per upstream call is a cost on the gateway's hot path.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Their DEBUG lines print signed request headers, session tokens
+        # included, whatever LOG_LEVEL says (tests/gateway/test_secrets_matrix.py).
+        **{
+            name: {"level": "WARNING"}
+            for name in ("botocore", "boto3", "urllib3", "s3transfer")
+        },
     },
 }
 

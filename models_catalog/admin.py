@@ -16,7 +16,7 @@ from providers.admin import ProviderAdmin
 from providers.crypto import CryptoError
 from providers.drivers.base import DriverError
 from providers.forms import JSONObjectField
-from providers.health import scrub
+from providers.health import scrubbed
 from providers.models import Provider
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ def discover_models_now(
         try:
             result = sync_provider_models(provider)
         except DriverError as err:
-            message = scrub(err.message, provider.driver_config())
+            message = scrubbed(err.message, provider.driver_config())
             modeladmin.message_user(
                 request,
                 f"{provider.name}: discovery failed — {message}",

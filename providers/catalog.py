@@ -305,3 +305,27 @@ def header_name_problem(name: str) -> str:
     if not HEADER_NAME_RE.match(name):
         return f"{name!r} is not a valid HTTP header name."
     return ""
+
+
+# Provider config keys that say where requests (and so credentials) go.
+DESTINATION_CONFIG_KEYS = ("token_url", "control_endpoint")
+
+
+def destinations(
+    provider_type: str, endpoint: str, config: dict[str, Any] | None
+) -> dict[str, str]:
+    """Where a provider's credentials are sent: base URL, token URL, control endpoint.
+
+    Compared before and after an edit: any change means the credentials must be
+    entered again (DESIGN.md, "Changing where credentials go").
+    """
+    config = config or {}
+    found = {"endpoint": effective_endpoint(provider_type, endpoint, config)}
+    for key in DESTINATION_CONFIG_KEYS:
+        found[key] = str(config.get(key) or "").strip().rstrip("/")
+    return found
+
+
+def changed_destinations(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The destination names whose value differs (``endpoint``, ``token_url``, …)."""
+    return [name for name in after if before.get(name, "") != after[name]]

@@ -6,6 +6,11 @@ render a value (not even after a validation error): each says only whether a
 value is configured. A blank input keeps the stored value; a new one replaces
 just that key. The merged result is sealed onto the instance before model
 validation, so ``Provider.clean`` (``catalog.validate``) judges the final state.
+
+Changing where the credentials go (endpoint, base URL, OAuth2 token URL, Bedrock
+control endpoint, or a provider type with another default endpoint) on an
+existing provider requires entering every kept credential again; the form
+refuses in ``clean()``, before the vendor check can send anything anywhere.
 """
 
 from __future__ import annotations
@@ -196,6 +201,11 @@ class ProviderForm(forms.ModelForm):
                 ". One 'Name: value' per line; entering headers replaces all of them."
             )
         self._stored_config = config
+        self._stored_destinations = (
+            None
+            if instance._state.adding
+            else catalog.destinations(instance.provider_type, instance.endpoint, config)
+        )
         for name in CONFIG_KNOWN_KEYS:
             if name in self.fields and config.get(name) not in (None, ""):
                 self.initial.setdefault(name, config[name])
@@ -226,7 +236,44 @@ class ProviderForm(forms.ModelForm):
         data = super().clean()
         self.final_credentials = self._merged_credentials(data)
         self.final_config = self._merged_config(data)
+        self._refuse_kept_credentials_for_new_destination(data)
         return data
+
+    def _refuse_kept_credentials_for_new_destination(
+        self, data: dict[str, Any]
+    ) -> None:
+        """A stored secret is never sent to a destination it was not entered for."""
+        if self._stored_destinations is None or not self.final_credentials:
+            return
+        instance: Provider = self.instance
+        endpoint = (
+            data.get("endpoint") or ""
+            if "endpoint" in self.fields
+            else instance.endpoint
+        )
+        after = catalog.destinations(
+            data.get("provider_type") or instance.provider_type,
+            endpoint,
+            self.final_config,
+        )
+        changed = catalog.changed_destinations(self._stored_destinations, after)
+        if not changed:
+            return
+        entered = {key for name, key in SECRET_FIELDS.items() if data.get(name)}
+        if data.get(HEADERS_FIELD):
+            entered.add("headers")
+        kept = [k for k, v in self.final_credentials.items() if v and k not in entered]
+        if not kept:
+            return
+        fields = {key: name for name, key in SECRET_FIELDS.items()}
+        fields["headers"] = HEADERS_FIELD
+        message = (
+            f"The {', '.join(changed)} changed: enter the credentials again to "
+            "send them there (stored credentials only go where they were entered for)."
+        )
+        for key in kept:
+            field = fields.get(key)
+            self.add_error(field if field in self.fields else None, message)
 
     def _auth_method(self, data: dict[str, Any]) -> str:
         return data.get("auth_method") or catalog.default_auth_method(

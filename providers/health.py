@@ -20,6 +20,7 @@ from providers import catalog
 from providers.crypto import CryptoError
 from providers.drivers import driver_class, get_driver
 from providers.drivers.base import DriverConfig, DriverError
+from providers.drivers.scrub import scrub, secret_values
 from providers.http import build_client
 from providers.models import HealthEvent, Provider
 
@@ -34,20 +35,14 @@ class CheckResult:
     transient: bool = False
 
 
-def scrub(message: str, cfg: DriverConfig | None) -> str:
-    """Remove every credential value from a message, whatever the vendor echoed."""
-    if cfg is None:
-        return message
-    values: list[str] = []
-    for value in cfg.credentials.values():
-        if isinstance(value, dict):
-            values.extend(str(v) for v in value.values())
-        elif value:
-            values.append(str(value))
-    for value in sorted(values, key=len, reverse=True):
-        if len(value) >= 4:
-            message = message.replace(value, "***")
-    return message
+def scrubbed(message: str, cfg: DriverConfig | None) -> str:
+    """``message`` without any credential of ``cfg``: the driver boundary's scrub.
+
+    Errors leaving a driver are scrubbed already; this second pass covers every
+    message stored or shown here (status, history, admin messages) whatever
+    produced it.
+    """
+    return scrub(message, secret_values(cfg))
 
 
 def configuration_problem(provider: Provider) -> tuple[DriverConfig | None, str]:
@@ -84,7 +79,7 @@ def probe(provider: Provider) -> CheckResult:
     """Run the provider's health check (sync; opens its own event loop)."""
     cfg, problem = configuration_problem(provider)
     if problem or cfg is None:
-        return CheckResult(Health.FAILED, problem)
+        return CheckResult(Health.FAILED, scrubbed(problem, cfg))
     timeout = min(provider.timeout_total, settings.HEALTH_CHECK_TIMEOUT)
     started = time.monotonic()
     try:
@@ -98,7 +93,7 @@ def probe(provider: Provider) -> CheckResult:
         health = Health.FAILED if err.health == "failed" else Health.UNAVAILABLE
         # A configuration error (a blocked address) does not pass by retrying.
         transient = err.transient and health != Health.FAILED
-        return CheckResult(health, scrub(err.message, cfg), latency, transient)
+        return CheckResult(health, scrubbed(err.message, cfg), latency, transient)
     latency = int((time.monotonic() - started) * 1000)
     return CheckResult(Health.AVAILABLE, f"OK in {latency} ms.", latency)
 

@@ -1,4 +1,8 @@
-"""OAuth2 client-credentials tokens for providers that use them, cached until expiry."""
+"""OAuth2 client-credentials tokens for providers that use them, cached until expiry.
+
+Error messages may quote the token endpoint's answer: the driver boundary
+(``providers/drivers/scrub.py``) removes the client secret and the tokens from them.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +35,9 @@ _SKEW = 30.0
 
 async def get_token(cfg: DriverConfig, client: httpx.AsyncClient) -> str:
     """A valid access token for ``cfg``; fetched once and shared until it expires."""
-    token_url = str(cfg.config.get("token_url", ""))
-    client_id = str(cfg.config.get("client_id", ""))
-    scope = str(cfg.config.get("scope", "") or "")
+    key = _cache_key(cfg)
+    token_url, client_id, scope, _ = key
     secret = str(cfg.credentials.get("client_secret", ""))
-    key = (token_url, client_id, scope, hash(secret))
     cached = _tokens.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]
@@ -64,13 +66,13 @@ async def get_token(cfg: DriverConfig, client: httpx.AsyncClient) -> str:
             # The token service is busy or down: temporary, like any upstream.
             raise error_from_status(
                 response.status_code,
-                "OAuth2 token endpoint: " + _scrub(response.content, secret),
+                "OAuth2 token endpoint: " + error_message_from_body(response.content),
                 response.headers,
             )
         if response.status_code >= 400:
             raise DriverError(
                 "OAuth2 token endpoint refused the client credentials: "
-                + _scrub(response.content, secret),
+                + error_message_from_body(response.content),
                 status=502,
                 code="upstream_auth_error",
                 should_retry=False,
@@ -89,6 +91,18 @@ async def get_token(cfg: DriverConfig, client: httpx.AsyncClient) -> str:
         return token
 
 
-def _scrub(body: bytes, secret: str) -> str:
-    message = error_message_from_body(body)
-    return message.replace(secret, "***") if secret else message
+def _cache_key(cfg: DriverConfig) -> tuple[str, str, str, int]:
+    return (
+        str(cfg.config.get("token_url", "")),
+        str(cfg.config.get("client_id", "")),
+        str(cfg.config.get("scope", "") or ""),
+        hash(str(cfg.credentials.get("client_secret", ""))),
+    )
+
+
+def cached_tokens(cfg: DriverConfig) -> list[str]:
+    """The access tokens obtained for ``cfg`` (so the driver boundary scrubs them)."""
+    if cfg.auth_method != "oauth2":
+        return []
+    cached = _tokens.get(_cache_key(cfg))
+    return [cached[1]] if cached else []

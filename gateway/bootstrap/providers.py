@@ -284,6 +284,10 @@ def resolve_providers(ctx: Context, plan: Plan) -> None:
         endpoint = spec.values["endpoint"]
         if endpoint is None:
             endpoint = stored.endpoint if stored else ""
+        if stored is not None and spec.auth is None and creds:
+            _refuse_kept_credentials_for_new_destination(
+                ctx, spec, stored, config, endpoint
+            )
         problems = catalog.validate(
             spec.values["provider_type"],
             method or catalog.default_auth_method(spec.values["provider_type"]),
@@ -301,6 +305,28 @@ def resolve_providers(ctx: Context, plan: Plan) -> None:
             found += [Problem(line, f"{spec.path}.{at}", m) for m in messages]
         ctx.problems += found
         _check_timeouts(ctx, spec, stored)
+
+
+def _refuse_kept_credentials_for_new_destination(
+    ctx: Context,
+    spec: ProviderSpec,
+    stored: Provider,
+    stored_config: dict[str, Any],
+    endpoint: str,
+) -> None:
+    """Stored credentials only go where they were entered for (as in the admin)."""
+    before = catalog.destinations(stored.provider_type, stored.endpoint, stored_config)
+    after = catalog.destinations(
+        spec.values["provider_type"], endpoint, spec.final_config
+    )
+    changed = catalog.changed_destinations(before, after)
+    if changed:
+        ctx.error(
+            spec.line,
+            f"{spec.path}.auth",
+            f"the {', '.join(changed)} changed: give auth in the file, so the "
+            "stored credentials are not sent to the new destination",
+        )
 
 
 def _check_timeouts(ctx: Context, spec: ProviderSpec, stored: Provider | None) -> None:

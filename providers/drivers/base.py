@@ -19,6 +19,11 @@ Canonical outputs:
 - ``embed()`` returns the OpenAI embeddings list dict.
 - Errors are raised as ``DriverError`` carrying the gateway's answer (status,
   type, code) per PROTOCOLS.md 1.9; messages never contain credentials.
+
+The credential boundary: every subclass's ``chat``, ``chat_stream`` (the
+iteration included), ``embed``, ``list_models`` and ``health_check`` are wrapped
+when the class is defined (``Driver.__init_subclass__``, see ``boundary.py``),
+so every error leaving a driver is scrubbed of its config's credentials.
 """
 
 from __future__ import annotations
@@ -392,11 +397,24 @@ def now() -> int:
 
 
 class Driver(ABC):
-    """The I/O layer around a vendor's pure translation functions."""
+    """The I/O layer around a vendor's pure translation functions.
+
+    Subclasses implement the contract; ``__init_subclass__`` puts each of their
+    ``BOUNDARY_METHODS`` behind the credential boundary (see the module docstring).
+    """
 
     vendor = "upstream"
     #: Per-image cap of ``fetch_images`` when the config sets no ``image_max_bytes``.
     default_image_max_bytes = IMAGE_MAX_BYTES
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        from providers.drivers.boundary import BOUNDARY_METHODS, guarded
+
+        super().__init_subclass__(**kwargs)
+        for name in BOUNDARY_METHODS:
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "__isabstractmethod__", False):
+                setattr(cls, name, guarded(name, fn))
 
     def __init__(self, config: DriverConfig, client: httpx.AsyncClient) -> None:
         self.config = config
@@ -571,3 +589,14 @@ def stream_error(exc: Exception, vendor: str) -> DriverError:
     if err.code == "upstream_error" and not isinstance(exc, DriverError):
         err.message = f"{vendor} stream broke off ({type(exc).__name__})"
     return err
+
+
+def _guard_base_methods() -> None:
+    # The base class's own implementations sit behind the boundary too.
+    from providers.drivers.boundary import guarded
+
+    for name in ("embed", "health_check"):
+        setattr(Driver, name, guarded(name, Driver.__dict__[name]))
+
+
+_guard_base_methods()

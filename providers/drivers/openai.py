@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 import struct
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,28 +133,6 @@ def normalize_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- errors -------------------------------------------------------------------
 
-_MASKED_KEY_RE = re.compile(r"(?i)(api key provided:\s*)\S+?(?=\.?(?:\s|$))")
-_KEY_LIKE_RE = re.compile(r"\bsk-[A-Za-z0-9*_\-]{4,}")
-
-
-def _secret_values(cfg: DriverConfig | None) -> Iterable[str]:
-    if cfg is None:
-        return
-    for value in cfg.credentials.values():
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, Mapping):
-            yield from (str(v) for v in value.values())
-
-
-def redact(message: str, cfg: DriverConfig | None = None) -> str:
-    """Remove credentials (and OpenAI's masked echo of a key) from a message."""
-    for value in _secret_values(cfg):
-        if len(value) >= 4:
-            message = message.replace(value, "[redacted]")
-    message = _MASKED_KEY_RE.sub(r"\1[redacted]", message)
-    return _KEY_LIKE_RE.sub("sk-[redacted]", message)
-
 
 def _error_object(body: bytes | str) -> dict[str, Any]:
     try:
@@ -174,7 +151,8 @@ def openai_error(
     cfg: DriverConfig | None = None,
 ) -> DriverError:
     """An upstream error answer (OpenAI envelope or anything else) → DriverError."""
-    message = redact(error_message_from_body(body), cfg)
+    # Credentials are scrubbed at the driver boundary (drivers/boundary.py).
+    message = error_message_from_body(body)
     err = error_from_status(status, message, headers, vendor)
     upstream = _error_object(body)
     if err.status == 400 and isinstance(upstream.get("param"), str):
@@ -209,7 +187,7 @@ def error_from_stream_event(
             status = 400
         else:
             status = 500
-    message = redact(message, cfg) or f"{vendor} reported an error mid-answer"
+    message = message or f"{vendor} reported an error mid-answer"
     return error_from_status(status, message, {}, vendor)
 
 

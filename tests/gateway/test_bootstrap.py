@@ -637,3 +637,28 @@ def test_api_key_problems_are_reported_without_the_secret(
     assert "short-secret" not in out
     assert "api_keys[0].secret: An API key secret must be at least 24" in out
     assert "api_keys[0].user: 'nobody' is not a member of 'acme'" in out
+
+
+def test_a_new_destination_without_auth_in_the_file_is_refused(
+    tmp_path: Path, world: World
+) -> None:
+    first = """\
+providers:
+  - organization: acme
+    name: moved
+    type: openai_compatible
+    endpoint: https://llm.example/v1
+    auth: {method: bearer, api_key: sk-SECRET-stored-bootstrap}
+"""
+    run(write(tmp_path, first))
+    moved = first.replace("https://llm.example/v1", "https://elsewhere.example/v1")
+    output = fail(write(tmp_path, moved.replace(
+        "    auth: {method: bearer, api_key: sk-SECRET-stored-bootstrap}\n", ""
+    )))  # fmt: skip
+    assert "the endpoint changed: give auth in the file" in output
+    assert "sk-SECRET-stored-bootstrap" not in output
+    assert Provider.objects.get(name="moved").endpoint == "https://llm.example/v1"
+    run(write(tmp_path, moved))  # entering the key again is accepted
+    assert Provider.objects.get(name="moved").endpoint == (
+        "https://elsewhere.example/v1"
+    )

@@ -33,7 +33,7 @@ Package layout (this module re-exports the public surface):
 - ``translate``: canonical request → Converse body (pure).
 - ``response``: Converse answer and ConverseStream events → canonical (pure).
 - ``embeddings``: Titan / Cohere InvokeModel bodies and answers (pure).
-- ``errors``: AWS errors → ``DriverError``, credential scrubbing.
+- ``errors``: AWS errors → ``DriverError``.
 - ``control``: control-plane URLs and requests (model listing) and their parsing.
 - ``driver``: ``BedrockDriver``, the thin I/O layer.
 """

@@ -20,7 +20,7 @@ from providers.drivers.bedrock.embeddings import (
     embeddings_response,
     titan_embed_body,
 )
-from providers.drivers.bedrock.errors import VENDOR, parse_error, scrubbed
+from providers.drivers.bedrock.errors import VENDOR, parse_error
 from providers.drivers.bedrock.response import (
     StreamTranslator,
     decode_event,
@@ -41,7 +41,7 @@ class BedrockDriver(Driver):
     def error_from_response(
         self, status: int, body: bytes, headers: Mapping[str, str]
     ) -> DriverError:
-        return scrubbed(parse_error(status, body, headers), self.config)
+        return parse_error(status, body, headers)
 
     async def _control(
         self, path: str, query: dict[str, str] | None = None
@@ -110,8 +110,6 @@ class BedrockDriver(Driver):
                     f"Bedrock sent a malformed event stream ({type(exc).__name__}).",
                     transient=True,
                 ) from None
-            except DriverError as exc:
-                raise scrubbed(exc, self.config) from None
             for chunk in translator.finish():
                 yield chunk
         finally:
@@ -181,7 +179,8 @@ class BedrockDriver(Driver):
             # list is still useful without the profiles.
             if exc.code != "upstream_auth_error":
                 raise
-            log.warning("Bedrock inference profiles not listed: %s", exc.message)
+            # The code only: the message is scrubbed at the boundary, later.
+            log.warning("Bedrock inference profiles not listed (%s)", exc.code)
             profiles = []
         return parse_models(foundation, profiles)
 

@@ -1,5 +1,6 @@
 """Bedrock errors → ``DriverError``: AWS exception names and HTTP error bodies
-(runtime and control plane alike), with credentials scrubbed from messages.
+(runtime and control plane alike). Credentials are scrubbed at the driver
+boundary (``drivers/boundary.py``), like every vendor's.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.drivers.base import (
-    DriverConfig,
     DriverError,
     error_from_status,
     parse_retry_after,
@@ -132,16 +132,3 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> DriverE
     return aws_error(code, message or f"HTTP {status}", status, headers)
 
 
-def scrub(message: str, cfg: DriverConfig) -> str:
-    """Remove credential values (AWS may echo the canonical request) from text."""
-    for key in ("secret_access_key", "session_token", "access_key_id"):
-        value = str(cfg.credentials.get(key) or "")
-        if value:
-            message = message.replace(value, "***")
-    return message
-
-
-def scrubbed(err: DriverError, cfg: DriverConfig) -> DriverError:
-    err.message = scrub(err.message, cfg)
-    err.args = (err.message,)
-    return err

@@ -41,8 +41,7 @@ class GeminiDriver(Driver):
     def error_from_response(
         self, status: int, body: bytes, headers: Mapping[str, str]
     ) -> DriverError:
-        secret = str(self.config.credentials.get("api_key") or "") or None
-        return error_from_gemini(status, body, headers, secret)
+        return error_from_gemini(status, body, headers)
 
     def image_max_bytes(self) -> int:
         legacy = self.config.config.get("max_image_bytes")  # this driver's old key
@@ -74,8 +73,7 @@ class GeminiDriver(Driver):
     ) -> AsyncIterator[dict[str, Any]]:
         req = await self._request(request, model_id, stream=True)
         response = await self.open_stream(req)
-        secret = str(self.config.credentials.get("api_key") or "") or None
-        decoder, translator = EventDecoder(), StreamTranslator(secret)
+        decoder, translator = EventDecoder(), StreamTranslator()
         try:
             try:
                 async for line in response.aiter_lines():

@@ -27,9 +27,11 @@ def error_from_gemini(
     status: int,
     body: bytes | str | Mapping[str, Any] | list[Any],
     headers: Mapping[str, str] | None = None,
-    secret: str | None = None,
 ) -> DriverError:
-    """Map a Gemini error (HTTP answer, or ``status`` 0 for an in-stream one)."""
+    """Map a Gemini error (HTTP answer, or ``status`` 0 for an in-stream one).
+
+    Credentials are scrubbed at the driver boundary (``drivers/boundary.py``).
+    """
     data: Any = body
     if isinstance(body, (bytes, str)):
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
@@ -42,8 +44,6 @@ def error_from_gemini(
     err = data.get("error") if isinstance(data, dict) else None
     err = err if isinstance(err, dict) else {}
     message = str(err.get("message") or "")
-    if secret:
-        message = message.replace(secret, "***")
     gstatus = str(err.get("status") or "")
     if not status:
         code = err.get("code")

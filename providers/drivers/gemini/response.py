@@ -99,8 +99,7 @@ def parse_chat_response(data: Mapping[str, Any], model: str = "") -> dict[str, A
 class StreamTranslator:
     """GenerateContentResponse stream events → canonical chunks (pure)."""
 
-    def __init__(self, secret: str | None = None) -> None:
-        self.secret = secret
+    def __init__(self) -> None:
         self.started: set[int] = set()
         self.finished: set[int] = set()
         self.tool_counts: dict[int, int] = {}
@@ -114,7 +113,7 @@ class StreamTranslator:
 
     def feed(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
         if "error" in event:
-            raise error_from_gemini(0, event, secret=self.secret)
+            raise error_from_gemini(0, event)
         out: list[dict[str, Any]] = []
         if event.get("usageMetadata"):
             self.usage = parse_usage(event["usageMetadata"])

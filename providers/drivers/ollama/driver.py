@@ -138,7 +138,10 @@ class OllamaDriver(Driver):
                 try:
                     show = self.read_json(await self.send(req))
                 except DriverError as exc:
-                    log.info("ollama: /api/show %s failed: %s", model.model_id, exc)
+                    # The code only: the message is scrubbed at the boundary, later.
+                    log.info(
+                        "ollama: /api/show %s failed (%s)", model.model_id, exc.code
+                    )
                     return model
             return apply_show(model, show)
 

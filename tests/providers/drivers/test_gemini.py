@@ -749,10 +749,6 @@ def test_error_details_overloaded_list_bodies_and_secrets() -> None:
     )
     err = error_from_gemini(503, body)
     assert (err.status, err.code) == (503, "upstream_overloaded")
-    leaky = google(400, "INVALID_ARGUMENT", "bad key sk-secret-123 here")
-    err = error_from_gemini(400, leaky, secret="sk-secret-123")
-    assert "sk-secret-123" not in err.message
-    assert err.message == "bad key *** here"
     assert error_from_gemini(502, b"<html>Bad Gateway</html>").status == 502
 
 
