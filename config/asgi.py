@@ -24,6 +24,23 @@ django.setup(set_prefix=False)
 
 GATEWAY_PREFIX = "/v1/"
 
+from gateway.hosts import host_refusal  # noqa: E402  (needs django.setup())
+
+
+async def send_json_error(send: Any, status: int, body: bytes) -> None:
+    """Answer a whole JSON error without building a request (nothing was read)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
 
 class GatewayASGIHandler(ASGIHandler):
     """Django's ASGI handler, without middleware and without per-request thread hops.
@@ -35,6 +52,8 @@ class GatewayASGIHandler(ASGIHandler):
     ``gateway.db.run_db``, which closes connections itself in the thread that
     owns them, so those hops have nothing left to do here. The rest of
     ``handle`` is Django's: disconnects cancel the view, responses are closed.
+    Nothing here calls ``get_host()``, so ``ALLOWED_HOSTS`` is checked first,
+    before the body is read (``gateway.hosts``).
     """
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -47,6 +66,10 @@ class GatewayASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        refusal = host_refusal(scope)
+        if refusal is not None:
+            await send_json_error(send, 400, refusal)
+            return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:

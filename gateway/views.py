@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.views import APIView
 
+from accounts.network import client_address
 from gateway import usage
 from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
@@ -64,7 +65,9 @@ class GatewayView(APIView):
         self.request = drf_request
         try:
             await state().refresh()
-            key = await authenticate(request.headers.get("Authorization"))
+            key = await authenticate(
+                request.headers.get("Authorization"), client_address(request.META)
+            )
             handler = getattr(self, request.method.lower(), None)  # type: ignore[union-attr]
             return await handler(drf_request, key, *args, **kwargs)  # type: ignore[misc]
         except DriverError as err:
