@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 
-from gateway import limits, state, usage
+from gateway import limits, state, throttle, usage
 from tests.fakes.server import free_port
 
 
@@ -54,6 +54,7 @@ def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGatew
     """The live gateway with fresh caches and limit counters for this test."""
     state.reset_for_tests()
     limits._local.window = 0
+    throttle.reset_for_tests()
     _clear_redis_counters()
     yield _uvicorn
     state.reset_for_tests()
@@ -61,7 +62,11 @@ def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGatew
 
 
 def _clear_redis_counters() -> None:
-    """Rate-limit counters outlive a test in Redis; ids restart in a new test DB."""
+    """Counters outlive a test in Redis; ids restart in a new test DB.
+
+    Failed-authentication counts too: tests from 127.0.0.1 would otherwise add
+    up to the throttle's limit across the suite.
+    """
     from django.conf import settings
 
     if not settings.REDIS_URL:
@@ -70,7 +75,8 @@ def _clear_redis_counters() -> None:
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        for key in client.scan_iter("modelgate:rpm:*"):
-            client.delete(key)
+        for pattern in ("modelgate:rpm:*", "modelgate:authfail:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
     finally:
         client.close()
