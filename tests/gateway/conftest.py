@@ -33,8 +33,15 @@ def _uvicorn() -> Iterator[LiveGateway]:
     from config.asgi import application
 
     port = free_port()
+    # As bin/run: the client's address is the peer's unless TRUSTED_PROXY_COUNT
+    # says otherwise (uvicorn would trust X-Forwarded-For from loopback).
     config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, lifespan="on", log_level="warning"
+        application,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        proxy_headers=False,
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
