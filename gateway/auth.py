@@ -45,7 +45,9 @@ def load_key(secret_hash: str) -> KeyInfo | None:
     """Read a usable key from the database (sync).
 
     The key, its user and the user's role in the key's organization come in one
-    indexed query; this runs once per key per cache TTL in each process.
+    indexed query (``Principal.for_user`` adds the user's memberships until the
+    principal is the key's organization alone); this runs once per key per cache
+    TTL in each process, never per request.
     """
     role = Membership.objects.filter(
         user_id=OuterRef("user_id"), organization_id=OuterRef("organization_id")
@@ -75,7 +77,7 @@ def load_key(secret_hash: str) -> KeyInfo | None:
     )
 
 
-async def authenticate(authorization: str | None, address: str = "") -> KeyInfo:
+async def authenticate(authorization: str | None, address: str) -> KeyInfo:
     """The key behind an ``Authorization: Bearer`` header, or a 401/429 GatewayError.
 
     ``address`` is the client's (``accounts.network.client_address``): failed
