@@ -56,24 +56,33 @@ def _uvicorn() -> Iterator[LiveGateway]:
     thread.join(10)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_auth_failure_counts() -> Iterator[None]:
+    """Failed-key counts per address (127.0.0.1 in every test) start at zero.
+
+    Tests that fail on purpose would otherwise push later tests, in this
+    process or in Redis, over the throttle's limit.
+    """
+    throttle.reset_for_tests()
+    _clear_redis_counters("modelgate:authfail:*")
+    yield
+    throttle.reset_for_tests()
+    _clear_redis_counters("modelgate:authfail:*")
+
+
 @pytest.fixture
 def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
     """The live gateway with fresh caches and limit counters for this test."""
     state.reset_for_tests()
     limits._local.window = 0
-    throttle.reset_for_tests()
     _clear_redis_counters()
     yield _uvicorn
     state.reset_for_tests()
     usage._buffer.clear()
 
 
-def _clear_redis_counters() -> None:
-    """Counters outlive a test in Redis; ids restart in a new test DB.
-
-    Failed-authentication counts too: tests from 127.0.0.1 would otherwise add
-    up to the throttle's limit across the suite.
-    """
+def _clear_redis_counters(*patterns: str) -> None:
+    """Counters outlive a test in Redis; ids restart in a new test DB."""
     from django.conf import settings
 
     if not settings.REDIS_URL:
@@ -82,7 +91,7 @@ def _clear_redis_counters() -> None:
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        for pattern in ("modelgate:rpm:*", "modelgate:authfail:*"):
+        for pattern in patterns or ("modelgate:rpm:*", "modelgate:authfail:*"):
             for key in client.scan_iter(pattern):
                 client.delete(key)
     finally:

@@ -26,7 +26,6 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Membership, User
-from gateway import throttle
 from gateway.apikeys import create_key
 from gateway.models import ApiKey
 from models_catalog.models import AIModel
@@ -80,7 +79,6 @@ def replica(django_db_setup: None) -> Iterator[str | None]:
 @pytest.fixture
 def targets(gateway: Any, replica: str | None, settings: Any) -> list[str]:
     settings.GATEWAY_AUTH_FAILURE_LIMIT = 1_000_000
-    throttle.reset_for_tests()
     return [gateway.url] + ([replica] if replica else [])
 
 

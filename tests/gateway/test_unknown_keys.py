@@ -12,9 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.network import client_address
-from gateway import state, throttle
+from gateway import state
 from gateway.apikeys import create_key
-from tests.gateway.conftest import _clear_redis_counters
 
 
 def get_models(url: str, secret: str, **headers: str) -> httpx.Response:
@@ -80,8 +79,6 @@ def test_a_thousand_unknown_keys_cost_at_most_the_limit_in_queries(world, settin
 
     settings.GATEWAY_AUTH_FAILURE_LIMIT = 30
     state.reset_for_tests()
-    throttle.reset_for_tests()
-    _clear_redis_counters()
 
     async def hammer() -> list[int]:
         transport = httpx.ASGITransport(app=application, client=("198.51.100.7", 1))
@@ -109,7 +106,6 @@ def test_a_repeated_unknown_key_is_looked_up_once_per_cache_ttl(world, settings)
     settings.GATEWAY_AUTH_FAILURE_LIMIT = 1_000_000
     settings.GATEWAY_CACHE_TTL = 1.5
     state.reset_for_tests()
-    throttle.reset_for_tests()
 
     async def hammer() -> float:
         transport = httpx.ASGITransport(app=application)
