@@ -44,6 +44,23 @@ INTAKE_FAILED = DriverError(
     health=None,
 )
 
+from gateway.hosts import host_refusal  # noqa: E402  (needs django.setup())
+
+
+async def send_json_error(send: Any, status: int, body: bytes) -> None:
+    """Answer a whole JSON error without building a request (nothing was read)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
 
 class GatewayASGIHandler(ASGIHandler):
     """Django's ASGI handler, without middleware and without per-request thread hops.
@@ -55,6 +72,8 @@ class GatewayASGIHandler(ASGIHandler):
     ``gateway.db.run_db``, which closes connections itself in the thread that
     owns them, so those hops have nothing left to do here. The rest of
     ``handle`` is Django's: disconnects cancel the view, responses are closed.
+    Nothing here calls ``get_host()``, so ``ALLOWED_HOSTS`` is checked first,
+    before the body is read (``gateway.hosts``).
     """
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -72,8 +91,13 @@ class GatewayASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # The key first, from the headers alone: an unauthenticated caller is
-        # answered before a byte of its body is read; then the body, bounded.
+        # The Host first (ALLOWED_HOSTS; this handler has no middleware), then the
+        # key from the headers alone: an unauthenticated caller is answered before
+        # a byte of its body is read; then the body, bounded.
+        refusal = host_refusal(scope)
+        if refusal is not None:
+            await send_json_error(send, 400, refusal)
+            return
         try:
             key = await authenticate_scope(scope)
             limit = body_limit(scope["path"])

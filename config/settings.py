@@ -8,9 +8,11 @@ value (Docker/Kubernetes secrets).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "axes",
+    "csp",
     "accounts",
     "providers",
     "models_catalog",
@@ -69,6 +73,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -117,6 +124,11 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out sign-in before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -201,9 +213,77 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# Browser security (Django's SecurityMiddleware and cookies). Cookies are Secure
+# unless DEBUG: browsers keep Secure cookies on http://localhost and 127.0.0.1,
+# so bin/run still signs in over plain HTTP there. HSTS and the HTTPS redirect
+# are opt-in because they break a deployment that is not (yet) behind TLS; the
+# README lists the production values under which `check --deploy` is clean.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = env.bool("SESSION_COOKIE_HTTPONLY", default=True)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False
+)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# "HTTP_X_FORWARDED_PROTO,https" behind a TLS-terminating proxy that always sets
+# (and never passes through) that header; unset otherwise.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', "
+        "e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
+SECURE_CONTENT_TYPE_NOSNIFF = env.bool("SECURE_CONTENT_TYPE_NOSNIFF", default=True)
+X_FRAME_OPTIONS = env.str("X_FRAME_OPTIONS", default="DENY")
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+# Content-Security-Policy (django-csp): every page uses only its own vendored
+# assets, no inline script or style (the admin has none either).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# The client's address is read from X-Forwarded-For only behind this many
+# trusted proxies that append to it (accounts/network.py); 0 = the peer address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Sign-in guesses (django-axes, database-backed, so it holds across replicas with
+# or without Redis): LOGIN_FAILURE_LIMIT failed sign-ins for one username from
+# one address lock that pair out for LOGIN_LOCKOUT_MINUTES. Per pair, so nobody
+# can lock a real admin out by guessing their username from elsewhere.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.network.request_client_address"
+AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
+AXES_VERBOSE = False
+
+# Gateway caches (gateway/state.py): every key and route entry is reloaded after
+# this many seconds, so any change, by any path, reaches every replica in time.
+GATEWAY_CACHE_TTL = env.float("GATEWAY_CACHE_TTL", default=1.0)
+if not 0 < GATEWAY_CACHE_TTL <= 1.5:
+    raise ImproperlyConfigured(
+        "GATEWAY_CACHE_TTL must be more than 0 and at most 1.5 seconds, so that "
+        "revocations take effect within 2 seconds."
+    )
+# Failed API-key authentications per client address (gateway/throttle.py): past
+# the limit within a window, unknown keys get a 429 without a database lookup.
+GATEWAY_AUTH_FAILURE_LIMIT = env.int("GATEWAY_AUTH_FAILURE_LIMIT", default=30)
+GATEWAY_AUTH_FAILURE_WINDOW = env.int("GATEWAY_AUTH_FAILURE_WINDOW", default=60)
 
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 for _folder in CELERY_BROKER_TRANSPORT_OPTIONS.values():

@@ -1,13 +1,24 @@
-"""Bearer key → the principal it acts for, resolved once and then cached."""
+"""Bearer key → the principal it acts for, resolved once and then cached.
+
+A key's entry is reloaded once per ``GATEWAY_CACHE_TTL`` (``gateway.state``), so
+revocation, expiry and deactivation reach every process whatever path made them.
+Unknown keys are remembered as unknown for the same time (bounded, apart from
+the valid ones), and an address that keeps failing gets a 429 before any lookup
+(``gateway.throttle``).
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
+
+from accounts.models import Membership
+from gateway import throttle
 from gateway.apikeys import hash_secret
 from gateway.db import run_db
-from gateway.errors import invalid_api_key
+from gateway.errors import invalid_api_key, rate_limited
 from gateway.models import ApiKey
 from gateway.state import state
 from models_catalog.visibility import Principal
@@ -32,23 +43,34 @@ class KeyInfo:
 
 
 def load_key(secret_hash: str) -> KeyInfo | None:
-    """Read a usable key from the database (sync)."""
+    """Read a usable key from the database (sync).
+
+    The key, its user and the user's role in the key's organization come in one
+    indexed query; this runs once per key per cache TTL in each process, never
+    per request.
+    """
+    role = Membership.objects.filter(
+        user_id=OuterRef("user_id"), organization_id=OuterRef("organization_id")
+    ).values("role")[:1]
     key = (
         ApiKey.objects.select_related("user")
+        .annotate(member_role=Subquery(role))
         .filter(secret_hash=secret_hash, revoked_at__isnull=True)
         .first()
     )
     if key is None or key.is_expired:
         return None
-    principal: Principal | None
+    principal: Principal
     if key.user_id is not None:
-        if not key.user.is_active:
+        if not key.user.is_active or key.member_role is None:
+            # A key whose user has left its organization is dead.
             return None
-        # The key acts for its user inside the key's organization only; a key
-        # whose user has left that organization is dead.
-        principal = Principal.for_member(key.user_id, key.organization_id)
-        if principal is None:
-            return None
+        # The key acts for its user inside the key's organization only.
+        principal = Principal(
+            organization_id=key.organization_id,
+            user_id=key.user_id,
+            is_org_admin=key.member_role == Membership.Role.ADMIN,
+        )
     else:
         principal = Principal.for_organization(key.organization_id)
     return KeyInfo(
@@ -62,8 +84,13 @@ def load_key(secret_hash: str) -> KeyInfo | None:
     )
 
 
-async def authenticate(authorization: str | None) -> KeyInfo:
-    """The key behind an ``Authorization: Bearer`` header, or a 401 GatewayError."""
+async def authenticate(authorization: str | None, address: str) -> KeyInfo:
+    """The key behind an ``Authorization: Bearer`` header, or a 401/429 GatewayError.
+
+    ``address`` is the client's (``accounts.network.client_address``): failed
+    lookups are counted against it, and once it is over the limit only keys this
+    process has seen valid are looked up; anything else gets a 429 at no cost.
+    """
     if not authorization:
         raise invalid_api_key(
             "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
@@ -75,14 +102,43 @@ async def authenticate(authorization: str | None) -> KeyInfo:
             "Malformed Authorization header; expected 'Bearer <key>'."
         )
     digest = hash_secret(secret)
-
-    async def load() -> KeyInfo | str:
-        return await run_db(load_key, digest) or _INVALID
-
-    info = await state().keys.get_or_load(digest, load)
-    if info is _INVALID:
-        raise invalid_api_key()
+    caches = state()
+    info = caches.keys.get(digest)
+    if not isinstance(info, KeyInfo):
+        info = await _look_up(digest, address)
     assert isinstance(info, KeyInfo)
     if info.expires_at is not None and info.expires_at <= time.time():
         raise invalid_api_key("This API key has expired.")
     return info
+
+
+async def _look_up(digest: str, address: str) -> KeyInfo:
+    """A key not in the cache: from the database unless the caller is throttled."""
+    caches = state()
+    if caches.unknown_keys.get(digest) is None:
+        if digest not in caches.known_keys:
+            wait = await throttle.retry_after(address)
+            if wait is not None:
+                raise _too_many_failures(wait)
+
+        async def load() -> KeyInfo | str:
+            return await run_db(load_key, digest) or _INVALID
+
+        info = await caches.keys.get_or_load(digest, load)
+        if isinstance(info, KeyInfo):
+            caches.remember_valid(digest)
+            return info
+        caches.keys.discard(digest)
+        caches.unknown_keys.set(digest, _INVALID)
+    wait = await throttle.record_failure(address)
+    if wait is not None:
+        raise _too_many_failures(wait)
+    raise invalid_api_key()
+
+
+def _too_many_failures(retry_after: float) -> Exception:
+    return rate_limited(
+        "Too many requests with invalid API keys from your address. "
+        "Retry after the window resets.",
+        retry_after,
+    )

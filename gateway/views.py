@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.views import APIView
 
+from accounts.network import client_address
 from gateway import usage
 from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
@@ -72,7 +73,10 @@ class GatewayView(APIView):
             key = getattr(request, "gateway_key", None)
             if key is None:
                 await state().refresh()
-                key = await authenticate(request.headers.get("Authorization"))
+                key = await authenticate(
+                    request.headers.get("Authorization"),
+                    client_address(request.META),
+                )
             method = str(request.method).lower()
             handler = getattr(self, method, None)
             if method not in self.http_method_names or handler is None:

@@ -30,7 +30,9 @@ def test_an_org_admin_adds_a_provider_and_never_sees_the_key_again(
     alice = UserFactory(username="alice", is_staff=True)
     MembershipFactory(user=alice, organization=acme, role=Membership.Role.ADMIN)
     ProviderFactory(organization=globex, name="globex-secret-provider")
-    base = str(live_server)
+    # The address bin/run prints: plain HTTP, where Chromium still keeps the
+    # Secure session and CSRF cookies (127.0.0.1 counts as a secure context).
+    base = str(live_server).replace("localhost", "127.0.0.1")
     # Playwright's sync API runs an event loop in this thread; the ORM calls
     # below are still plain synchronous calls.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -39,6 +41,9 @@ def test_an_org_admin_adds_a_provider_and_never_sees_the_key_again(
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            # Anything the Content-Security-Policy blocks shows up here.
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
             page.goto(f"{base}/admin/login/")
             page.fill("#id_username", "alice")
             page.fill("#id_password", PASSWORD)
@@ -70,5 +75,6 @@ def test_an_org_admin_adds_a_provider_and_never_sees_the_key_again(
             assert "globex-secret-provider" not in listing
             assert SECRET not in listing
             page.screenshot(path="/tmp/admin-list.png", full_page=True)
+            assert not [m for m in console if "Content Security Policy" in m]
         finally:
             browser.close()

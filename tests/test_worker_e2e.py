@@ -18,7 +18,6 @@ from django.db import connection
 from config.celery import app as celery_app
 from models_catalog.models import AIModel
 from providers.models import Provider
-from tests.conftest import PASSWORD
 from tests.gateway import upstreams
 
 pytestmark = pytest.mark.skipif(
@@ -83,7 +82,7 @@ def wait_for(predicate, seconds: float = 60.0) -> None:
 
 def test_a_provider_saved_in_the_admin_is_checked_and_discovered(worker, world, client):
     with upstreams.start("openai") as fake:
-        assert client.login(username="alice", password=PASSWORD)
+        client.force_login(world.alice)  # axes: a password sign-in needs a request
         response = client.post(
             "/admin/providers/provider/add/",
             {

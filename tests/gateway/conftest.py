@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 
-from gateway import limits, state, usage
+from gateway import limits, state, throttle, usage
 from tests.fakes.server import free_port
 
 
@@ -33,8 +33,15 @@ def _uvicorn() -> Iterator[LiveGateway]:
     from config.asgi import application
 
     port = free_port()
+    # As bin/run: the client's address is the peer's unless TRUSTED_PROXY_COUNT
+    # says otherwise (uvicorn would trust X-Forwarded-For from loopback).
     config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, lifespan="on", log_level="warning"
+        application,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        proxy_headers=False,
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -49,6 +56,20 @@ def _uvicorn() -> Iterator[LiveGateway]:
     thread.join(10)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_auth_failure_counts() -> Iterator[None]:
+    """Failed-key counts per address (127.0.0.1 in every test) start at zero.
+
+    Tests that fail on purpose would otherwise push later tests, in this
+    process or in Redis, over the throttle's limit.
+    """
+    throttle.reset_for_tests()
+    _clear_redis_counters("modelgate:authfail:*")
+    yield
+    throttle.reset_for_tests()
+    _clear_redis_counters("modelgate:authfail:*")
+
+
 @pytest.fixture
 def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
     """The live gateway with fresh caches and limit counters for this test."""
@@ -60,8 +81,8 @@ def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGatew
     usage._buffer.clear()
 
 
-def _clear_redis_counters() -> None:
-    """Rate-limit counters outlive a test in Redis; ids restart in a new test DB."""
+def _clear_redis_counters(*patterns: str) -> None:
+    """Counters outlive a test in Redis; ids restart in a new test DB."""
     from django.conf import settings
 
     if not settings.REDIS_URL:
@@ -70,7 +91,8 @@ def _clear_redis_counters() -> None:
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        for key in client.scan_iter("modelgate:rpm:*"):
-            client.delete(key)
+        for pattern in patterns or ("modelgate:rpm:*", "modelgate:authfail:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
     finally:
         client.close()

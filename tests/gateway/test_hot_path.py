@@ -80,8 +80,11 @@ def register_compatible(world, url: str) -> str:
     return secret
 
 
-def test_a_warm_gateway_call_makes_no_database_queries(world):
+def test_a_warm_gateway_call_makes_no_database_queries(world, settings):
     from config.asgi import application
+
+    # Warm means within the cache TTL: the longest allowed, for a loaded machine.
+    settings.GATEWAY_CACHE_TTL = 1.5
 
     with upstreams.start("openai") as fake:
         upstreams.register(fake, world.acme)
@@ -113,6 +116,34 @@ def test_a_warm_gateway_call_makes_no_database_queries(world):
             with CaptureQueriesContext(connection) as warm:
                 assert async_to_sync(call)(path, body).status_code == 200
             assert warm.captured_queries == [], path
+
+
+def test_after_the_cache_ttl_a_key_is_checked_again_with_one_query(world, settings):
+    """The price of bounded revocation: one key query per key per TTL per process."""
+    from config.asgi import application
+
+    settings.GATEWAY_CACHE_TTL = 1.0
+    _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+
+    async def calls(n: int) -> None:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1"
+        ) as client:
+            headers = {"Authorization": f"Bearer {secret}"}
+            for _ in range(n):
+                response = await client.get("/v1/models", headers=headers)
+                assert response.status_code == 200
+
+    state.reset_for_tests()
+    async_to_sync(calls)(1)
+    time.sleep(1.1)
+    with CaptureQueriesContext(connection) as refreshed:
+        async_to_sync(calls)(10)
+    key_queries = [
+        q for q in refreshed.captured_queries if "gateway_apikey" in q["sql"]
+    ]
+    assert len(key_queries) == 1
 
 
 def test_the_first_token_is_relayed_before_the_upstream_finishes(gateway, world):

@@ -129,7 +129,9 @@ def test_the_list_shows_endpoint_health_badge_and_model_count(
     assert "https://api.openai.com/v1" in body
     assert "https://llm.acme.test/v1" in body
     assert 'class="health-badge"' in body
-    assert "#b02a37" in body  # unavailable is red
+    # unavailable is red, by a stylesheet rule: the CSP forbids inline styles
+    assert 'data-health="unavailable"' in body
+    assert "providers/admin.css" in body
     counts = {p.name: p.model_count for p in response.context["cl"].result_list}
     assert counts == {"acme-openai": 3, "acme-compat": 0}
 

@@ -130,5 +130,3 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> DriverE
     """A Bedrock HTTP error response → DriverError."""
     code, message = error_code(body, headers)
     return aws_error(code, message or f"HTTP {status}", status, headers)
-
-
