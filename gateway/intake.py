@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestAborted
 
+from accounts.network import client_address
 from gateway.auth import KeyInfo, authenticate
 from gateway.errors import GatewayError, bad_request
 from gateway.state import state
@@ -52,7 +53,12 @@ def header(scope: dict[str, Any], name: bytes) -> str | None:
 async def authenticate_scope(scope: dict[str, Any]) -> KeyInfo:
     """The key of the request's ``Authorization`` header, or a 401 GatewayError."""
     await state().refresh()
-    return await authenticate(header(scope, b"authorization"))
+    client = scope.get("client") or ("", 0)
+    meta = {
+        "REMOTE_ADDR": client[0],
+        "HTTP_X_FORWARDED_FOR": header(scope, b"x-forwarded-for") or "",
+    }
+    return await authenticate(header(scope, b"authorization"), client_address(meta))
 
 
 def check_declared_length(scope: dict[str, Any], limit: int) -> None:

@@ -213,7 +213,9 @@ def _objects_of(model: type[Model], tenant: Tenant) -> list[Model]:
     names = {f.name for f in model._meta.get_fields()}
     if "organization" in names:
         return list(model._default_manager.filter(organization=org))
-    if model._meta.app_label == "auth":  # Group: no tenant owns one
+    if model._meta.app_label in ("auth", "axes"):
+        # Group, and django-axes' sign-in logs: no tenant owns one; the admin
+        # shows them to superusers only (org admins hold no model permissions).
         return []
     raise AssertionError(f"the matrix does not know how {model} belongs to a tenant")
 

@@ -105,7 +105,7 @@ def test_a_warm_gateway_call_makes_no_database_queries(world, settings):
         with CaptureQueriesContext(connection) as cold:
             assert async_to_sync(call)("/v1/chat/completions", chat).status_code == 200
         # the capture sees the cold path's queries, so the zeros below are real
-        assert len(cold.captured_queries) >= 3
+        assert len(cold.captured_queries) >= 2  # the key (with its role), the route
         # The model listing has its own cache entry: fill it too.
         assert async_to_sync(call)("/v1/models").status_code == 200
         for path, body in [

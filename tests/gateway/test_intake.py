@@ -257,7 +257,7 @@ def test_unknown_model_names_are_cached_apart_and_bounded(openai_key, gateway):
 
 
 def test_the_cache_is_bounded_by_key_bytes_and_evicts_the_oldest():
-    cache = TTLCache(None, max_entries=1000, max_key_bytes=10_000)
+    cache = TTLCache(60.0, max_entries=1000, max_key_bytes=10_000)
     for i in range(100):
         cache.set(("principal", f"{i:03d}" + "x" * 997), i)
     assert cache.key_bytes <= 10_000
