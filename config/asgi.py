@@ -4,13 +4,15 @@ Django applies its middleware stack to every request. The gateway authenticates
 with API keys, needs no session, CSRF, messages or clickjacking protection, and
 its hot path cannot afford the stack (it halved a bare proxy view's throughput),
 so /v1/ is served by a second Django handler that loads no middleware. This app
-also answers the ASGI lifespan protocol, flushing buffered usage at shutdown.
+also answers the ASGI lifespan protocol: at startup it imports the usage journals
+of dead gateway processes, at shutdown it flushes buffered usage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from typing import Any
 
@@ -23,6 +25,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
 GATEWAY_PREFIX = "/v1/"
+logger = logging.getLogger(__name__)
 
 
 class GatewayASGIHandler(ASGIHandler):
@@ -106,6 +109,12 @@ async def _lifespan(receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            # Usage journaled by gateway processes that died (SIGKILL, OOM)
+            # reaches the database before this one serves.
+            try:
+                await sync_to_async(usage.recover_journals)()
+            except Exception:
+                logger.exception("usage journal recovery failed; the task retries")
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await sync_to_async(usage.flush)()

@@ -77,6 +77,41 @@ class TTLCache:
             self.loading.pop(key, None)
 
 
+class RedisUnavailable(Exception):
+    """Redis failed, timed out, or the breaker is open after a recent failure."""
+
+
+class RedisBreaker:
+    """Skips Redis for a short while after a failure.
+
+    Without it every request of an outage waits for its own connect timeout
+    (and a dead server's refused connections are retried by each caller).
+    """
+
+    def __init__(self) -> None:
+        self.open_until = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def seconds_left(self) -> float:
+        return max(0.0, self.open_until - time.monotonic())
+
+    async def call(self, command: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one Redis command, or raise ``RedisUnavailable`` without waiting."""
+        if self.is_open:
+            raise RedisUnavailable("Redis is skipped after a recent failure")
+        try:
+            # The socket timeout bounds each read; this bounds the whole call
+            # (a reconnect plus a read) the same way.
+            async with asyncio.timeout(settings.GATEWAY_REDIS_TIMEOUT * 2):
+                return await command()
+        except Exception as exc:  # redis errors, OSError, timeouts alike
+            self.open_until = time.monotonic() + settings.GATEWAY_REDIS_BREAKER_SECONDS
+            raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
 class GatewayState:
     def __init__(self) -> None:
         ttl = None if settings.REDIS_URL else LOCAL_TTL
@@ -86,6 +121,7 @@ class GatewayState:
         self.seen_version: int | None = None
         self.next_poll = 0.0
         self._redis: Any = None
+        self.breaker = RedisBreaker()
 
     def clear(self) -> None:
         self.keys.clear()
@@ -93,10 +129,21 @@ class GatewayState:
         self.listings.clear()
 
     def redis(self) -> Any:
+        """The shared async client; every call on it fails within the timeout.
+
+        Callers go through ``breaker`` so that an outage costs one timeout per
+        ``GATEWAY_REDIS_BREAKER_SECONDS``, not one per request.
+        """
         if self._redis is None:
             import redis.asyncio as aioredis
 
-            self._redis = aioredis.from_url(settings.REDIS_URL)
+            timeout = settings.GATEWAY_REDIS_TIMEOUT
+            self._redis = aioredis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry_on_timeout=False,
+            )
         return self._redis
 
     async def refresh(self) -> None:
@@ -108,8 +155,8 @@ class GatewayState:
             return
         self.next_poll = now + POLL_SECONDS
         try:
-            raw = await self.redis().get(VERSION_KEY)
-        except Exception:
+            raw = await self.breaker.call(lambda: self.redis().get(VERSION_KEY))
+        except RedisUnavailable:
             # Redis unreachable: keep serving, but never from stale caches.
             self.clear()
             return

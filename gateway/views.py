@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.views import APIView
 
-from gateway import usage
+from gateway import estimate, usage
 from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
 from gateway.errors import (
@@ -121,20 +121,21 @@ async def _resolve(key: KeyInfo, name: Any, model_type: str) -> list[Candidate]:
     return typed
 
 
-async def _admit(key: KeyInfo, candidate: Candidate) -> None:
+async def _admit(key: KeyInfo, candidate: Candidate, weight: int = 1) -> None:
     refused = await admit(
         [
             (f"key:{key.key_pk}", key.requests_per_minute),
             (f"model:{candidate.model_pk}", candidate.model_rpm),
             (f"provider:{candidate.provider_pk}", candidate.provider_rpm),
-        ]
+        ],
+        weight,
     )
     if refused:
         label, retry_after = refused
         scope = label.split(":", 1)[0]
         raise rate_limited(
             f"Rate limit reached for this {'API key' if scope == 'key' else scope} "
-            "(requests per minute). Retry after the window resets.",
+            "(requests per minute). Retry after the time in Retry-After.",
             retry_after,
         )
 
@@ -151,7 +152,9 @@ def _record(
     error_type: str = "",
     stream: bool = False,
     ttfb: float | None = None,
+    estimated: bool = False,
 ) -> None:
+    """Record one call, durably (``usage.record``): before the answer is sent."""
     usage_data = usage_data or {}
     tokens_in = int(usage_data.get("prompt_tokens") or 0)
     tokens_out = int(usage_data.get("completion_tokens") or 0)
@@ -175,6 +178,7 @@ def _record(
         ttfb_ms=int((ttfb - started) * 1000) if ttfb else None,
         status_code=status,
         error_type=error_type[:64],
+        usage_estimated=estimated,
     )
 
 
@@ -284,8 +288,18 @@ class ChatCompletionsView(GatewayView):
         answer.setdefault("id", new_completion_id())
         answer.setdefault("object", "chat.completion")
         answer.setdefault("created", now())
+        usage_data, estimated = estimate.usage_or_estimate(
+            answer.get("usage"), body, estimate.answer_chars(answer)
+        )
         _record(
-            key, candidate, "chat", name, started, 200, usage_data=answer.get("usage")
+            key,
+            candidate,
+            "chat",
+            name,
+            started,
+            200,
+            usage_data=usage_data,
+            estimated=estimated,
         )
         return _json(answer)
 
@@ -331,7 +345,7 @@ class ChatCompletionsView(GatewayView):
             stream=True,
         )
         relay = _relay(
-            first, chunks, deadline, key, candidate, name, include_usage, started
+            first, chunks, deadline, key, candidate, name, include_usage, started, body
         )
         response = StreamingHttpResponse(relay, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
@@ -348,8 +362,15 @@ async def _relay(
     name: str,
     include_usage: bool,
     started: float,
+    body: dict[str, Any],
 ) -> AsyncIterator[bytes]:
-    """Re-emit the driver's chunks as OpenAI SSE; always close the upstream."""
+    """Re-emit the driver's chunks as OpenAI SSE; always close the upstream.
+
+    The call is recorded before the last event (``[DONE]`` or the error event)
+    is yielded, so a worker killed after answering has journaled it. A stream
+    that breaks is recorded as the error it ended with; output delivered
+    without a vendor count is estimated (``usage_estimated``).
+    """
     envelope = {
         "id": new_completion_id(),
         "object": "chat.completion.chunk",
@@ -358,10 +379,33 @@ async def _relay(
         "system_fingerprint": None,
     }
     usage_data: dict[str, Any] | None = None
-    status, error_type, ttfb = 200, "", time.monotonic()
+    ttfb, delivered, recorded = time.monotonic(), 0, False
+
+    def record(status: int, error_type: str = "") -> None:
+        nonlocal recorded
+        if recorded:
+            return
+        recorded = True
+        data, estimated = estimate.usage_or_estimate(usage_data, body, delivered)
+        _record(
+            key,
+            candidate,
+            "chat",
+            name,
+            started,
+            status,
+            usage_data=data,
+            error_type=error_type,
+            stream=True,
+            ttfb=ttfb,
+            estimated=estimated,
+        )
+
     chunk: dict[str, Any] | None = first
     try:
         while chunk is not None:
+            if chunk.get("choices"):
+                delivered += estimate.delta_chars(chunk["choices"])
             if chunk.get("usage") and not chunk.get("choices"):
                 usage_data = chunk["usage"]
                 if include_usage:
@@ -378,6 +422,7 @@ async def _relay(
                     chunk = await anext(chunks)
             except StopAsyncIteration:
                 chunk = None
+        record(200)
         yield b"data: [DONE]\n\n"
     except TimeoutError:
         err = DriverError(
@@ -385,30 +430,18 @@ async def _relay(
             status=504,
             code="upstream_timeout",
         )
-        status, error_type = err.status, err.code or ""
+        record(err.status, err.code or "")
         yield error_event(err)
     except DriverError as err:
-        status, error_type = err.status, err.code or err.type
+        record(err.status, err.code or err.type)
         yield error_event(err)
-    except asyncio.CancelledError:
-        status, error_type = 499, "client_disconnected"
-        raise
     finally:
+        # Reached without a record only when the caller went away (the view
+        # was cancelled or the generator closed).
+        record(499, "client_disconnected")
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()
-        _record(
-            key,
-            candidate,
-            "chat",
-            name,
-            started,
-            status,
-            usage_data=usage_data,
-            error_type=error_type,
-            stream=True,
-            ttfb=ttfb,
-        )
 
 
 class EmbeddingsView(GatewayView):

@@ -53,11 +53,11 @@ def _uvicorn() -> Iterator[LiveGateway]:
 def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
     """The live gateway with fresh caches and limit counters for this test."""
     state.reset_for_tests()
-    limits._local.window = 0
+    limits._local.clear()
     _clear_redis_counters()
     yield _uvicorn
     state.reset_for_tests()
-    usage._buffer.clear()
+    usage.discard_queued()
 
 
 def _clear_redis_counters() -> None:
@@ -70,7 +70,7 @@ def _clear_redis_counters() -> None:
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        for key in client.scan_iter("modelgate:rpm:*"):
+        for key in client.scan_iter("modelgate:rl:*"):
             client.delete(key)
     finally:
         client.close()

@@ -29,7 +29,7 @@ def record(org_id: int, key_id: int, **extra) -> None:
 
 def test_a_batch_is_written_with_every_field(transactional_db, world):
     key, _ = create_key(organization=world.acme, name="k")
-    usage._buffer.clear()
+    usage.discard_queued()
     for _ in range(3):
         record(world.acme.pk, key.pk, stream=True, ttfb_ms=2)
     assert usage.flush() == 3
@@ -49,7 +49,7 @@ def test_a_batch_is_written_with_every_field(transactional_db, world):
 
 def test_a_record_that_no_longer_fits_is_dropped_alone(transactional_db, world):
     key, _ = create_key(organization=world.acme, name="k")
-    usage._buffer.clear()
+    usage.discard_queued()
     record(world.acme.pk, key.pk)
     record(999_999, key.pk)  # its organization is gone
     record(world.acme.pk, key.pk)

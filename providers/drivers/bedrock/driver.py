@@ -9,7 +9,13 @@ from typing import Any
 
 import httpx
 
-from providers.drivers.base import Driver, DriverError, ModelInfo, stream_error
+from providers.drivers.base import (
+    Driver,
+    DriverError,
+    ModelInfo,
+    malformed_stream,
+    stream_error,
+)
 from providers.drivers.bedrock.control import (
     list_foundation_models,
     list_inference_profiles,
@@ -92,10 +98,7 @@ class BedrockDriver(Driver):
             except httpx.HTTPError as exc:
                 raise stream_error(exc, VENDOR) from None
             except ParserError as exc:
-                raise DriverError(
-                    f"Bedrock sent a malformed event stream ({type(exc).__name__}).",
-                    transient=True,
-                ) from None
+                raise malformed_stream(VENDOR, type(exc).__name__) from None
             except DriverError as exc:
                 raise scrubbed(exc, self.config) from None
             for chunk in translator.finish():
