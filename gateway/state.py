@@ -11,6 +11,7 @@ made by other local processes. Either way a change takes effect within 2 s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -88,8 +89,9 @@ class RedisBreaker:
     (and a dead server's refused connections are retried by each caller).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, reset: Callable[[], Awaitable[None]] | None = None) -> None:
         self.open_until = 0.0
+        self.reset = reset
 
     @property
     def is_open(self) -> bool:
@@ -109,6 +111,11 @@ class RedisBreaker:
                 return await command()
         except Exception as exc:  # redis errors, OSError, timeouts alike
             self.open_until = time.monotonic() + settings.GATEWAY_REDIS_BREAKER_SECONDS
+            if self.reset is not None:
+                # Every pooled connection died with the server: dropped now,
+                # each would otherwise fail (and reopen the breaker) once.
+                with contextlib.suppress(Exception):
+                    await self.reset()
             raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -121,7 +128,7 @@ class GatewayState:
         self.seen_version: int | None = None
         self.next_poll = 0.0
         self._redis: Any = None
-        self.breaker = RedisBreaker()
+        self.breaker = RedisBreaker(reset=self._drop_connections)
 
     def clear(self) -> None:
         self.keys.clear()
@@ -145,6 +152,10 @@ class GatewayState:
                 retry_on_timeout=False,
             )
         return self._redis
+
+    async def _drop_connections(self) -> None:
+        if self._redis is not None:
+            await self._redis.connection_pool.disconnect()
 
     async def refresh(self) -> None:
         """Drop caches when another process changed something (polled, cheap)."""
