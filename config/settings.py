@@ -198,7 +198,7 @@ USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=1.0)
 # killed process loses none (gateway/journal.py). Must survive a restart of the
 # process: in containers, a persistent volume.
 USAGE_JOURNAL_DIR = Path(
-    env.str("USAGE_JOURNAL_DIR", default=str(DATA_DIR / "usage-journal"))
+    env.str("USAGE_JOURNAL_DIR", default="") or DATA_DIR / "usage-journal"
 )
 USAGE_RECOVERY_INTERVAL = env.int("USAGE_RECOVERY_INTERVAL", default=60)
 
@@ -209,6 +209,8 @@ USAGE_RECOVERY_INTERVAL = env.int("USAGE_RECOVERY_INTERVAL", default=60)
 GATEWAY_REDIS_TIMEOUT = env.float("GATEWAY_REDIS_TIMEOUT", default=0.25)
 GATEWAY_REDIS_BREAKER_SECONDS = env.float("GATEWAY_REDIS_BREAKER_SECONDS", default=1.0)
 GATEWAY_LIMITS_ON_REDIS_ERROR = env.str("GATEWAY_LIMITS_ON_REDIS_ERROR", default="open")
+if GATEWAY_LIMITS_ON_REDIS_ERROR not in ("open", "closed"):
+    raise ImproperlyConfigured("GATEWAY_LIMITS_ON_REDIS_ERROR must be open or closed.")
 # The length of a "minute" for requests-per-minute caps (sliding window). Only
 # tests shorten it.
 GATEWAY_LIMIT_WINDOW_SECONDS = env.float("GATEWAY_LIMIT_WINDOW_SECONDS", default=60.0)
