@@ -5,7 +5,8 @@ Views are Django REST framework ``APIView`` subclasses with a native async
 request (adrf runs ``initial()`` through ``sync_to_async``, which the hot path
 cannot afford). The path per call: authenticate the key (cached), resolve the
 model name (cached), admit against limits, call the driver on the pooled client,
-relay the answer (SSE when streaming), queue usage for the batch writer.
+relay the answer (SSE when streaming, ``gateway.relay``), journal its usage record
+before the last byte.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.views import APIView
 
-from gateway import estimate, usage
+from gateway import estimate
 from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
 from gateway.errors import (
     bad_request,
-    error_event,
     error_response,
     model_not_allowed,
     model_not_found,
@@ -35,6 +35,7 @@ from gateway.errors import (
 from gateway.limits import admit
 from gateway.listing import list_models_for
 from gateway.parsers import FastJSONParser
+from gateway.relay import record_call, relay
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
 from providers.drivers import get_driver
@@ -140,48 +141,6 @@ async def _admit(key: KeyInfo, candidate: Candidate, weight: int = 1) -> None:
         )
 
 
-def _record(
-    key: KeyInfo,
-    candidate: Candidate | None,
-    endpoint: str,
-    name: str,
-    started: float,
-    status: int,
-    *,
-    usage_data: dict[str, Any] | None = None,
-    error_type: str = "",
-    stream: bool = False,
-    ttfb: float | None = None,
-    estimated: bool = False,
-) -> None:
-    """Record one call, durably (``usage.record``): before the answer is sent."""
-    usage_data = usage_data or {}
-    tokens_in = int(usage_data.get("prompt_tokens") or 0)
-    tokens_out = int(usage_data.get("completion_tokens") or 0)
-    usage.record(
-        organization_id=key.organization_id,
-        user_id=key.user_id,
-        api_key_id=key.key_pk,
-        provider_id=candidate.provider_pk if candidate else None,
-        model_id=candidate.model_pk if candidate else None,
-        endpoint=endpoint,
-        model_name=name[:255],
-        stream=stream,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cost=usage.cost(
-            tokens_in, tokens_out, candidate.input_cost, candidate.output_cost
-        )
-        if candidate
-        else 0,
-        latency_ms=int((time.monotonic() - started) * 1000),
-        ttfb_ms=int((ttfb - started) * 1000) if ttfb else None,
-        status_code=status,
-        error_type=error_type[:64],
-        usage_estimated=estimated,
-    )
-
-
 def _driver(candidate: Candidate) -> Any:
     if candidate.driver_config is None:
         raise DriverError(
@@ -243,7 +202,7 @@ async def _first_success(
             )
         except DriverError as err:
             last = err
-        _record(
+        record_call(
             key,
             candidate,
             endpoint,
@@ -291,7 +250,7 @@ class ChatCompletionsView(GatewayView):
         usage_data, estimated = estimate.usage_or_estimate(
             answer.get("usage"), body, estimate.answer_chars(answer)
         )
-        _record(
+        record_call(
             key,
             candidate,
             "chat",
@@ -344,104 +303,13 @@ class ChatCompletionsView(GatewayView):
             started=started,
             stream=True,
         )
-        relay = _relay(
+        events = relay(
             first, chunks, deadline, key, candidate, name, include_usage, started, body
         )
-        response = StreamingHttpResponse(relay, content_type="text/event-stream")
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
-
-
-async def _relay(
-    first: dict[str, Any],
-    chunks: AsyncIterator[dict[str, Any]],
-    deadline: float,
-    key: KeyInfo,
-    candidate: Candidate,
-    name: str,
-    include_usage: bool,
-    started: float,
-    body: dict[str, Any],
-) -> AsyncIterator[bytes]:
-    """Re-emit the driver's chunks as OpenAI SSE; always close the upstream.
-
-    The call is recorded before the last event (``[DONE]`` or the error event)
-    is yielded, so a worker killed after answering has journaled it. A stream
-    that breaks is recorded as the error it ended with; output delivered
-    without a vendor count is estimated (``usage_estimated``).
-    """
-    envelope = {
-        "id": new_completion_id(),
-        "object": "chat.completion.chunk",
-        "created": now(),
-        "model": name,
-        "system_fingerprint": None,
-    }
-    usage_data: dict[str, Any] | None = None
-    ttfb, delivered, recorded = time.monotonic(), 0, False
-
-    def record(status: int, error_type: str = "") -> None:
-        nonlocal recorded
-        if recorded:
-            return
-        recorded = True
-        data, estimated = estimate.usage_or_estimate(usage_data, body, delivered)
-        _record(
-            key,
-            candidate,
-            "chat",
-            name,
-            started,
-            status,
-            usage_data=data,
-            error_type=error_type,
-            stream=True,
-            ttfb=ttfb,
-            estimated=estimated,
-        )
-
-    chunk: dict[str, Any] | None = first
-    try:
-        while chunk is not None:
-            if chunk.get("choices"):
-                delivered += estimate.delta_chars(chunk["choices"])
-            if chunk.get("usage") and not chunk.get("choices"):
-                usage_data = chunk["usage"]
-                if include_usage:
-                    yield b"data: " + orjson.dumps({**envelope, **chunk}) + b"\n\n"
-            else:
-                out = {**envelope, **chunk}
-                if include_usage:
-                    out["usage"] = None
-                else:
-                    out.pop("usage", None)
-                yield b"data: " + orjson.dumps(out) + b"\n\n"
-            try:
-                async with asyncio.timeout_at(deadline):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                chunk = None
-        record(200)
-        yield b"data: [DONE]\n\n"
-    except TimeoutError:
-        err = DriverError(
-            "The provider stream exceeded its time limit.",
-            status=504,
-            code="upstream_timeout",
-        )
-        record(err.status, err.code or "")
-        yield error_event(err)
-    except DriverError as err:
-        record(err.status, err.code or err.type)
-        yield error_event(err)
-    finally:
-        # Reached without a record only when the caller went away (the view
-        # was cancelled or the generator closed).
-        record(499, "client_disconnected")
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 class EmbeddingsView(GatewayView):
@@ -469,7 +337,7 @@ class EmbeddingsView(GatewayView):
             key, candidates, attempt, endpoint="embeddings", name=name, started=started
         )
         answer["model"] = name
-        _record(
+        record_call(
             key,
             candidate,
             "embeddings",

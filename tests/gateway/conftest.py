@@ -55,6 +55,7 @@ def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGatew
     state.reset_for_tests()
     limits._local.clear()
     _clear_redis_counters()
+    usage.discard_queued()  # records queued by tests that ran without this fixture
     yield _uvicorn
     state.reset_for_tests()
     usage.discard_queued()
