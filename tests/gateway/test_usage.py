@@ -15,6 +15,7 @@ from django.conf import settings
 from gateway import usage
 from gateway.apikeys import create_key
 from gateway.models import UsageRecord
+from gateway.tasks import recover_usage_journals
 
 
 def record(org_id: int, key_id: int, **extra) -> None:
@@ -106,7 +107,9 @@ def test_the_journal_of_a_killed_process_is_imported_and_a_live_one_is_not(
         [sys.executable, "-c", script], env=env, cwd=settings.BASE_DIR, timeout=60
     )
     assert done.returncode == -signal.SIGKILL
-    assert usage.recover_journals() == 2
+    # The periodic task (beat runs it every USAGE_RECOVERY_INTERVAL seconds).
+    assert recover_usage_journals() == 2
+    assert "recover-usage-journals" in settings.CELERY_BEAT_SCHEDULE
     rows = list(UsageRecord.objects.all())
     assert len(rows) == 2 and all(r.cost == Decimal("0.5") for r in rows)
     assert usage.flush() == 1  # ours, still queued and journaled
