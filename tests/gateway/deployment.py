@@ -69,6 +69,7 @@ class Deployment:
     redis_url: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     replicas: list[Replica] = field(default_factory=list)
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(40))
 
     @classmethod
     def create(
@@ -94,7 +95,7 @@ class Deployment:
         env = {
             **os.environ,
             "DEBUG": "false",
-            "SECRET_KEY": secrets.token_urlsafe(40),
+            "SECRET_KEY": self.secret_key,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATA_DIR": str(self.data_dir),
             "USAGE_JOURNAL_DIR": str(self.data_dir / "usage-journal"),

@@ -208,6 +208,7 @@ def test_a_redis_outage_never_answers_500_or_hangs(
         outage_start = time.monotonic()
         redis_server.kill()
         time.sleep(3)
+        restart = time.monotonic()
         redis_server.start()
         outage_end = time.monotonic()
         load.join(60)
@@ -230,10 +231,10 @@ def test_a_redis_outage_never_answers_500_or_hangs(
         assert all('"limits_unavailable"' in o.body for o in refused)
         assert all(o.retry_after and int(o.retry_after) >= 1000 for o in refused)
         # Refused for as long as Redis is away (a moment for the first failure).
-        settled = [o for o in during if o.sent > outage_start + 0.5]
+        settled = [o for o in during if outage_start + 0.5 < o.received < restart]
         assert settled and all(o.status == 503 for o in settled)
         # Served again once Redis is back.
-        late = [o for o in outcomes if o.sent > outage_end + 1.5]
+        late = [o for o in outcomes if o.sent > outage_end + 2.0]
         assert late and all(o.status == 200 for o in late)
     assert len(during) > 20
 
