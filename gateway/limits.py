@@ -16,6 +16,7 @@ breaker (``gateway.state``), and ``GATEWAY_LIMITS_ON_REDIS_ERROR`` decides:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import time
@@ -101,6 +102,10 @@ return {0, 0}
 """
 _scripts: dict[int, Any] = {}
 _last_warning = 0.0
+# Log members must be unique across replicas: a random prefix per process and a
+# counter (cheaper per call than fresh random bytes).
+_NONCE = secrets.token_hex(6) + ":"
+_calls = itertools.count()
 
 
 async def _admit_redis(
@@ -111,7 +116,7 @@ async def _admit_redis(
     if script is None:
         script = _scripts[id(client)] = client.register_script(_SLIDING_LOG)
     keys = [key for key, _ in buckets]
-    args = [int(window * 1_000_000), secrets.token_hex(8), weight]
+    args = [int(window * 1_000_000), f"{_NONCE}{next(_calls)}", weight]
     args += [cap for _, cap in buckets]
     index, wait_us = await state().breaker.call(lambda: script(keys=keys, args=args))
     if not int(index):

@@ -7,6 +7,7 @@ the vendor is the strict OpenAI fake on loopback. Each test prints its figures.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections import Counter
@@ -184,10 +185,14 @@ def test_a_killed_worker_on_postgres_and_redis_loses_no_usage_record(
 # -- a Redis outage ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["open", "closed"])
+@pytest.mark.parametrize(
+    ("mode", "fault"), [("open", "kill"), ("closed", "kill"), ("open", "freeze")]
+)
 def test_a_redis_outage_never_answers_500_or_hangs(
-    mode, tmp_path, fake, redis_server, transactional_db
+    mode, fault, tmp_path, fake, redis_server, transactional_db
 ):
+    """Redis killed (refuses connections) or frozen (SIGSTOP: accepts, never
+    answers) for 3 s under load, then back."""
     deployment = Deployment.create(
         tmp_path,
         postgres=uses_postgres(),
@@ -206,10 +211,16 @@ def test_a_redis_outage_never_answers_500_or_hangs(
         load.start()
         time.sleep(2.5)
         outage_start = time.monotonic()
-        redis_server.kill()
+        if fault == "kill":
+            redis_server.kill()
+        else:
+            redis_server.process.send_signal(signal.SIGSTOP)
         time.sleep(3)
         restart = time.monotonic()
-        redis_server.start()
+        if fault == "kill":
+            redis_server.start()
+        else:
+            redis_server.process.send_signal(signal.SIGCONT)
         outage_end = time.monotonic()
         load.join(60)
     finally:
@@ -218,7 +229,7 @@ def test_a_redis_outage_never_answers_500_or_hangs(
     during = [o for o in outcomes if outage_start <= o.sent < outage_end]
     slowest = max(o.received - o.sent for o in outcomes)
     print(
-        f"\nRedis outage ({mode}): {len(outcomes)} requests, statuses "
+        f"\nRedis {fault} ({mode}): {len(outcomes)} requests, statuses "
         f"{dict(statuses)}, {len(during)} during the outage, slowest {slowest:.2f} s"
     )
     assert not [o for o in outcomes if o.status >= 500 and o.status != 503]
