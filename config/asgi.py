@@ -4,9 +4,10 @@ Django applies its middleware stack to every request. The gateway authenticates
 with API keys, needs no session, CSRF, messages or clickjacking protection, and
 its hot path cannot afford the stack (it halved a bare proxy view's throughput),
 so /v1/ is served by a second Django handler that loads no middleware. That
-handler authenticates the key before reading the body and reads at most the
-route's body limit (gateway/intake.py). This app
-also answers the ASGI lifespan protocol, flushing buffered usage at shutdown.
+handler checks the Host, authenticates the key before reading the body and reads
+at most the route's body limit (gateway/intake.py). This app also answers the
+ASGI lifespan protocol: at startup it imports the usage journals of dead gateway
+processes, at shutdown it flushes buffered usage.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from gateway.intake import (  # noqa: E402
 from providers.drivers.base import DriverError  # noqa: E402
 
 GATEWAY_PREFIX = "/v1/"
-logger = logging.getLogger("gateway.intake")
+logger = logging.getLogger(__name__)
 INTAKE_FAILED = DriverError(
     "The gateway failed to handle the request.",
     status=500,
@@ -174,6 +175,12 @@ async def _lifespan(receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            # Usage journaled by gateway processes that died (SIGKILL, OOM)
+            # reaches the database before this one serves.
+            try:
+                await sync_to_async(usage.recover_journals)()
+            except Exception:
+                logger.exception("usage journal recovery failed; the task retries")
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await sync_to_async(usage.flush)()

@@ -291,6 +291,26 @@ for _folder in CELERY_BROKER_TRANSPORT_OPTIONS.values():
 
 # Seconds between writes of buffered usage records (gateway/usage.py).
 USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=1.0)
+# Where each gateway process journals usage records before answering, so a
+# killed process loses none (gateway/journal.py). Must survive a restart of the
+# process: in containers, a persistent volume.
+USAGE_JOURNAL_DIR = Path(
+    env.str("USAGE_JOURNAL_DIR", default="") or DATA_DIR / "usage-journal"
+)
+USAGE_RECOVERY_INTERVAL = env.int("USAGE_RECOVERY_INTERVAL", default=60)
+
+# Gateway and Redis faults (gateway/state.py, gateway/limits.py). Each Redis
+# call fails within the timeout; after a failure Redis is skipped for the
+# breaker's seconds. While Redis is unreachable, limits fail "open" (admit, log
+# a warning) or "closed" (503 with Retry-After).
+GATEWAY_REDIS_TIMEOUT = env.float("GATEWAY_REDIS_TIMEOUT", default=0.25)
+GATEWAY_REDIS_BREAKER_SECONDS = env.float("GATEWAY_REDIS_BREAKER_SECONDS", default=1.0)
+GATEWAY_LIMITS_ON_REDIS_ERROR = env.str("GATEWAY_LIMITS_ON_REDIS_ERROR", default="open")
+if GATEWAY_LIMITS_ON_REDIS_ERROR not in ("open", "closed"):
+    raise ImproperlyConfigured("GATEWAY_LIMITS_ON_REDIS_ERROR must be open or closed.")
+# The length of a "minute" for requests-per-minute caps (sliding window). Only
+# tests shorten it.
+GATEWAY_LIMIT_WINDOW_SECONDS = env.float("GATEWAY_LIMIT_WINDOW_SECONDS", default=60.0)
 
 # Outbound transport for provider calls: "aiohttp" (default) or "httpx".
 PROVIDERS_HTTP_TRANSPORT = env.str("PROVIDERS_HTTP_TRANSPORT", default="aiohttp")
@@ -311,6 +331,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "models_catalog.discover_all",
         "schedule": DISCOVERY_INTERVAL,
         "options": {"expires": DISCOVERY_INTERVAL * 0.9},
+    },
+    # Usage journals of gateway processes that died (gateway/journal.py).
+    "recover-usage-journals": {
+        "task": "gateway.recover_usage_journals",
+        "schedule": USAGE_RECOVERY_INTERVAL,
+        "options": {"expires": USAGE_RECOVERY_INTERVAL * 0.9},
     },
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -83,7 +84,10 @@ def error_response(err: DriverError) -> HttpResponse:
     body = orjson.dumps(err.envelope())
     response = HttpResponse(body, status=err.status, content_type="application/json")
     if err.retry_after is not None:
-        response["Retry-After"] = str(max(1, round(err.retry_after)))
+        # Rounded up, so a client that waits this long is admitted; the SDKs
+        # that read milliseconds get the exact figure.
+        response["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
+        response["retry-after-ms"] = str(max(1, math.ceil(err.retry_after * 1000)))
     if err.should_retry is not None:
         response["x-should-retry"] = "true" if err.should_retry else "false"
     return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.utils import timezone
 
@@ -110,7 +112,14 @@ class UsageRecord(models.Model):
     ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
     status_code = models.PositiveSmallIntegerField()
     error_type = models.CharField(max_length=64, blank=True)
+    usage_estimated = models.BooleanField(
+        default=False,
+        help_text="The vendor reported no token counts; the gateway estimated them.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Set when the call is recorded; a replayed journal line with a stored
+    # UUID is skipped (null only for records older than the journal).
+    uuid = models.UUIDField(default=uuid.uuid4, null=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -118,6 +127,9 @@ class UsageRecord(models.Model):
             models.Index(
                 fields=["organization", "-created_at"], name="usage_org_time_idx"
             )
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["uuid"], name="usage_unique_uuid")
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ TTL per process, never one per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -135,6 +136,45 @@ class TTLCache:
             self.loading.pop(key, None)
 
 
+class RedisUnavailable(Exception):
+    """Redis failed, timed out, or the breaker is open after a recent failure."""
+
+
+class RedisBreaker:
+    """Skips Redis for a short while after a failure.
+
+    Without it every request of an outage waits for its own connect timeout
+    (and a dead server's refused connections are retried by each caller).
+    """
+
+    def __init__(self, reset: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.open_until = 0.0
+        self.reset = reset
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def seconds_left(self) -> float:
+        return max(0.0, self.open_until - time.monotonic())
+
+    async def call(self, command: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one Redis command, or raise ``RedisUnavailable`` without waiting."""
+        if self.is_open:
+            raise RedisUnavailable("Redis is skipped after a recent failure")
+        try:
+            # The client's socket timeouts bound the connect and every read.
+            return await command()
+        except Exception as exc:  # redis errors, OSError, timeouts alike
+            self.open_until = time.monotonic() + settings.GATEWAY_REDIS_BREAKER_SECONDS
+            if self.reset is not None:
+                # Every pooled connection died with the server: dropped now,
+                # each would otherwise fail (and reopen the breaker) once.
+                with contextlib.suppress(Exception):
+                    await self.reset()
+            raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
 class GatewayState:
     def __init__(self) -> None:
         ttl = cache_ttl()
@@ -152,6 +192,7 @@ class GatewayState:
         self.seen_version: int | None = None
         self.next_poll = 0.0
         self._redis: Any = None
+        self.breaker = RedisBreaker(reset=self._drop_connections)
 
     def clear(self) -> None:
         self.keys.clear()
@@ -166,11 +207,26 @@ class GatewayState:
         self.known_keys.add(digest)
 
     def redis(self) -> Any:
+        """The shared async client; every call on it fails within the timeout.
+
+        Callers go through ``breaker`` so that an outage costs one timeout per
+        ``GATEWAY_REDIS_BREAKER_SECONDS``, not one per request.
+        """
         if self._redis is None:
             import redis.asyncio as aioredis
 
-            self._redis = aioredis.from_url(settings.REDIS_URL)
+            timeout = settings.GATEWAY_REDIS_TIMEOUT
+            self._redis = aioredis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry_on_timeout=False,
+            )
         return self._redis
+
+    async def _drop_connections(self) -> None:
+        if self._redis is not None:
+            await self._redis.connection_pool.disconnect()
 
     async def refresh(self) -> None:
         """Drop caches when another process changed something (polled, cheap)."""
@@ -181,8 +237,8 @@ class GatewayState:
             return
         self.next_poll = now + POLL_SECONDS
         try:
-            raw = await self.redis().get(VERSION_KEY)
-        except Exception:
+            raw = await self.breaker.call(lambda: self.redis().get(VERSION_KEY))
+        except RedisUnavailable:
             # Redis unreachable: keep serving, but never from stale caches.
             self.clear()
             return

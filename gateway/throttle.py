@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.state import state
+from gateway.state import RedisUnavailable, state
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,10 @@ async def retry_after(address: str) -> float | None:
     window, remaining = _window()
     if settings.REDIS_URL:
         try:
-            raw = await state().redis().get(_redis_key(address, window))
-        except Exception as exc:
+            caches = state()
+            key = _redis_key(address, window)
+            raw = await caches.breaker.call(lambda: caches.redis().get(key))
+        except RedisUnavailable as exc:
             logger.warning("auth failure throttle unavailable (%s)", type(exc).__name__)
             return None
         count = int(raw or 0)
@@ -80,12 +82,17 @@ async def record_failure(address: str) -> float | None:
     window, remaining = _window()
     if settings.REDIS_URL:
         key = _redis_key(address, window)
-        try:
-            pipe: Any = state().redis().pipeline(transaction=False)
+        caches = state()
+
+        async def count_one() -> Any:
+            pipe: Any = caches.redis().pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, settings.GATEWAY_AUTH_FAILURE_WINDOW * 2)
-            count = int((await pipe.execute())[0])
-        except Exception as exc:
+            return await pipe.execute()
+
+        try:
+            count = int((await caches.breaker.call(count_one))[0])
+        except RedisUnavailable as exc:
             logger.warning("auth failure throttle unavailable (%s)", type(exc).__name__)
             return None
     else:

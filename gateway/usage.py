@@ -1,16 +1,25 @@
-"""Usage recording off the request path: buffered in memory, written in batches.
+"""Usage recording off the request path: journaled, buffered, written in batches.
 
-The request path only appends a dict to a list. A daemon thread wakes every
-``FLUSH_SECONDS`` (or when ``FLUSH_SIZE`` records wait) and writes them with one
-``bulk_create``, then stamps the keys' ``last_used_at`` in one update per batch.
+The request path appends a dict to a list and one line to this process's
+journal (``gateway.journal``: one ``os.write``, durable across SIGKILL), and
+must do so before the answer's last byte is sent. A daemon thread wakes every
+``USAGE_FLUSH_INTERVAL`` seconds (or when ``FLUSH_SIZE`` records wait), writes
+the batch with one prepared INSERT, stamps the keys' ``last_used_at``, then
+deletes the journal segments the batch covered. ``recover_journals()`` imports
+the segments of processes that died before their writer ran; every record has
+a UUID and inserts skip UUIDs already stored, so nothing counts twice.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
+import uuid
+from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +33,8 @@ from django.db import (
 )
 from django.utils import timezone
 
+from gateway.journal import Journal, dead_segments, read_segment
+
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
@@ -31,6 +42,10 @@ FLUSH_SIZE = 500
 MILLION = Decimal(1_000_000)
 
 _buffer: list[dict[str, Any]] = []
+_journal = Journal(settings.USAGE_JOURNAL_DIR)
+# Guards the buffer and the journal together: a rotation must take exactly the
+# records whose lines are in the segments it rotates.
+_lock = threading.Lock()
 _wake = threading.Event()
 _flush_lock = threading.Lock()
 _start_lock = threading.Lock()
@@ -44,9 +59,20 @@ def cost(
 
 
 def record(**fields: Any) -> None:
-    """Queue one usage record (never touches the database here)."""
+    """Journal and queue one usage record (never touches the database here).
+
+    Durable when it returns: call it before the answer's last byte is sent.
+    """
     fields.setdefault("created_at", timezone.now())
-    _buffer.append(fields)
+    fields.setdefault("uuid", uuid.uuid4())
+    with _lock:
+        try:
+            _journal.append(fields)
+        except OSError:
+            # A full or read-only disk must not fail the call; the record still
+            # reaches the database unless this process dies first.
+            logger.exception("usage journal not writable")
+        _buffer.append(fields)
     _ensure_thread()
     if len(_buffer) >= FLUSH_SIZE:
         _wake.set()
@@ -55,16 +81,59 @@ def record(**fields: Any) -> None:
 def flush() -> int:
     """Write everything queued; returns how many records were written."""
     with _flush_lock:
-        if not _buffer:
-            return 0
-        batch = _buffer[:]
-        del _buffer[: len(batch)]
+        with _lock:
+            if not _buffer:
+                return 0
+            batch = _buffer[:]
+            del _buffer[: len(batch)]
+            segments = _journal.rotate()
         try:
-            return _write(batch)
+            written = _write(batch)
         except DatabaseError:
-            # The database is unreachable: keep the records for the next flush.
-            _buffer[:0] = batch
+            # The database is unreachable: keep the records for the next flush
+            # (their segments stay until a flush commits them).
+            with _lock:
+                _buffer[:0] = batch
             raise
+        _journal.discard(segments)
+        return written
+
+
+def discard_queued() -> None:
+    """Drop queued records and their journal (tests that never write them)."""
+    with _flush_lock, _lock:
+        _buffer.clear()
+        _journal.discard(_journal.rotate())
+
+
+def recover_journals() -> int:
+    """Import the journals of dead gateway processes; returns records read.
+
+    Safe to run anywhere and concurrently (each segment is locked while it is
+    imported; records already stored are skipped by their UUID).
+    """
+    recovered = 0
+    for fd, path in dead_segments(settings.USAGE_JOURNAL_DIR):
+        try:
+            records = [_from_journal(r) for r in read_segment(fd)]
+            if records:
+                _write(records)
+            Path(path).unlink(missing_ok=True)
+            recovered += len(records)
+        finally:
+            os.close(fd)
+    if recovered:
+        logger.warning("recovered %d usage records from dead processes", recovered)
+    return recovered
+
+
+def _from_journal(data: dict[str, Any]) -> dict[str, Any]:
+    """A journal line's values back to the types the writer queues."""
+    if isinstance(data.get("created_at"), str):
+        data["created_at"] = datetime.fromisoformat(data["created_at"])
+    if data.get("cost") is not None:
+        data["cost"] = Decimal(str(data["cost"]))
+    return data
 
 
 def _insert_many(batch: list[dict[str, Any]]) -> None:
@@ -80,10 +149,12 @@ def _insert_many(batch: list[dict[str, Any]]) -> None:
     fields = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
     defaults = {f.attname: f.get_default() for f in fields}
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+    # A record replayed from a journal after its batch was committed is skipped.
+    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(
         quote(UsageRecord._meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
+        quote("uuid"),
     )
     conn = connections[DEFAULT_DB_ALIAS]  # resolved once, not per value
     prep = [(f.attname, f.get_db_prep_save) for f in fields]
@@ -108,7 +179,9 @@ def _write(batch: list[dict[str, Any]]) -> int:
         for fields in batch:
             try:
                 with transaction.atomic():
-                    UsageRecord.objects.create(**fields)
+                    UsageRecord.objects.bulk_create(
+                        [UsageRecord(**fields)], ignore_conflicts=True
+                    )
                 written += 1
             except IntegrityError:
                 logger.warning("dropped a usage record that no longer fits")
@@ -139,6 +212,9 @@ def _ensure_thread() -> None:
                     target=_run, name="usage-writer", daemon=True
                 )
                 _thread.start()
+
+
+os.register_at_fork(after_in_child=_journal.forget_after_fork)
 
 
 @atexit.register

@@ -5,7 +5,8 @@ Views are Django REST framework ``APIView`` subclasses with a native async
 request (adrf runs ``initial()`` through ``sync_to_async``, which the hot path
 cannot afford). The path per call: authenticate the key (cached), resolve the
 model name (cached), admit against limits, call the driver on the pooled client,
-relay the answer (SSE when streaming), queue usage for the batch writer.
+relay the answer (SSE when streaming, ``gateway.relay``), journal its usage record
+before the last byte.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.views import APIView
 
 from accounts.network import client_address
-from gateway import usage
+from gateway import estimate
 from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
 from gateway.errors import (
     GatewayError,
     bad_request,
-    error_event,
     error_response,
     method_not_allowed,
     model_not_allowed,
@@ -39,6 +39,7 @@ from gateway.fields import check_model
 from gateway.limits import admit
 from gateway.listing import list_models_for
 from gateway.parsers import FastJSONParser
+from gateway.relay import record_call, relay
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
 from gateway.validation import validate_chat, validate_embeddings
@@ -155,48 +156,9 @@ async def _admit(key: KeyInfo, candidate: Candidate, cost: int = 1) -> None:
         scope = label.split(":", 1)[0]
         raise rate_limited(
             f"Rate limit reached for this {'API key' if scope == 'key' else scope} "
-            "(requests per minute). Retry after the window resets.",
+            "(requests per minute). Retry after the time in Retry-After.",
             retry_after,
         )
-
-
-def _record(
-    key: KeyInfo,
-    candidate: Candidate | None,
-    endpoint: str,
-    name: str,
-    started: float,
-    status: int,
-    *,
-    usage_data: dict[str, Any] | None = None,
-    error_type: str = "",
-    stream: bool = False,
-    ttfb: float | None = None,
-) -> None:
-    usage_data = usage_data or {}
-    tokens_in = int(usage_data.get("prompt_tokens") or 0)
-    tokens_out = int(usage_data.get("completion_tokens") or 0)
-    usage.record(
-        organization_id=key.organization_id,
-        user_id=key.user_id,
-        api_key_id=key.key_pk,
-        provider_id=candidate.provider_pk if candidate else None,
-        model_id=candidate.model_pk if candidate else None,
-        endpoint=endpoint,
-        model_name=name[:255],
-        stream=stream,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cost=usage.cost(
-            tokens_in, tokens_out, candidate.input_cost, candidate.output_cost
-        )
-        if candidate
-        else 0,
-        latency_ms=int((time.monotonic() - started) * 1000),
-        ttfb_ms=int((ttfb - started) * 1000) if ttfb else None,
-        status_code=status,
-        error_type=error_type[:64],
-    )
 
 
 def _driver(candidate: Candidate) -> Any:
@@ -242,7 +204,7 @@ async def _first_success(
             )
         except DriverError as err:
             last = err
-        _record(
+        record_call(
             key,
             candidate,
             endpoint,
@@ -286,8 +248,18 @@ class ChatCompletionsView(GatewayView):
         answer.setdefault("id", new_completion_id())
         answer.setdefault("object", "chat.completion")
         answer.setdefault("created", now())
-        _record(
-            key, candidate, "chat", name, started, 200, usage_data=answer.get("usage")
+        usage_data, estimated = estimate.usage_or_estimate(
+            answer.get("usage"), body, estimate.answer_chars(answer)
+        )
+        record_call(
+            key,
+            candidate,
+            "chat",
+            name,
+            started,
+            200,
+            usage_data=usage_data,
+            estimated=estimated,
         )
         return _json(answer)
 
@@ -332,85 +304,13 @@ class ChatCompletionsView(GatewayView):
             started=started,
             stream=True,
         )
-        relay = _relay(
-            first, chunks, deadline, key, candidate, name, include_usage, started
+        events = relay(
+            first, chunks, deadline, key, candidate, name, include_usage, started, body
         )
-        response = StreamingHttpResponse(relay, content_type="text/event-stream")
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
-
-
-async def _relay(
-    first: dict[str, Any],
-    chunks: AsyncIterator[dict[str, Any]],
-    deadline: float,
-    key: KeyInfo,
-    candidate: Candidate,
-    name: str,
-    include_usage: bool,
-    started: float,
-) -> AsyncIterator[bytes]:
-    """Re-emit the driver's chunks as OpenAI SSE; always close the upstream."""
-    envelope = {
-        "id": new_completion_id(),
-        "object": "chat.completion.chunk",
-        "created": now(),
-        "model": name,
-        "system_fingerprint": None,
-    }
-    usage_data: dict[str, Any] | None = None
-    status, error_type, ttfb = 200, "", time.monotonic()
-    chunk: dict[str, Any] | None = first
-    try:
-        while chunk is not None:
-            if chunk.get("usage") and not chunk.get("choices"):
-                usage_data = chunk["usage"]
-                if include_usage:
-                    yield b"data: " + orjson.dumps({**envelope, **chunk}) + b"\n\n"
-            else:
-                out = {**envelope, **chunk}
-                if include_usage:
-                    out["usage"] = None
-                else:
-                    out.pop("usage", None)
-                yield b"data: " + orjson.dumps(out) + b"\n\n"
-            try:
-                async with asyncio.timeout_at(deadline):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                chunk = None
-        yield b"data: [DONE]\n\n"
-    except TimeoutError:
-        err = DriverError(
-            "The provider stream exceeded its time limit.",
-            status=504,
-            code="upstream_timeout",
-        )
-        status, error_type = err.status, err.code or ""
-        yield error_event(err)
-    except DriverError as err:
-        status, error_type = err.status, err.code or err.type
-        yield error_event(err)
-    except asyncio.CancelledError:
-        status, error_type = 499, "client_disconnected"
-        raise
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        _record(
-            key,
-            candidate,
-            "chat",
-            name,
-            started,
-            status,
-            usage_data=usage_data,
-            error_type=error_type,
-            stream=True,
-            ttfb=ttfb,
-        )
 
 
 class EmbeddingsView(GatewayView):
@@ -445,7 +345,7 @@ class EmbeddingsView(GatewayView):
             cost=calls,
         )
         answer["model"] = name
-        _record(
+        record_call(
             key,
             candidate,
             "embeddings",

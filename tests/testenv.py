@@ -8,6 +8,7 @@ CI points the suite at PostgreSQL and Redis.
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # The key that wraps new values; rotation tests add and remove keys themselves.
@@ -20,3 +21,6 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 # Tests write usage with usage.flush() when they assert on it; a periodic writer
 # thread racing the test's own writes only makes shared-cache SQLite lock up.
 os.environ.setdefault("USAGE_FLUSH_INTERVAL", "3600")
+# Usage journals of this run stay out of the data directory, where a later
+# run's recovery would import them into another database.
+os.environ.setdefault("USAGE_JOURNAL_DIR", tempfile.mkdtemp(prefix="mg-journal-"))

@@ -583,6 +583,19 @@ async def iter_sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
         yield event or "message", "\n".join(data_lines)
 
 
+def malformed_stream(vendor: str, what: str) -> DriverError:
+    """An event the stream parser cannot read: the stream ends with this error.
+
+    Skipping it would answer 200 with part of the answer missing.
+    """
+    return DriverError(
+        f"{vendor} sent a malformed stream event ({what}).",
+        status=502,
+        code="upstream_malformed",
+        transient=True,  # before the first byte, the next provider may do better
+    )
+
+
 def stream_error(exc: Exception, vendor: str) -> DriverError:
     """A failure after the stream began: reported as an in-band error event."""
     err = error_from_exception(exc, vendor)

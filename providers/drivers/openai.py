@@ -36,6 +36,7 @@ from providers.drivers.base import (
     error_from_status,
     error_message_from_body,
     iter_sse,
+    malformed_stream,
     stream_error,
 )
 from providers.drivers.common import floats_to_base64, synth_tool_id
@@ -626,7 +627,9 @@ class OpenAIDriver(Driver):
                 try:
                     payload = orjson.loads(data)
                 except ValueError:
-                    continue
+                    raise malformed_stream(self.vendor, "invalid JSON") from None
+                if not isinstance(payload, dict):
+                    raise malformed_stream(self.vendor, "not a JSON object")
                 for chunk in translator.feed(payload):
                     yield chunk
             if not done and not translator.finished:

@@ -610,6 +610,26 @@ def make_app(
             assert request.transport is not None
             request.transport.abort()
             return response
+        if "MALFORMED" in text or "UNKNOWN EVENT" in text:
+            # An event whose JSON payload is cut, or a frame of no known type;
+            # the rest of the stream is complete and well formed.
+            await response.write(
+                event(
+                    "contentBlockDelta",
+                    {"contentBlockIndex": 0, "delta": {"text": "Hi"}},
+                )
+            )
+            if "MALFORMED" in text:
+                bad = {":event-type": "contentBlockDelta", ":message-type": "event"}
+                await response.write(frame(bad, b'{"contentBlockIndex": 0, "del'))
+            else:
+                await response.write(event("mysteryEvent", {"x": 1}))
+            await response.write(event("contentBlockStop", {"contentBlockIndex": 0}))
+            await response.write(event("messageStop", {"stopReason": "end_turn"}))
+            usage = {"inputTokens": 5, "outputTokens": 1, "totalTokens": 6}
+            await response.write(event("metadata", {"usage": usage, "metrics": {}}))
+            await response.write_eof()
+            return response
         if "STREAM ERROR" in text:
             await response.write(
                 event(

@@ -257,6 +257,7 @@ class Reply:
     slow: float = 0.0
     brk: bool = False
     stream_error: bool = False
+    malformed: bool = False
 
 
 def plan_reply(body: dict[str, Any], vendor: str) -> Reply | tuple[int, str]:
@@ -280,6 +281,9 @@ def plan_reply(body: dict[str, Any], vendor: str) -> Reply | tuple[int, str]:
         return Reply(f"Hello from {vendor}: {text}", brk=True)
     if upper == "STREAM ERROR":
         return Reply(f"Hello from {vendor}: {text}", stream_error=True)
+    if upper == "MALFORMED":
+        # A data line that is not JSON mid-stream; the rest of it is fine.
+        return Reply(f"Hello from {vendor}: {text}", malformed=True)
     if upper == "LENGTH":
         return Reply(f"Hello from {vendor}: cut", finish="length", slow=slow)
     return Reply(f"Hello from {vendor}: {text}", slow=slow)
@@ -456,6 +460,8 @@ async def stream_reply(
             if "usage_on_last_chunk" in quirks and n == len(choices) - 1:
                 chunk["usage"] = dict(USAGE)
         await send(chunk)
+        if reply.malformed and n == 1:
+            await response.write(b'data: {"choices": [{"index": 0, "delta": {"con\n\n')
         if reply.brk and n == 2:
             # Two text chunks sent: drop the connection without ending the body.
             assert request.transport is not None

@@ -74,11 +74,12 @@ def _fresh_auth_failure_counts() -> Iterator[None]:
 def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
     """The live gateway with fresh caches and limit counters for this test."""
     state.reset_for_tests()
-    limits._local.window = 0
+    limits._local.clear()
     _clear_redis_counters()
+    usage.discard_queued()  # records queued by tests that ran without this fixture
     yield _uvicorn
     state.reset_for_tests()
-    usage._buffer.clear()
+    usage.discard_queued()
 
 
 def _clear_redis_counters(*patterns: str) -> None:
@@ -91,7 +92,7 @@ def _clear_redis_counters(*patterns: str) -> None:
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        for pattern in patterns or ("modelgate:rpm:*", "modelgate:authfail:*"):
+        for pattern in patterns or ("modelgate:rl:*", "modelgate:authfail:*"):
             for key in client.scan_iter(pattern):
                 client.delete(key)
     finally:

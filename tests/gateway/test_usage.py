@@ -1,12 +1,21 @@
-"""The usage writer: batched inserts, and one bad record never sinks a batch."""
+"""The usage writer: batched inserts, one bad record never sinks a batch, and the
+journal keeps what a killed process had not written, counted once."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
 
 from gateway import usage
 from gateway.apikeys import create_key
 from gateway.models import UsageRecord
+from gateway.tasks import recover_usage_journals
 
 
 def record(org_id: int, key_id: int, **extra) -> None:
@@ -29,7 +38,7 @@ def record(org_id: int, key_id: int, **extra) -> None:
 
 def test_a_batch_is_written_with_every_field(transactional_db, world):
     key, _ = create_key(organization=world.acme, name="k")
-    usage._buffer.clear()
+    usage.discard_queued()
     for _ in range(3):
         record(world.acme.pk, key.pk, stream=True, ttfb_ms=2)
     assert usage.flush() == 3
@@ -49,10 +58,59 @@ def test_a_batch_is_written_with_every_field(transactional_db, world):
 
 def test_a_record_that_no_longer_fits_is_dropped_alone(transactional_db, world):
     key, _ = create_key(organization=world.acme, name="k")
-    usage._buffer.clear()
+    usage.discard_queued()
     record(world.acme.pk, key.pk)
     record(999_999, key.pk)  # its organization is gone
     record(world.acme.pk, key.pk)
     assert usage.flush() == 2
     assert UsageRecord.objects.count() == 2
     assert usage._buffer == []
+
+
+def test_a_journal_replayed_after_its_batch_was_written_counts_once(
+    transactional_db, world
+):
+    key, _ = create_key(organization=world.acme, name="k")
+    usage.discard_queued()
+    for _ in range(3):
+        record(world.acme.pk, key.pk)
+    segment = Path(usage._journal.path)
+    journaled = segment.read_bytes()
+    assert journaled.count(b"\n") == 3
+    assert usage.flush() == 3
+    assert not segment.exists(), "a committed segment was kept"
+    # A process killed between its commit and the unlink leaves the segment.
+    (settings.USAGE_JOURNAL_DIR / "99999-dead.jnl").write_bytes(journaled)
+    assert usage.recover_journals() == 3
+    assert UsageRecord.objects.count() == 3
+    assert list(settings.USAGE_JOURNAL_DIR.glob("*.jnl")) == []
+
+
+def test_the_journal_of_a_killed_process_is_imported_and_a_live_one_is_not(
+    transactional_db, world
+):
+    key, _ = create_key(organization=world.acme, name="k")
+    usage.discard_queued()
+    record(world.acme.pk, key.pk)  # this process's own segment: alive, locked
+    script = (
+        "import os, signal, django; django.setup()\n"
+        "from decimal import Decimal\n"
+        "from gateway import usage\n"
+        "for _ in range(2):\n"
+        f"    usage.record(organization_id={world.acme.pk}, api_key_id={key.pk},"
+        " endpoint='chat', model_name='m', cost=Decimal('0.5'), status_code=200)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env["USAGE_JOURNAL_DIR"] = str(settings.USAGE_JOURNAL_DIR)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=settings.BASE_DIR, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL
+    # The periodic task (beat runs it every USAGE_RECOVERY_INTERVAL seconds).
+    assert recover_usage_journals() == 2
+    assert "recover-usage-journals" in settings.CELERY_BEAT_SCHEDULE
+    rows = list(UsageRecord.objects.all())
+    assert len(rows) == 2 and all(r.cost == Decimal("0.5") for r in rows)
+    assert usage.flush() == 1  # ours, still queued and journaled
+    assert UsageRecord.objects.count() == 3

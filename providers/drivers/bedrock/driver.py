@@ -9,7 +9,13 @@ from typing import Any
 
 import httpx
 
-from providers.drivers.base import Driver, DriverError, ModelInfo, stream_error
+from providers.drivers.base import (
+    Driver,
+    DriverError,
+    ModelInfo,
+    malformed_stream,
+    stream_error,
+)
 from providers.drivers.bedrock.control import control_request, parse_models
 from providers.drivers.bedrock.embeddings import (
     COHERE_BATCH,
@@ -106,10 +112,7 @@ class BedrockDriver(Driver):
             except httpx.HTTPError as exc:
                 raise stream_error(exc, VENDOR) from None
             except ParserError as exc:
-                raise DriverError(
-                    f"Bedrock sent a malformed event stream ({type(exc).__name__}).",
-                    transient=True,
-                ) from None
+                raise malformed_stream(VENDOR, type(exc).__name__) from None
             for chunk in translator.finish():
                 yield chunk
         finally:

@@ -11,8 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverError
-from providers.drivers.bedrock.errors import aws_error
+from providers.drivers.base import DriverError, malformed_stream
+from providers.drivers.bedrock.errors import VENDOR, aws_error
 from providers.drivers.common import (
     assistant_message,
     chat_completion,
@@ -27,6 +27,19 @@ from providers.drivers.common import (
 
 log = logging.getLogger(__name__)
 
+
+# Every event type ConverseStream sends (its exceptions come as their own
+# message type).
+STREAM_EVENTS = frozenset(
+    {
+        "messageStart",
+        "contentBlockStart",
+        "contentBlockDelta",
+        "contentBlockStop",
+        "messageStop",
+        "metadata",
+    }
+)
 
 _STOP_REASONS = {
     "end_turn": "stop",
@@ -178,8 +191,12 @@ def decode_event(
     try:
         body = json.loads(payload or b"{}")
     except ValueError:
+        if kind == "event":
+            raise malformed_stream(VENDOR, "invalid JSON") from None
         body = {}
     if not isinstance(body, dict):
+        if kind == "event":
+            raise malformed_stream(VENDOR, "not a JSON object")
         body = {}
     if kind == "exception":
         name = str(headers.get(":exception-type") or "internalServerException")
@@ -190,4 +207,8 @@ def decode_event(
         code = str(headers.get(":error-code") or "InternalServerException")
         message = str(headers.get(":error-message") or code)
         raise aws_error(code, message, 500)
-    return str(headers.get(":event-type") or ""), body
+    event = str(headers.get(":event-type") or "")
+    if kind != "event" or event not in STREAM_EVENTS:
+        # A frame we cannot place may have carried part of the answer.
+        raise malformed_stream(VENDOR, f"unknown {kind} {event!r}"[:80])
+    return event, body

@@ -1,0 +1,98 @@
+"""Token estimates for calls whose vendor reported no usage (e.g. a cut stream).
+
+About four characters per token, the usual rule of thumb for English text with
+the common BPE tokenizers; records built from these figures are marked
+``usage_estimated`` so nobody mistakes them for the vendor's count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+CHARS_PER_TOKEN = 4
+
+
+def tokens(chars: int) -> int:
+    return math.ceil(chars / CHARS_PER_TOKEN) if chars > 0 else 0
+
+
+def _text_chars(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(
+            len(part["text"])
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return 0
+
+
+def prompt_chars(body: dict[str, Any]) -> int:
+    """Characters of the caller's messages (text parts and tool-call arguments)."""
+    total = 0
+    for message in body.get("messages") or ():
+        if isinstance(message, dict):
+            total += _text_chars(message.get("content"))
+            total += _calls_chars(message.get("tool_calls"))
+    return total
+
+
+def _calls_chars(calls: Any) -> int:
+    total = 0
+    for call in calls if isinstance(calls, list) else ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            for key in ("name", "arguments"):
+                if isinstance(function.get(key), str):
+                    total += len(function[key])
+    return total
+
+
+def delta_chars(choices: Iterable[Any]) -> int:
+    """Characters a chunk delivers: content, reasoning and tool-call arguments."""
+    total = 0
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        for key in ("content", "reasoning_content"):
+            if isinstance(delta.get(key), str):
+                total += len(delta[key])
+        total += _calls_chars(delta.get("tool_calls"))
+    return total
+
+
+def answer_chars(answer: dict[str, Any]) -> int:
+    """Characters of a whole ``chat.completion``'s messages."""
+    total = 0
+    for choice in answer.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict):
+            total += _text_chars(message.get("content"))
+            if isinstance(message.get("reasoning_content"), str):
+                total += len(message["reasoning_content"])
+            total += _calls_chars(message.get("tool_calls"))
+    return total
+
+
+def usage_or_estimate(
+    reported: dict[str, Any] | None, body: dict[str, Any], output_chars: int
+) -> tuple[dict[str, Any] | None, bool]:
+    """The vendor's usage when it reported output, else an estimate (and True).
+
+    An estimate is made only when something was delivered or asked: a call
+    that failed before sending anything keeps its zeros.
+    """
+    if reported and (reported.get("completion_tokens") or not output_chars):
+        return reported, False
+    if not output_chars and reported is None:
+        return None, False
+    estimated = {
+        "prompt_tokens": int((reported or {}).get("prompt_tokens") or 0)
+        or tokens(prompt_chars(body)),
+        "completion_tokens": tokens(output_chars),
+    }
+    return estimated, True

@@ -1,0 +1,13 @@
+"""Celery tasks of the gateway: thin wrappers around domain functions."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from gateway import usage
+
+
+@shared_task(name="gateway.recover_usage_journals")
+def recover_usage_journals() -> int:
+    """Import usage journaled by gateway processes that died (periodic)."""
+    return usage.recover_journals()
