@@ -9,7 +9,7 @@ from django.conf import settings
 
 from models_catalog.discovery import sync_provider_models
 from providers.crypto import CryptoError
-from providers.drivers.base import DriverError
+from providers.drivers.errors import DriverError
 from providers.models import Provider
 
 logger = logging.getLogger(__name__)

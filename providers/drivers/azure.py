@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from providers.drivers.base import DriverConfig, DriverError, ModelInfo
+from providers.drivers.config import DriverConfig, ModelInfo
+from providers.drivers.errors import DriverError
 from providers.drivers.openai import (
     OpenAIDriver,
     build_chat_body,
@@ -51,8 +52,6 @@ def api_surface(cfg: DriverConfig) -> str:
             f"Azure api_surface must be 'classic' or 'v1', not {surface!r}.",
             status=502,
             code="provider_misconfigured",
-            health="failed",
-            should_retry=False,
         )
     return surface
 
@@ -155,8 +154,10 @@ def azure_error(
         err.param = upstream.get("param") or "prompt"
     elif status == 404 and code != "DeploymentNotFound":
         # No such route: the endpoint or the api-version is wrong (configuration).
-        err.message += " (check the endpoint and api_version)"
-        err.health = "failed"
+        err = DriverError(
+            err.message + " (check the endpoint and api_version)",
+            code="provider_misconfigured",
+        )
     return err
 
 

@@ -27,19 +27,18 @@ import httpx
 import orjson
 
 from providers.catalog import TYPES
-from providers.drivers.base import (
-    Driver,
-    DriverConfig,
+from providers.drivers.base import Driver
+from providers.drivers.canonical import floats_to_base64, synth_tool_id
+from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
+from providers.drivers.errors import (
     DriverError,
-    ModelInfo,
-    UpstreamRequest,
+    as_permanent,
     error_from_status,
     error_message_from_body,
-    iter_sse,
     malformed_stream,
     stream_error,
 )
-from providers.drivers.common import floats_to_base64, synth_tool_id
+from providers.drivers.stream import iter_sse
 
 try:  # the default transport is aiohttp; its errors can escape httpx's mapping
     import aiohttp
@@ -159,7 +158,7 @@ def openai_error(
     if err.status == 400 and isinstance(upstream.get("param"), str):
         err.param = upstream["param"]
     if str(headers.get("x-should-retry", "")).lower() == "false":
-        err.should_retry = False
+        err = as_permanent(err)
     return err
 
 

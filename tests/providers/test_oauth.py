@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 
-from providers.drivers.base import DriverConfig, DriverError, Timeouts
+from providers.drivers.auth import get_token
+from providers.drivers.config import DriverConfig, Timeouts
+from providers.drivers.errors import DriverError
 from providers.drivers.openai import OpenAIDriver
 from providers.http import build_client
-from providers.oauth import get_token
 from tests.fakes import openai as fake
 from tests.fakes.server import serve
 

@@ -18,9 +18,10 @@ from aiohttp import web
 
 from providers import http
 from providers.checks import check_image_fetch_loopback
-from providers.drivers.base import DriverConfig, DriverError
+from providers.drivers.config import DriverConfig
+from providers.drivers.errors import DriverError
 from providers.drivers.openai import OpenAIDriver
-from providers.health import check_provider
+from providers.health import check_provider, health_of
 from providers.models import Provider
 from tests.fakes.net import ConnectionCounter, counting, fake_dns
 from tests.fakes.server import serve_tls
@@ -100,7 +101,7 @@ def test_an_unresolvable_host_is_a_clean_transient_503(
         "upstream_unavailable",
         True,
     )
-    assert err.value.health == "unavailable"
+    assert health_of(err.value) == "unavailable"
     assert "gaierror" not in err.value.message and "Errno" not in err.value.message
 
 

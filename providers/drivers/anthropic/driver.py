@@ -16,14 +16,10 @@ from providers.drivers.anthropic.errors import VENDOR, error_from_anthropic
 from providers.drivers.anthropic.response import StreamTranslator, parse_message
 from providers.drivers.anthropic.translate import build_chat_request
 from providers.drivers.anthropic.urls import models_url, request_headers
-from providers.drivers.base import (
-    Driver,
-    DriverError,
-    ModelInfo,
-    UpstreamRequest,
-    iter_sse,
-    stream_error,
-)
+from providers.drivers.base import Driver
+from providers.drivers.config import ModelInfo, UpstreamRequest
+from providers.drivers.errors import DriverError, TransientDriverError, stream_error
+from providers.drivers.stream import iter_sse
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +60,9 @@ class AnthropicDriver(Driver):
             except Exception as exc:  # broken connection, transport errors
                 raise stream_error(exc, VENDOR) from None
             if not translator.complete:
-                raise DriverError(
+                raise TransientDriverError(
                     f"{VENDOR} stream ended before the message was complete",
                     status=502,
-                    transient=True,
                 )
             for chunk in translator.finish():
                 yield chunk

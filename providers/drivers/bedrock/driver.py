@@ -9,13 +9,7 @@ from typing import Any
 
 import httpx
 
-from providers.drivers.base import (
-    Driver,
-    DriverError,
-    ModelInfo,
-    malformed_stream,
-    stream_error,
-)
+from providers.drivers.base import Driver
 from providers.drivers.bedrock.control import control_request, parse_models
 from providers.drivers.bedrock.embeddings import (
     COHERE_BATCH,
@@ -34,7 +28,9 @@ from providers.drivers.bedrock.response import (
 )
 from providers.drivers.bedrock.signing import dumps, model_url, sign_request
 from providers.drivers.bedrock.translate import converse_request, inline_images
-from providers.drivers.common import image_refs
+from providers.drivers.config import ModelInfo
+from providers.drivers.errors import DriverError, malformed_stream, stream_error
+from providers.drivers.images import image_refs
 
 log = logging.getLogger(__name__)
 # One embeddings request may fan out to one call per text: never all at once.

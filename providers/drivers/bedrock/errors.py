@@ -9,8 +9,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import (
+from providers.drivers.errors import (
     DriverError,
+    TransientDriverError,
     error_from_status,
     parse_retry_after,
 )
@@ -44,8 +45,6 @@ def aws_error(
             f"Bedrock refused the provider's AWS credentials ({code}): {message}",
             status=502,
             code="upstream_auth_error",
-            health="unavailable",
-            should_retry=False,
         )
     if code == "ValidationException":
         return DriverError(
@@ -53,7 +52,6 @@ def aws_error(
             status=400,
             type="invalid_request_error",
             code="upstream_invalid_request",
-            health=None,
         )
     if code == "ResourceNotFoundException":
         return DriverError(
@@ -61,32 +59,27 @@ def aws_error(
             f"region: {message}",
             status=502,
             code="upstream_model_not_found",
-            should_retry=False,
         )
     if code in ("ThrottlingException", "ServiceQuotaExceededException"):
-        return DriverError(
+        return TransientDriverError(
             f"Bedrock rate limit ({code}): {message}",
             status=429,
             type="rate_limit_error",
             code="upstream_rate_limited",
             retry_after=parse_retry_after(headers),
-            transient=True,
-            health=None,
         )
     if code == "ModelTimeoutException":
-        return DriverError(
+        return TransientDriverError(
             f"Bedrock model timed out: {message}",
             status=504,
             code="upstream_timeout",
-            transient=True,
         )
     if code in ("ServiceUnavailableException", "ModelNotReadyException"):
-        return DriverError(
+        return TransientDriverError(
             f"Bedrock is unavailable ({code}): {message}",
             status=503,
             code="upstream_unavailable",
             retry_after=parse_retry_after(headers),
-            transient=True,
         )
     if code in (
         "ModelErrorException",
@@ -94,11 +87,10 @@ def aws_error(
         "InternalServerException",
         "InternalFailure",
     ):
-        return DriverError(
+        return TransientDriverError(
             f"Bedrock error ({code}): {message}",
             status=502,
             code="upstream_error",
-            transient=True,
         )
     return error_from_status(status, message, headers, VENDOR)
 

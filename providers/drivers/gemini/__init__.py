@@ -40,7 +40,6 @@ Package layout (this module re-exports the public surface):
 
 from __future__ import annotations
 
-from providers.drivers.common import image_refs as image_urls
 from providers.drivers.gemini.discovery import parse_models_page
 from providers.drivers.gemini.driver import GeminiDriver
 from providers.drivers.gemini.embeddings import build_embed_bodies, embeddings_result
@@ -59,6 +58,7 @@ from providers.drivers.gemini.signatures import (
     encode_tool_id,
 )
 from providers.drivers.gemini.translate import build_chat_body, build_chat_request
+from providers.drivers.images import image_refs as image_urls
 
 __all__ = [
     "DUMMY_SIGNATURE",

@@ -9,14 +9,9 @@ from urllib.parse import quote
 
 import httpx
 
-from providers.drivers.base import (
-    Driver,
-    DriverError,
-    ModelInfo,
-    UpstreamRequest,
-    stream_error,
-)
-from providers.drivers.common import image_refs
+from providers.drivers.base import Driver
+from providers.drivers.config import ModelInfo, UpstreamRequest
+from providers.drivers.errors import DriverError, stream_error
 from providers.drivers.gemini.discovery import parse_models_page
 from providers.drivers.gemini.embeddings import (
     build_embed_bodies,
@@ -31,6 +26,7 @@ from providers.drivers.gemini.response import (
 )
 from providers.drivers.gemini.translate import build_chat_request
 from providers.drivers.gemini.urls import base_url, model_path
+from providers.drivers.images import image_refs
 
 
 class GeminiDriver(Driver):

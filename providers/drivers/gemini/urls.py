@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from providers.catalog import TYPES
-from providers.drivers.base import DriverConfig
+from providers.drivers.config import DriverConfig
 
 DEFAULT_BASE = TYPES["gemini"].default_endpoint
 

@@ -9,15 +9,10 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from providers.drivers.base import (
-    Driver,
-    DriverError,
-    ModelInfo,
-    UpstreamRequest,
-    error_from_exception,
-    stream_error,
-)
-from providers.drivers.common import image_refs
+from providers.drivers.base import Driver
+from providers.drivers.config import ModelInfo, UpstreamRequest
+from providers.drivers.errors import DriverError, error_from_exception, stream_error
+from providers.drivers.images import image_refs
 from providers.drivers.ollama.discovery import apply_show, parse_models
 from providers.drivers.ollama.embeddings import build_embed_body, parse_embed_response
 from providers.drivers.ollama.errors import VENDOR, error_from_body

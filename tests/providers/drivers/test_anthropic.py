@@ -26,7 +26,9 @@ from providers.drivers.anthropic import (
     parse_models,
     sanitize_tool_id,
 )
-from providers.drivers.base import DriverConfig, DriverError, Timeouts
+from providers.drivers.config import DriverConfig, Timeouts
+from providers.drivers.errors import DriverError
+from providers.health import health_of
 from providers.http import build_client
 from tests.fakes import anthropic as fake
 from tests.fakes.server import serve
@@ -705,7 +707,7 @@ def test_rate_limit_keeps_retry_after_and_spend_limit_is_permanent() -> None:
         ),
         {},
     )
-    assert (spend.status, spend.transient, spend.should_retry) == (429, False, False)
+    assert (spend.status, spend.permanent) == (429, True)
 
 
 def test_non_json_error_body() -> None:
@@ -1304,7 +1306,7 @@ def test_io_health_check() -> None:
     with pytest.raises(DriverError) as info:
         run(fake.make_app(), call, api_key="sk-ant-wrong-key")
     assert (info.value.status, info.value.code) == (502, "upstream_auth_error")
-    assert info.value.health == "unavailable"
+    assert health_of(info.value) == "unavailable"
     assert "sk-ant-wrong-key" not in info.value.message
 
 

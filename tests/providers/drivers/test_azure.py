@@ -24,7 +24,9 @@ from providers.drivers.azure import (
     embeddings_url,
     parse_deployments,
 )
-from providers.drivers.base import DriverConfig, DriverError, Timeouts
+from providers.drivers.config import DriverConfig, Timeouts
+from providers.drivers.errors import DriverError
+from providers.health import health_of
 from providers.http import build_client
 from tests.fakes import azure as fake
 from tests.fakes.openai import embedding_vector
@@ -106,7 +108,7 @@ def test_endpoint_tolerates_pasted_suffixes(base: str) -> None:
 def test_unknown_surface_is_a_configuration_failure() -> None:
     with pytest.raises(DriverError) as info:
         chat_url(cfg(api_surface="v2"), "x")
-    assert info.value.health == "failed"
+    assert health_of(info.value) == "failed"
 
 
 def test_classic_body_drops_model_and_keeps_the_rest() -> None:
@@ -210,14 +212,14 @@ def test_not_found_errors() -> None:
         {"error": {"code": "DeploymentNotFound", "message": "no deployment"}}
     ).encode()
     err = azure_error(404, missing, {})
-    assert (err.status, err.code, err.health) == (
+    assert (err.status, err.code, health_of(err)) == (
         502,
         "upstream_model_not_found",
         "unavailable",
     )
     route = json.dumps({"error": {"code": "404", "message": "Resource not found"}})
     err = azure_error(404, route.encode(), {})
-    assert err.health == "failed" and "api_version" in err.message
+    assert health_of(err) == "failed" and "api_version" in err.message
 
 
 def test_registry() -> None:
@@ -437,7 +439,8 @@ def test_unknown_deployment_and_bad_api_version() -> None:
         lambda d: d.chat({"messages": [user("x")]}, "chat-prod"),
         api_version="2019-01-01",
     )
-    assert err.code == "upstream_model_not_found" and err.health == "failed"
+    # A wrong route is our configuration: the code says so, and health follows.
+    assert err.code == "provider_misconfigured" and health_of(err) == "failed"
 
 
 def test_timeout_and_break() -> None:

@@ -15,7 +15,6 @@ from aiohttp import web
 from botocore.eventstream import EventStreamBuffer
 from django.test import override_settings
 
-from providers.drivers.base import DriverConfig, DriverError, Timeouts
 from providers.drivers.bedrock import (
     BedrockDriver,
     StreamTranslator,
@@ -34,6 +33,9 @@ from providers.drivers.bedrock import (
     sign_request,
     tool_id,
 )
+from providers.drivers.config import DriverConfig, Timeouts
+from providers.drivers.errors import DriverError
+from providers.health import health_of
 from providers.http import build_client
 from tests.fakes import bedrock as fake
 from tests.fakes.server import FakeServer, serve
@@ -495,7 +497,7 @@ def test_aws_errors_map_to_gateway_errors(
     assert (err.status, err.code) == (expected_status, expected_code)
     assert "Boom here." in err.message
     if expected_code == "upstream_auth_error":
-        assert err.should_retry is False
+        assert err.permanent
 
 
 def test_error_shapes_message_capitalised_and_type_in_body() -> None:
@@ -1069,10 +1071,10 @@ def test_it_reports_unknown_models_and_rejected_credentials(server: FakeServer) 
         config(server.url),  # the session token is missing
     ):
         err = error_of(lambda cfg=cfg: chat(cfg, {"messages": [user("x")]}))
-        assert (err.status, err.code, err.should_retry) == (
+        assert (err.status, err.code, err.permanent) == (
             502,
             "upstream_auth_error",
-            False,
+            True,
         )
         assert (
             "wrong-secret-value" not in err.message
@@ -1158,7 +1160,7 @@ def test_health_check_succeeds_and_fails_with_a_bad_key(server: FakeServer) -> N
             lambda d, _: d.health_check(),
         )
     )
-    assert (err.status, err.code, err.health) == (
+    assert (err.status, err.code, health_of(err)) == (
         502,
         "upstream_auth_error",
         "unavailable",

@@ -15,7 +15,8 @@ from aiohttp import web
 from django.test import override_settings
 
 from providers.drivers import driver_class
-from providers.drivers.base import DriverConfig, DriverError, ModelInfo, Timeouts
+from providers.drivers.config import DriverConfig, ModelInfo, Timeouts
+from providers.drivers.errors import DriverError
 from providers.drivers.ollama import (
     OllamaDriver,
     OllamaStreamTranslator,
@@ -35,6 +36,7 @@ from providers.drivers.ollama import (
     translate_messages,
     usage_from,
 )
+from providers.health import health_of
 from providers.http import build_client
 from tests.fakes.ollama import make_app
 from tests.fakes.server import serve
@@ -1140,7 +1142,10 @@ def test_io_list_models_and_health():
     assert app["requests"][0]["path"] == "/api/tags"
     with pytest.raises(DriverError) as err:
         run(make_app(api_key="k"), lambda d: d.health_check(), api_key="bad")
-    assert (err.value.code, err.value.health) == ("upstream_auth_error", "unavailable")
+    assert (err.value.code, health_of(err.value)) == (
+        "upstream_auth_error",
+        "unavailable",
+    )
 
 
 def test_io_health_check_unreachable():
@@ -1165,7 +1170,7 @@ def test_io_health_check_unreachable():
     # ClientConnectorError to httpx.ConnectTimeout, which base maps to 504.
     assert err.value.status == 503
     assert err.value.transient
-    assert err.value.health == "unavailable"
+    assert health_of(err.value) == "unavailable"
 
 
 # -- the fake rejects what Ollama rejects ----------------------------------------

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from providers.drivers import driver_class
-from providers.drivers.base import DriverConfig, DriverError, Timeouts
+from providers.drivers.config import DriverConfig, Timeouts
+from providers.drivers.errors import DriverError
 from providers.drivers.openai import (
     OpenAIDriver,
     OpenAIStreamTranslator,
@@ -31,6 +32,7 @@ from providers.drivers.openai import (
     parse_embeddings_response,
     parse_models,
 )
+from providers.health import health_of
 from providers.http import build_client
 from tests.fakes import openai as fake
 from tests.fakes.server import serve
@@ -797,7 +799,7 @@ def test_error_mapping_details() -> None:
     )
     assert err.param == "messages" and err.type == "invalid_request_error"
     err = openai_error(500, b"<html>oops</html>", {"x-should-retry": "false"})
-    assert err.status == 502 and err.should_retry is False
+    assert err.status == 502 and err.permanent
 
 
 def test_registry_maps_every_openai_family_type_to_this_driver() -> None:
@@ -1203,7 +1205,7 @@ def test_list_models_and_health_check() -> None:
 
 def test_health_check_fails_with_a_bad_key_without_leaking_it() -> None:
     err = expect_error(lambda d: d.health_check(), api_key="sk-wrong-SECRETVALUE")
-    assert (err.status, err.code, err.health) == (
+    assert (err.status, err.code, health_of(err)) == (
         502,
         "upstream_auth_error",
         "unavailable",
