@@ -20,7 +20,7 @@ from providers import catalog
 from providers.crypto import CryptoError
 from providers.drivers import driver_class, get_driver
 from providers.drivers.config import DriverConfig
-from providers.drivers.errors import DriverError
+from providers.drivers.errors import DriverError, TransientDriverError
 from providers.drivers.scrub import scrub, secret_values
 from providers.http import build_client
 from providers.models import HealthEvent, Provider
@@ -30,10 +30,20 @@ Health = Provider.Health
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's outcome; ``transient`` when a later check may see it pass."""
+
     health: str
     message: str
     latency_ms: int | None = None
     transient: bool = False
+
+    def raise_if_transient(self) -> None:
+        """Raise ``TransientDriverError`` (scrubbed message) when it may pass.
+
+        Celery tasks retry that error type by declaration (``autoretry_for``).
+        """
+        if self.transient:
+            raise TransientDriverError(self.message, code="provider_unavailable")
 
 
 def scrubbed(message: str, cfg: DriverConfig | None) -> str:
