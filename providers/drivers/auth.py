@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from providers.catalog import API_KEY_HEADER_DEFAULTS, AuthMethod
 from providers.drivers.errors import (
     DriverError,
     error_from_exception,
     error_from_status,
     error_message_from_body,
 )
+from providers.drivers.registry import vendor_spec
+from providers.drivers.vendor import AuthMethod
 
 if TYPE_CHECKING:
     from providers.drivers.config import DriverConfig
@@ -40,7 +41,8 @@ def auth_headers(cfg: DriverConfig, bearer_token: str | None = None) -> dict[str
     """Headers that authenticate a request for every method except SigV4.
 
     ``bearer_token`` is the OAuth2 access token when the method is ``oauth2``.
-    The ``api_key`` method's header name and prefix default per provider type.
+    The ``api_key`` method's header name and prefix default to the vendor's
+    declaration (``VendorSpec.api_key_header``).
     """
     creds = cfg.credentials
     method = cfg.auth_method
@@ -50,9 +52,8 @@ def auth_headers(cfg: DriverConfig, bearer_token: str | None = None) -> dict[str
     elif method == AuthMethod.X_API_KEY:
         headers["x-api-key"] = str(creds.get("api_key", ""))
     elif method == AuthMethod.API_KEY:
-        default_name, default_prefix = API_KEY_HEADER_DEFAULTS.get(
-            cfg.provider_type, ("", "")
-        )
+        spec = vendor_spec(cfg.provider_type)
+        default_name, default_prefix = spec.api_key_header if spec else ("", "")
         name = str(cfg.config.get("auth_header") or default_name)
         prefix = str(cfg.config.get("auth_prefix", default_prefix) or "")
         headers[name] = f"{prefix}{creds.get('api_key', '')}"

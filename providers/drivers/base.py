@@ -35,7 +35,6 @@ from typing import Any
 import httpx
 import orjson
 
-from providers.catalog import AuthMethod
 from providers.drivers import boundary
 from providers.drivers.auth import auth_headers, get_token
 from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
@@ -47,6 +46,7 @@ from providers.drivers.errors import (
     invalid_request,
 )
 from providers.drivers.images import IMAGE_MAX_BYTES, fetch_images
+from providers.drivers.vendor import AuthMethod
 
 __all__ = ["Driver", "DriverConfig", "DriverError", "ModelInfo", "UpstreamRequest"]
 

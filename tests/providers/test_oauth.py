@@ -15,7 +15,7 @@ import httpx
 from providers.drivers.auth import TokenCache, get_token
 from providers.drivers.config import DriverConfig, Timeouts
 from providers.drivers.errors import DriverError
-from providers.drivers.openai import OpenAIDriver
+from providers.drivers.openai.driver import OpenAIDriver
 from providers.http import build_client
 from tests.fakes import openai as fake
 from tests.fakes.server import serve

@@ -20,7 +20,7 @@ from providers import http
 from providers.checks import check_image_fetch_loopback
 from providers.drivers.config import DriverConfig
 from providers.drivers.errors import DriverError
-from providers.drivers.openai import OpenAIDriver
+from providers.drivers.openai.driver import OpenAIDriver
 from providers.health import check_provider, health_of
 from providers.models import Provider
 from tests.fakes.net import ConnectionCounter, counting, fake_dns

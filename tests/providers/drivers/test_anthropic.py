@@ -10,21 +10,21 @@ from typing import Any
 import httpx
 import pytest
 
-from providers.drivers.anthropic import (
-    JSON_OBJECT_INSTRUCTION,
-    NOOP_TOOL,
-    PLACEHOLDER_USER_TEXT,
-    AnthropicDriver,
+from providers.drivers.anthropic.discovery import parse_models
+from providers.drivers.anthropic.driver import AnthropicDriver
+from providers.drivers.anthropic.errors import error_from_anthropic, error_from_event
+from providers.drivers.anthropic.messages import PLACEHOLDER_USER_TEXT, sanitize_tool_id
+from providers.drivers.anthropic.response import (
     StreamTranslator,
-    build_chat_request,
-    build_messages_body,
-    error_from_anthropic,
-    error_from_event,
     map_stop_reason,
     map_usage,
     parse_message,
-    parse_models,
-    sanitize_tool_id,
+)
+from providers.drivers.anthropic.translate import (
+    JSON_OBJECT_INSTRUCTION,
+    NOOP_TOOL,
+    build_chat_request,
+    build_messages_body,
 )
 from providers.drivers.config import DriverConfig, Timeouts
 from providers.drivers.errors import DriverError

@@ -13,16 +13,16 @@ import httpx
 import pytest
 
 from providers.drivers import driver_class
-from providers.drivers.azure import (
-    AzureOpenAIDriver,
+from providers.drivers.azure.discovery import parse_deployments
+from providers.drivers.azure.driver import AzureOpenAIDriver
+from providers.drivers.azure.errors import azure_error
+from providers.drivers.azure.translate import (
     azure_endpoint,
-    azure_error,
     build_azure_chat_body,
     build_azure_embeddings_body,
     chat_url,
     deployments_url,
     embeddings_url,
-    parse_deployments,
 )
 from providers.drivers.config import DriverConfig, Timeouts
 from providers.drivers.errors import DriverError

@@ -15,22 +15,21 @@ from aiohttp import web
 from botocore.eventstream import EventStreamBuffer
 from django.test import override_settings
 
-from providers.drivers.bedrock import (
-    BedrockDriver,
+from providers.drivers.bedrock.control import parse_models
+from providers.drivers.bedrock.driver import BedrockDriver
+from providers.drivers.bedrock.embeddings import embedding_inputs, embeddings_response
+from providers.drivers.bedrock.errors import aws_error, parse_error
+from providers.drivers.bedrock.response import (
     StreamTranslator,
-    aws_error,
-    build_converse_body,
-    converse_request,
     decode_event,
-    embedding_inputs,
-    embeddings_response,
     map_stop_reason,
     map_usage,
-    model_url,
     parse_converse_response,
-    parse_error,
-    parse_models,
-    sign_request,
+)
+from providers.drivers.bedrock.signing import model_url, sign_request
+from providers.drivers.bedrock.translate import (
+    build_converse_body,
+    converse_request,
     tool_id,
 )
 from providers.drivers.config import DriverConfig, Timeouts

@@ -16,25 +16,25 @@ from django.test import override_settings
 
 from providers.drivers.config import DriverConfig, Timeouts
 from providers.drivers.errors import DriverError
-from providers.drivers.gemini import (
-    DUMMY_SIGNATURE,
+from providers.drivers.gemini.discovery import parse_models_page
+from providers.drivers.gemini.driver import GeminiDriver
+from providers.drivers.gemini.embeddings import build_embed_bodies, embeddings_result
+from providers.drivers.gemini.errors import error_from_gemini
+from providers.drivers.gemini.response import (
     EventDecoder,
-    GeminiDriver,
     StreamTranslator,
-    build_chat_body,
-    build_chat_request,
-    build_embed_bodies,
-    decode_tool_id,
-    embeddings_result,
-    encode_tool_id,
-    error_from_gemini,
-    gemini_schema,
-    image_urls,
     map_finish_reason,
     parse_chat_response,
-    parse_models_page,
     parse_usage,
 )
+from providers.drivers.gemini.schema import gemini_schema
+from providers.drivers.gemini.signatures import (
+    DUMMY_SIGNATURE,
+    decode_tool_id,
+    encode_tool_id,
+)
+from providers.drivers.gemini.translate import build_chat_body, build_chat_request
+from providers.drivers.images import image_refs as image_urls
 from providers.health import health_of
 from providers.http import build_client
 from tests.fakes import gemini as fake

@@ -17,25 +17,23 @@ from django.test import override_settings
 from providers.drivers import driver_class
 from providers.drivers.config import DriverConfig, ModelInfo, Timeouts
 from providers.drivers.errors import DriverError
-from providers.drivers.ollama import (
-    OllamaDriver,
+from providers.drivers.ollama.discovery import apply_show, parse_models, parse_show
+from providers.drivers.ollama.driver import OllamaDriver
+from providers.drivers.ollama.embeddings import build_embed_body, parse_embed_response
+from providers.drivers.ollama.errors import error_from_body
+from providers.drivers.ollama.response import (
     OllamaStreamTranslator,
-    api_url,
-    apply_show,
-    base_url,
-    build_chat_body,
-    build_chat_request,
-    build_embed_body,
-    error_from_body,
-    image_urls,
     map_done_reason,
     parse_chat_response,
-    parse_embed_response,
-    parse_models,
-    parse_show,
-    translate_messages,
     usage_from,
 )
+from providers.drivers.ollama.translate import (
+    build_chat_body,
+    build_chat_request,
+    image_urls,
+    translate_messages,
+)
+from providers.drivers.ollama.urls import api_url, base_url
 from providers.health import health_of
 from providers.http import build_client
 from tests.fakes.ollama import make_app

@@ -13,24 +13,24 @@ import httpx
 import pytest
 
 from providers.drivers import driver_class
+from providers.drivers.canonical import floats_to_base64
 from providers.drivers.config import DriverConfig, Timeouts
 from providers.drivers.errors import DriverError
-from providers.drivers.openai import (
-    OpenAIDriver,
+from providers.drivers.openai.discovery import classify_model, parse_models
+from providers.drivers.openai.driver import OpenAIDriver
+from providers.drivers.openai.errors import error_from_stream_event, openai_error
+from providers.drivers.openai.response import (
     OpenAIStreamTranslator,
-    build_chat_body,
-    build_embeddings_body,
-    classify_model,
     completion_to_chunks,
-    error_from_stream_event,
-    floats_to_base64,
-    is_reasoning_model,
     normalize_finish_reason,
     normalize_usage,
-    openai_error,
     parse_chat_response,
     parse_embeddings_response,
-    parse_models,
+)
+from providers.drivers.openai.translate import (
+    build_chat_body,
+    build_embeddings_body,
+    is_reasoning_model,
 )
 from providers.health import health_of
 from providers.http import build_client

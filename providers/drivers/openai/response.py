@@ -1,59 +1,27 @@
-"""OpenAI and every OpenAI-compatible preset (PROTOCOLS.md section 3).
+"""OpenAI response and stream translation (pure).
 
-The canonical format *is* OpenAI Chat Completions, so requests pass through
-(unknown fields kept) with ``model`` replaced by the vendor id, and answers come
-back nearly untouched. The work is in the stream: compatible servers differ, so
-``OpenAIStreamTranslator`` re-emits every stream in the canonical chunk sequence
-(PROTOCOLS.md 1.6) whatever the upstream got slightly wrong.
-
-Pure functions (no I/O): ``build_chat_body``, ``parse_chat_response``,
-``OpenAIStreamTranslator``, ``completion_to_chunks``, ``build_embeddings_body``,
-``parse_embeddings_response``, ``parse_models``, ``openai_error``,
-``error_from_stream_event``. ``OpenAIDriver`` is the thin I/O layer; the Azure
-driver subclasses it and overrides URLs, body and error hooks.
+Answers come back nearly untouched. The work is in the stream: compatible
+servers differ, so ``OpenAIStreamTranslator`` re-emits every stream in the
+canonical chunk sequence (PROTOCOLS.md 1.6) whatever the upstream got slightly
+wrong. ``completion_to_chunks`` turns a whole answer into that sequence.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import struct
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import orjson
-
-from providers.catalog import TYPES
-from providers.drivers.base import Driver
 from providers.drivers.canonical import floats_to_base64, synth_tool_id
-from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
+from providers.drivers.config import DriverConfig
 from providers.drivers.errors import (
     DriverError,
-    as_permanent,
-    error_from_status,
-    error_message_from_body,
-    malformed_stream,
-    stream_error,
 )
-from providers.drivers.stream import iter_sse
+from providers.drivers.openai.errors import error_from_stream_event
 
-try:  # the default transport is aiohttp; its errors can escape httpx's mapping
-    import aiohttp
-
-    _STREAM_ERRORS: tuple[type[BaseException], ...] = (
-        httpx.HTTPError,
-        aiohttp.ClientError,
-        OSError,
-        asyncio.TimeoutError,
-    )
-except ImportError:  # pragma: no cover
-    _STREAM_ERRORS = (httpx.HTTPError, OSError, asyncio.TimeoutError)
-
-# Model ids whose API rejects ``max_tokens`` (reasoning models).
-REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 FINISH_REASONS = frozenset(
     {"stop", "length", "tool_calls", "content_filter", "function_call"}
 )
@@ -69,44 +37,6 @@ _FINISH_ALIASES = {
 }
 # Chunk envelope fields the gateway sets itself.
 ENVELOPE_KEYS = frozenset({"id", "object", "created", "model", "system_fingerprint"})
-
-
-def is_reasoning_model(model_id: str) -> bool:
-    """o1/o3/o4/gpt-5 ids (a routing prefix such as ``openai/`` is ignored)."""
-    return model_id.rsplit("/", 1)[-1].lower().startswith(REASONING_PREFIXES)
-
-
-def use_max_completion_tokens(body: dict[str, Any]) -> None:
-    """Move ``max_tokens`` to ``max_completion_tokens`` (the caller's value wins)."""
-    if "max_tokens" not in body:
-        return
-    value = body.pop("max_tokens")
-    if value is not None and body.get("max_completion_tokens") is None:
-        body["max_completion_tokens"] = value
-
-
-def build_chat_body(
-    cfg: DriverConfig, request: Mapping[str, Any], model_id: str, stream: bool
-) -> dict[str, Any]:
-    """The upstream body: the caller's fields, the vendor model, stream settings.
-
-    ``cfg.config["drop_params"]`` (list) removes fields a preset rejects;
-    ``cfg.config["stream_usage"]`` False stops sending ``stream_options``.
-    """
-    drop = set(cfg.config.get("drop_params") or ())
-    body = {k: v for k, v in request.items() if k not in drop}
-    body["model"] = model_id
-    if is_reasoning_model(model_id):
-        use_max_completion_tokens(body)
-    body.pop("stream", None)
-    options = body.pop("stream_options", None)
-    if stream:
-        body["stream"] = True
-        if cfg.config.get("stream_usage", True):
-            merged = dict(options) if isinstance(options, dict) else {}
-            merged["include_usage"] = True
-            body["stream_options"] = merged
-    return body
 
 
 def normalize_finish_reason(value: Any) -> str:
@@ -132,63 +62,6 @@ def normalize_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- errors -------------------------------------------------------------------
-
-
-def _error_object(body: bytes | str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, TypeError):
-        return {}
-    err = data.get("error") if isinstance(data, dict) else None
-    return err if isinstance(err, dict) else {}
-
-
-def openai_error(
-    status: int,
-    body: bytes,
-    headers: Mapping[str, str],
-    vendor: str = "OpenAI",
-    cfg: DriverConfig | None = None,
-) -> DriverError:
-    """An upstream error answer (OpenAI envelope or anything else) → DriverError."""
-    # Credentials are scrubbed at the driver boundary (drivers/boundary.py).
-    message = error_message_from_body(body)
-    err = error_from_status(status, message, headers, vendor)
-    upstream = _error_object(body)
-    if err.status == 400 and isinstance(upstream.get("param"), str):
-        err.param = upstream["param"]
-    if str(headers.get("x-should-retry", "")).lower() == "false":
-        err = as_permanent(err)
-    return err
-
-
-def error_from_stream_event(
-    data: Mapping[str, Any], vendor: str = "OpenAI", cfg: DriverConfig | None = None
-) -> DriverError:
-    """``{"error": ...}`` inside a 200 answer (stream or body) → DriverError."""
-    err = data.get("error")
-    if isinstance(err, Mapping):
-        message = str(err.get("message") or "")
-        code, kind = err.get("code"), str(err.get("type") or "")
-    else:
-        message, code, kind = str(err or ""), None, ""
-    status = 0
-    if isinstance(code, int) or (isinstance(code, str) and code.isdigit()):
-        status = int(code)
-    if not 400 <= status <= 599:
-        hint = f"{kind} {code or ''}".lower()
-        if "rate_limit" in hint:
-            status = 429
-        elif "overloaded" in hint or "unavailable" in hint:
-            status = 503
-        elif "timeout" in hint:
-            status = 504
-        elif "invalid_request" in hint:
-            status = 400
-        else:
-            status = 500
-    message = message or f"{vendor} reported an error mid-answer"
-    return error_from_status(status, message, {}, vendor)
 
 
 # -- responses ------------------------------------------------------------------
@@ -450,15 +323,6 @@ def completion_to_chunks(
 # -- embeddings and models -------------------------------------------------------
 
 
-def build_embeddings_body(
-    cfg: DriverConfig, request: Mapping[str, Any], model_id: str
-) -> dict[str, Any]:
-    drop = set(cfg.config.get("drop_params") or ())
-    body = {k: v for k, v in request.items() if k not in drop}
-    body["model"] = model_id
-    return body
-
-
 def base64_to_floats(data: str) -> list[float]:
     raw = base64.b64decode(data)
     return list(struct.unpack(f"<{len(raw) // 4}f", raw))
@@ -493,177 +357,3 @@ def parse_embeddings_response(
             usage["total_tokens"] = usage["prompt_tokens"]
         out["usage"] = usage
     return out
-
-
-def classify_model(model_id: str, declared: str | None = None) -> str:
-    """inference | embedding | rerank, from a declared type or the id."""
-    declared = (declared or "").lower()
-    if declared in ("embedding", "embeddings"):
-        return "embedding"
-    if declared == "rerank":
-        return "rerank"
-    lowered = model_id.lower()
-    if "rerank" in lowered:
-        return "rerank"
-    if lowered.startswith("text-embedding") or "embed" in lowered:
-        return "embedding"
-    return "inference"
-
-
-_CONTEXT_KEYS = ("context_window", "context_length", "max_model_len")
-
-
-def parse_models(data: Any) -> list[ModelInfo]:
-    """``GET /models`` (``{"data": [...]}`` or, as Together sends, a bare list)."""
-    rows = data.get("data") if isinstance(data, dict) else data
-    models = []
-    for row in rows if isinstance(rows, list) else ():
-        if not isinstance(row, dict) or not row.get("id"):
-            continue
-        model_id = str(row["id"])
-        context = next(
-            (row[k] for k in _CONTEXT_KEYS if isinstance(row.get(k), int)), None
-        )
-        models.append(
-            ModelInfo(
-                model_id=model_id,
-                name=str(row.get("name") or model_id),
-                model_type=classify_model(model_id, row.get("type")),
-                context_window=context,
-            )
-        )
-    return models
-
-
-# -- I/O layer -------------------------------------------------------------------
-
-
-class OpenAIDriver(Driver):
-    """OpenAI, ``openai_compatible`` and the presets (base URL includes /v1)."""
-
-    vendor = "OpenAI"
-
-    def __init__(self, config: DriverConfig, client: httpx.AsyncClient) -> None:
-        super().__init__(config, client)
-        spec = TYPES.get(config.provider_type)
-        if spec is not None:
-            self.vendor = spec.label
-
-    # hooks the Azure driver overrides
-    @property
-    def base(self) -> str:
-        return self.config.base_url.rstrip("/")
-
-    def chat_url(self, model_id: str) -> str:
-        return f"{self.base}/chat/completions"
-
-    def embeddings_url(self, model_id: str) -> str:
-        return f"{self.base}/embeddings"
-
-    def models_url(self) -> str:
-        return f"{self.base}/models"
-
-    def chat_body(
-        self, request: dict[str, Any], model_id: str, stream: bool
-    ) -> dict[str, Any]:
-        return build_chat_body(self.config, request, model_id, stream)
-
-    def embeddings_body(self, request: dict[str, Any], model_id: str) -> dict:
-        return build_embeddings_body(self.config, request, model_id)
-
-    def parse_models(self, data: Any) -> list[ModelInfo]:
-        return parse_models(data)
-
-    def error_from_response(
-        self, status: int, body: bytes, headers: Mapping[str, str]
-    ) -> DriverError:
-        return openai_error(status, body, headers, self.vendor, self.config)
-
-    # I/O
-
-    async def headers(self, accept: str = "application/json") -> dict[str, str]:
-        headers = await self.auth()
-        headers["Content-Type"] = "application/json"
-        headers["Accept"] = accept
-        return headers
-
-    async def chat(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
-        req = UpstreamRequest(
-            "POST",
-            self.chat_url(model_id),
-            await self.headers(),
-            json=self.chat_body(request, model_id, stream=False),
-        )
-        response = await self.send(req)
-        return parse_chat_response(self.read_json(response), self.vendor, self.config)
-
-    async def chat_stream(
-        self, request: dict[str, Any], model_id: str
-    ) -> AsyncIterator[dict[str, Any]]:
-        req = UpstreamRequest(
-            "POST",
-            self.chat_url(model_id),
-            await self.headers("text/event-stream"),
-            json=self.chat_body(request, model_id, stream=True),
-        )
-        response = await self.open_stream(req)
-        translator = OpenAIStreamTranslator(self.vendor, self.config)
-        try:
-            if "application/json" in response.headers.get("content-type", ""):
-                # The server ignored ``stream`` and answered in one piece.
-                data = orjson.loads(await response.aread())
-                for chunk in completion_to_chunks(data, self.vendor, self.config):
-                    yield chunk
-                return
-            done = False
-            async for _event, data in iter_sse(response):
-                data = data.strip()
-                if data == "[DONE]":
-                    done = True
-                    break
-                if not data:
-                    continue
-                try:
-                    payload = orjson.loads(data)
-                except ValueError:
-                    raise malformed_stream(self.vendor, "invalid JSON") from None
-                if not isinstance(payload, dict):
-                    raise malformed_stream(self.vendor, "not a JSON object")
-                for chunk in translator.feed(payload):
-                    yield chunk
-            if not done and not translator.finished:
-                raise DriverError(
-                    f"{self.vendor} stream ended before the answer was complete.",
-                    status=502,
-                    code="upstream_error",
-                )
-            for chunk in translator.finish():
-                yield chunk
-        except DriverError:
-            raise
-        except ValueError:
-            raise DriverError(
-                f"{self.vendor} answered with invalid JSON.", status=502
-            ) from None
-        except _STREAM_ERRORS as exc:
-            raise stream_error(exc, self.vendor) from None  # type: ignore[arg-type]
-        finally:
-            await response.aclose()
-
-    async def embed(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
-        req = UpstreamRequest(
-            "POST",
-            self.embeddings_url(model_id),
-            await self.headers(),
-            json=self.embeddings_body(request, model_id),
-        )
-        response = await self.send(req)
-        return parse_embeddings_response(
-            self.read_json(response), request.get("encoding_format"), self.vendor
-        )
-
-    async def list_models(self) -> list[ModelInfo]:
-        headers = await self.headers()
-        headers.pop("Content-Type")
-        response = await self.send(UpstreamRequest("GET", self.models_url(), headers))
-        return self.parse_models(self.read_json(response))
