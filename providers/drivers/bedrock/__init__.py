@@ -34,7 +34,7 @@ Package layout (declarations here; import from the modules):
 - ``response``: Converse answer and ConverseStream events → canonical (pure).
 - ``embeddings``: Titan / Cohere InvokeModel bodies and answers (pure).
 - ``errors``: AWS errors → ``DriverError``.
-- ``control``: control-plane URLs and requests (model listing) and their parsing.
+- ``discovery``: control-plane URLs and requests (model listing) and their parsing.
 - ``driver``: ``BedrockDriver``, the thin I/O layer.
 """
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from providers.drivers.base import Driver
-from providers.drivers.bedrock.control import control_request, parse_models
+from providers.drivers.bedrock.discovery import control_request, parse_models
 from providers.drivers.bedrock.embeddings import (
     COHERE_BATCH,
     cohere_embed_body,

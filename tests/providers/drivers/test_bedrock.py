@@ -15,7 +15,7 @@ from aiohttp import web
 from botocore.eventstream import EventStreamBuffer
 from django.test import override_settings
 
-from providers.drivers.bedrock.control import parse_models
+from providers.drivers.bedrock.discovery import parse_models
 from providers.drivers.bedrock.driver import BedrockDriver
 from providers.drivers.bedrock.embeddings import embedding_inputs, embeddings_response
 from providers.drivers.bedrock.errors import aws_error, parse_error
