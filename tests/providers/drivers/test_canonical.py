@@ -1,4 +1,4 @@
-"""Vectors for the pure helpers the vendor drivers share (drivers/common.py)."""
+"""Vectors for the canonical builders and the shared image helpers."""
 
 from __future__ import annotations
 
