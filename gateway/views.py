@@ -43,9 +43,13 @@ from gateway.relay import record_call, relay
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
 from gateway.validation import validate_chat, validate_embeddings
-from providers.drivers import get_driver
-from providers.drivers.canonical import new_completion_id, now
-from providers.drivers.errors import DriverError, TransientDriverError
+from providers.drivers import (
+    DriverError,
+    TransientDriverError,
+    get_driver,
+    new_completion_id,
+    now,
+)
 from providers.http import get_client
 
 logger = logging.getLogger(__name__)
