@@ -148,11 +148,16 @@ def chat_completion(
 
 
 def chunk(
-    delta: dict[str, Any], finish_reason: str | None = None, index: int = 0
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    index: int = 0,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """One ``chat.completion.chunk`` body for one choice."""
+    """One ``chat.completion.chunk`` body for one choice (``extra``: logprobs…)."""
     return {
-        "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}]
+        "choices": [
+            {"index": index, "delta": delta, **extra, "finish_reason": finish_reason}
+        ]
     }
 
 

@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.drivers.canonical import floats_to_base64, synth_tool_id
+from providers.drivers.canonical import (
+    chunk,
+    floats_to_base64,
+    role_chunk,
+    synth_tool_id,
+    tool_call_arguments,
+    tool_call_start,
+    usage_chunk,
+)
 from providers.drivers.config import DriverConfig
 from providers.drivers.errors import (
     DriverError,
@@ -114,12 +122,6 @@ class _ChoiceState:
     next_tool: int = 0
 
 
-def _chunk(index: int, delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "choices": [{"index": index, "delta": delta, **extra, "finish_reason": None}]
-    }
-
-
 class OpenAIStreamTranslator:
     """Upstream chunk dicts → canonical chunks (PROTOCOLS.md 1.6), defensively.
 
@@ -163,12 +165,12 @@ class OpenAIStreamTranslator:
         out: list[dict[str, Any]] = []
         if not self.choices:
             self.choices[0] = _ChoiceState(started=True)
-            out.append(_chunk(0, {"role": "assistant", "content": ""}))
+            out.append(role_chunk(0))
         for index, state in self.choices.items():
             if state.finish_reason is None:
                 out.extend(self._close(index, state, None))
         if self.usage is not None:
-            out.append({"choices": [], "usage": self.usage})
+            out.append(usage_chunk(self.usage))
             self.usage = None
         return out
 
@@ -186,7 +188,7 @@ class OpenAIStreamTranslator:
         out: list[dict[str, Any]] = []
         if not state.started:
             state.started = True
-            out.append(_chunk(index, {"role": "assistant", "content": ""}))
+            out.append(role_chunk(index))
         delta = dict(delta or {})
         delta.pop("role", None)
         tool_calls = delta.pop("tool_calls", None)
@@ -197,7 +199,7 @@ class OpenAIStreamTranslator:
                 for k, v in choice.items()
                 if k not in ("index", "delta", "finish_reason") and v is not None
             }
-            out.append(_chunk(index, clean, **extra))
+            out.append(chunk(clean, index=index, **extra))
         for call in tool_calls or ():
             if isinstance(call, dict):
                 out.extend(self._tool_delta(index, state, call))
@@ -245,13 +247,9 @@ class OpenAIStreamTranslator:
             args, slot.pending = slot.pending + args, ""
         if args:
             out.append(
-                _chunk(
-                    index,
-                    {
-                        "tool_calls": [
-                            {"index": slot.out_index, "function": {"arguments": args}}
-                        ]
-                    },
+                chunk(
+                    {"tool_calls": [tool_call_arguments(slot.out_index, args)]},
+                    index=index,
                 )
             )
         return out
@@ -261,13 +259,8 @@ class OpenAIStreamTranslator:
         state.next_tool += 1
         if not slot.id:
             slot.id = synth_tool_id()
-        start = {
-            "index": slot.out_index,
-            "id": slot.id,
-            "type": "function",
-            "function": {"name": slot.name or "", "arguments": ""},
-        }
-        return _chunk(index, {"tool_calls": [start]})
+        start = tool_call_start(slot.out_index, slot.id, slot.name or "")
+        return chunk({"tool_calls": [start]}, index=index)
 
     def _close(
         self, index: int, state: _ChoiceState, finish: Any
@@ -279,16 +272,14 @@ class OpenAIStreamTranslator:
                 if slot.pending:
                     fragment = {"index": slot.out_index, "function": {}}
                     fragment["function"]["arguments"] = slot.pending
-                    out.append(_chunk(index, {"tool_calls": [fragment]}))
+                    out.append(chunk({"tool_calls": [fragment]}, index=index))
                     slot.pending = ""
         if finish is None:
             reason = "tool_calls" if state.slots else "stop"
         else:
             reason = normalize_finish_reason(finish)
         state.finish_reason = reason
-        out.append(
-            {"choices": [{"index": index, "delta": {}, "finish_reason": reason}]}
-        )
+        out.append(chunk({}, reason, index))
         return out
 
 
