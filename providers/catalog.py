@@ -1,6 +1,9 @@
 """Provider types and auth methods: their defaults and the rules that validate them.
 
-Pure data and pure functions (no ORM), used by the Provider model, the admin form,
+The types, their defaults and vendor-specific settings are declared by the
+vendor packages (``providers/drivers/<vendor>/__init__.py``, collected by
+``drivers/registry.py``); this module applies the rules every type shares. Pure
+data and pure functions (no ORM), used by the Provider model, the admin form,
 the bootstrap command and the drivers, so every surface applies the same rules.
 """
 

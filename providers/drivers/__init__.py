@@ -7,9 +7,10 @@ through), ``auth`` (auth headers, OAuth2 token cache), ``images`` (data URLs,
 guarded remote fetch), ``canonical`` (response and chunk builders), ``stream``
 (the one stream loop), ``base`` (the Driver class), ``vendor`` and ``registry``
 (what each vendor package declares, collected). Vendor packages (``openai``,
-``azure``, ``anthropic``, ``bedrock``, ``ollama``, ``gemini``, ``compatible``)
-all have ``translate``, ``response``, ``errors``, ``driver`` and, where the
-vendor lists models, ``discovery``.
+``azure``, ``anthropic``, ``bedrock``, ``ollama``, ``gemini``) all have
+``translate``, ``response``, ``errors``, ``driver`` and ``discovery``, and
+declare their provider types in ``__init__.py``; the OpenAI-compatible presets
+are declared in ``openai/presets.py`` on the OpenAI driver.
 
 Public surface: ``get_driver(config, client)`` returns the driver instance for a
 ``DriverConfig``; ``driver_class(provider_type)`` the class; the error types and
