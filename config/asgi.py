@@ -34,7 +34,7 @@ from gateway.intake import (  # noqa: E402
     check_declared_length,
     read_body,
 )
-from providers.drivers.base import DriverError  # noqa: E402
+from providers.drivers.errors import DriverError  # noqa: E402
 
 GATEWAY_PREFIX = "/v1/"
 logger = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ INTAKE_FAILED = DriverError(
     "The gateway failed to handle the request.",
     status=500,
     code="internal_error",
-    health=None,
 )
 
 from gateway.hosts import host_refusal  # noqa: E402  (needs django.setup())

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from django.http import HttpResponse
 
-from providers.drivers.base import DriverError
+from providers.drivers.errors import DriverError
 
 
 class GatewayError(DriverError):
@@ -21,7 +21,6 @@ def invalid_api_key(message: str = "Incorrect API key provided.") -> GatewayErro
         status=401,
         type="invalid_request_error",
         code="invalid_api_key",
-        health=None,
     )
 
 
@@ -32,7 +31,6 @@ def model_not_found(name: str) -> GatewayError:
         status=404,
         type="invalid_request_error",
         code="model_not_found",
-        health=None,
     )
 
 
@@ -42,7 +40,6 @@ def model_not_allowed(name: str) -> GatewayError:
         status=403,
         type="permission_error",
         code="model_not_allowed",
-        health=None,
     )
 
 
@@ -55,7 +52,6 @@ def bad_request(
         type="invalid_request_error",
         code=code,
         param=param,
-        health=None,
     )
 
 
@@ -65,7 +61,6 @@ def method_not_allowed(method: str) -> GatewayError:
         status=405,
         type="invalid_request_error",
         code="method_not_allowed",
-        health=None,
     )
 
 
@@ -76,7 +71,6 @@ def rate_limited(message: str, retry_after: float) -> GatewayError:
         type="rate_limit_error",
         code="rate_limit_exceeded",
         retry_after=retry_after,
-        health=None,
     )
 
 
@@ -88,9 +82,21 @@ def error_response(err: DriverError) -> HttpResponse:
         # that read milliseconds get the exact figure.
         response["Retry-After"] = str(max(1, math.ceil(err.retry_after)))
         response["retry-after-ms"] = str(max(1, math.ceil(err.retry_after * 1000)))
-    if err.should_retry is not None:
-        response["x-should-retry"] = "true" if err.should_retry else "false"
+    if should_not_retry(err):
+        response["x-should-retry"] = "false"
     return response
+
+
+def should_not_retry(err: DriverError) -> bool:
+    """A permanent upstream failure the OpenAI SDK would otherwise retry (5xx, 429).
+
+    The gateway's own refusals (its rate limits, no provider yet) keep the
+    SDK's default: they may pass.
+    """
+    upstream = (err.code or "").startswith("upstream_") or (
+        err.code == "provider_misconfigured"
+    )
+    return err.permanent and upstream and (err.status >= 500 or err.status == 429)
 
 
 def error_event(err: DriverError) -> bytes:

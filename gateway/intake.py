@@ -38,7 +38,6 @@ def too_large(limit: int) -> GatewayError:
         status=413,
         type="invalid_request_error",
         code="request_too_large",
-        health=None,
     )
 
 

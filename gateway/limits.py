@@ -134,7 +134,6 @@ def _redis_failed(exc: RedisUnavailable) -> None:
             type="api_error",
             code="limits_unavailable",
             retry_after=max(1.0, state().breaker.seconds_left()),
-            health=None,
         )
     now = time.monotonic()
     if now - _last_warning >= WARN_EVERY:

@@ -20,7 +20,8 @@ from gateway import estimate, usage
 from gateway.auth import KeyInfo
 from gateway.errors import error_event
 from gateway.routing import Candidate
-from providers.drivers.base import DriverError, new_completion_id, now
+from providers.drivers.canonical import new_completion_id, now
+from providers.drivers.errors import DriverError
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,6 @@ async def relay(
             "The gateway failed while streaming the answer.",
             status=500,
             code="internal_error",
-            health=None,
         )
         record(err.status, "internal_error")
         yield error_event(err)

@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from models_catalog.visibility import Principal, visible_models
 from providers.crypto import CryptoError
-from providers.drivers.base import DriverConfig
+from providers.drivers.config import DriverConfig
 from providers.models import Provider
 
 UNHEALTHY = {Provider.Health.UNAVAILABLE, Provider.Health.FAILED}

@@ -43,8 +43,13 @@ from gateway.relay import record_call, relay
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
 from gateway.validation import validate_chat, validate_embeddings
-from providers.drivers import get_driver
-from providers.drivers.base import DriverError, new_completion_id, now
+from providers.drivers import (
+    DriverError,
+    TransientDriverError,
+    get_driver,
+    new_completion_id,
+    now,
+)
 from providers.http import get_client
 
 logger = logging.getLogger(__name__)
@@ -96,7 +101,6 @@ class GatewayView(APIView):
                     "The gateway failed to handle the request.",
                     status=500,
                     code="internal_error",
-                    health=None,
                 )
             )
 
@@ -168,7 +172,6 @@ def _driver(candidate: Candidate) -> Any:
             f"{candidate.config_error}",
             status=502,
             code="provider_misconfigured",
-            health="failed",
         )
     return get_driver(candidate.driver_config, get_client())
 
@@ -196,11 +199,10 @@ async def _first_success(
         try:
             return candidate, await attempt(candidate)
         except TimeoutError:
-            last = DriverError(
+            last = TransientDriverError(
                 "The provider timed out.",
                 status=504,
                 code="upstream_timeout",
-                transient=True,
             )
         except DriverError as err:
             last = err
@@ -287,11 +289,10 @@ class ChatCompletionsView(GatewayView):
                 async with asyncio.timeout_at(deadline):
                     first = await anext(chunks)
             except StopAsyncIteration:
-                raise DriverError(
+                raise TransientDriverError(
                     "The provider sent an empty stream.",
                     status=502,
                     code="upstream_error",
-                    transient=True,
                 ) from None
             return first, chunks, deadline
 
@@ -391,6 +392,5 @@ async def unknown_route(
             status=404,
             type="invalid_request_error",
             code="unknown_url",
-            health=None,
         )
     )

@@ -14,7 +14,7 @@ from models_catalog.discovery import sync_provider_models
 from models_catalog.models import AIModel, Grant
 from providers.admin import ProviderAdmin
 from providers.crypto import CryptoError
-from providers.drivers.base import DriverError
+from providers.drivers.errors import DriverError
 from providers.forms import JSONObjectField
 from providers.health import scrubbed
 from providers.models import Provider

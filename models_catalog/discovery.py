@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from models_catalog.models import AIModel
 from providers.drivers import get_driver
-from providers.drivers.base import DriverConfig, DriverError, ModelInfo
+from providers.drivers.config import DriverConfig, ModelInfo
+from providers.drivers.errors import TransientDriverError
 from providers.http import build_client
 from providers.models import Provider
 
@@ -55,11 +56,10 @@ def fetch_models(provider: Provider) -> list[ModelInfo]:
     try:
         return asyncio.run(_list(cfg, timeout))
     except TimeoutError:
-        raise DriverError(
+        raise TransientDriverError(
             f"Model listing did not answer within {timeout:g} s.",
             status=504,
             code="upstream_timeout",
-            transient=True,
         ) from None
 
 

@@ -9,19 +9,16 @@ from django.conf import settings
 
 from models_catalog.discovery import sync_provider_models
 from providers.crypto import CryptoError
-from providers.drivers.base import DriverError
+from providers.drivers.errors import DriverError, TransientDriverError
 from providers.models import Provider
 
 logger = logging.getLogger(__name__)
 
 
-class TransientDiscoveryError(Exception):
-    """The listing failed for a reason that may pass (timeout, 5xx, 429)."""
-
-
 @shared_task(
     name="models_catalog.discover_models",
-    autoretry_for=(TransientDiscoveryError,),
+    # A listing that failed for a reason that may pass (timeout, 5xx, 429).
+    autoretry_for=(TransientDriverError,),
     retry_backoff=10,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -34,9 +31,9 @@ def discover_models(provider_id: int) -> dict[str, int] | None:
         return None
     try:
         result = sync_provider_models(provider)
+    except TransientDriverError:
+        raise  # retried by declaration (autoretry_for)
     except DriverError as err:
-        if err.transient:
-            raise TransientDiscoveryError(err.message) from None
         logger.warning("discovery for provider %s failed: %s", provider_id, err.message)
         return None
     except CryptoError as exc:

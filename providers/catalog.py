@@ -1,15 +1,22 @@
 """Provider types and auth methods: their defaults and the rules that validate them.
 
-Pure data and pure functions (no ORM), used by the Provider model, the admin form,
+The types, their defaults and vendor-specific settings are declared by the
+vendor packages (``providers/drivers/<vendor>/__init__.py``, collected by
+``drivers/registry.py``); this module applies the rules every type shares. Pure
+data and pure functions (no ORM), used by the Provider model, the admin form,
 the bootstrap command and the drivers, so every surface applies the same rules.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from providers.drivers.registry import vendor_specs
+from providers.drivers.vendor import AUTH_METHOD_CHOICES, AuthMethod, VendorSpec
+
+__all__ = ["AUTH_METHOD_CHOICES", "TYPES", "AuthMethod", "ProviderType", "validate"]
 
 
 class ProviderType:
@@ -30,91 +37,9 @@ class ProviderType:
     VLLM = "vllm"
 
 
-class AuthMethod:
-    BEARER = "bearer"
-    X_API_KEY = "x_api_key"
-    API_KEY = "api_key"
-    CUSTOM_HEADERS = "custom_headers"
-    AWS_SIGV4 = "aws_sigv4"
-    OAUTH2 = "oauth2"
-    NONE = "none"
-
-
-AUTH_METHOD_CHOICES = [
-    (AuthMethod.BEARER, "Bearer token (Authorization: Bearer …)"),
-    (AuthMethod.X_API_KEY, "x-api-key header"),
-    (AuthMethod.API_KEY, "API key in a named header"),
-    (AuthMethod.CUSTOM_HEADERS, "Custom headers"),
-    (AuthMethod.AWS_SIGV4, "AWS Signature V4"),
-    (AuthMethod.OAUTH2, "OAuth2 client credentials"),
-    (AuthMethod.NONE, "No authentication"),
-]
-
-
-@dataclass(frozen=True)
-class TypeSpec:
-    label: str
-    default_endpoint: str
-    default_auth: str
-    # Whether the driver speaks the OpenAI protocol (presets and compatibles).
-    openai_family: bool = False
-    endpoint_required: bool = False
-
-
-TYPES: dict[str, TypeSpec] = {
-    ProviderType.OPENAI: TypeSpec(
-        "OpenAI", "https://api.openai.com/v1", AuthMethod.BEARER, openai_family=True
-    ),
-    ProviderType.AZURE_OPENAI: TypeSpec(
-        "Azure OpenAI", "", AuthMethod.API_KEY, endpoint_required=True
-    ),
-    ProviderType.ANTHROPIC: TypeSpec(
-        "Anthropic", "https://api.anthropic.com", AuthMethod.X_API_KEY
-    ),
-    ProviderType.BEDROCK: TypeSpec(
-        "AWS Bedrock",
-        "https://bedrock-runtime.{region}.amazonaws.com",
-        AuthMethod.AWS_SIGV4,
-    ),
-    ProviderType.OLLAMA: TypeSpec("Ollama", "http://localhost:11434", AuthMethod.NONE),
-    ProviderType.GEMINI: TypeSpec(
-        "Google Gemini",
-        "https://generativelanguage.googleapis.com/v1beta",
-        AuthMethod.API_KEY,
-    ),
-    ProviderType.OPENAI_COMPATIBLE: TypeSpec(
-        "OpenAI-compatible",
-        "",
-        AuthMethod.BEARER,
-        openai_family=True,
-        endpoint_required=True,
-    ),
-    ProviderType.OPENROUTER: TypeSpec(
-        "OpenRouter", "https://openrouter.ai/api/v1", AuthMethod.BEARER, True
-    ),
-    ProviderType.GROQ: TypeSpec(
-        "Groq", "https://api.groq.com/openai/v1", AuthMethod.BEARER, True
-    ),
-    ProviderType.TOGETHER: TypeSpec(
-        "Together AI", "https://api.together.xyz/v1", AuthMethod.BEARER, True
-    ),
-    ProviderType.FIREWORKS: TypeSpec(
-        "Fireworks AI",
-        "https://api.fireworks.ai/inference/v1",
-        AuthMethod.BEARER,
-        True,
-    ),
-    ProviderType.DEEPSEEK: TypeSpec(
-        "DeepSeek", "https://api.deepseek.com/v1", AuthMethod.BEARER, True
-    ),
-    ProviderType.MISTRAL: TypeSpec(
-        "Mistral", "https://api.mistral.ai/v1", AuthMethod.BEARER, True
-    ),
-    ProviderType.XAI: TypeSpec("xAI", "https://api.x.ai/v1", AuthMethod.BEARER, True),
-    ProviderType.VLLM: TypeSpec(
-        "vLLM", "http://localhost:8000/v1", AuthMethod.BEARER, True
-    ),
-}
+# Provider types are declared by the vendor packages (providers/drivers/*/).
+TypeSpec = VendorSpec
+TYPES: dict[str, VendorSpec] = vendor_specs()
 
 TYPE_CHOICES = [(name, spec.label) for name, spec in TYPES.items()]
 
@@ -140,8 +65,7 @@ CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
 
 # Per-type defaults for the ``api_key`` method's header and prefix.
 API_KEY_HEADER_DEFAULTS: dict[str, tuple[str, str]] = {
-    ProviderType.AZURE_OPENAI: ("api-key", ""),
-    ProviderType.GEMINI: ("x-goog-api-key", ""),
+    name: spec.api_key_header for name, spec in TYPES.items() if spec.api_key_header[0]
 }
 
 
@@ -214,30 +138,22 @@ def validate(
             "provider_config", f"{region!r} is not an AWS region name (like us-east-1)."
         )
 
-    if provider_type == ProviderType.BEDROCK and not region:
-        add("provider_config", "Bedrock needs a region (provider config 'region').")
+    for key, message in spec.required_config.items():
+        if not config.get(key):
+            add("provider_config", message)
     if (
         spec.endpoint_required
         and not (endpoint or "").strip()
         and not config.get("base_url")
     ):
         add("endpoint", f"{spec.label} needs an endpoint URL.")
-    if provider_type == ProviderType.AZURE_OPENAI:
-        deployments = config.get("deployments")
-        if deployments is not None and not (
-            isinstance(deployments, dict)
-            and all(
-                isinstance(k, str) and isinstance(v, str)
-                for k, v in deployments.items()
-            )
-        ):
-            add(
-                "provider_config",
-                "Azure 'deployments' must map model names to deployment names.",
-            )
+    for message in spec.check(config) if spec.check else ():
+        add("provider_config", message)
+    if spec.only_auth and auth_method != spec.only_auth[0]:
+        add("auth_method", spec.only_auth[1])
 
     if auth_method == AuthMethod.AWS_SIGV4:
-        if provider_type != ProviderType.BEDROCK and not region:
+        if "region" not in spec.required_config and not region:
             add(
                 "provider_config",
                 "AWS SigV4 needs a region (provider config 'region').",
@@ -248,8 +164,6 @@ def validate(
         ):
             if not credentials.get(key):
                 add("credentials", f"AWS SigV4 needs {label}.")
-    elif provider_type == ProviderType.BEDROCK:
-        add("auth_method", "Bedrock providers authenticate with AWS SigV4.")
 
     if auth_method in (
         AuthMethod.BEARER,

@@ -143,6 +143,11 @@ def _find_local(kid: str) -> LocalKey:
     )
 
 
+def reset_kms_client() -> None:
+    """Drop the cached KMS client, so the next use reads the AWS settings again."""
+    _kms_client.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def _kms_client(region: str, endpoint_url: str) -> Any:
     import boto3

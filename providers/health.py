@@ -19,7 +19,8 @@ from django.utils import timezone
 from providers import catalog
 from providers.crypto import CryptoError
 from providers.drivers import driver_class, get_driver
-from providers.drivers.base import DriverConfig, DriverError
+from providers.drivers.config import DriverConfig
+from providers.drivers.errors import DriverError, TransientDriverError
 from providers.drivers.scrub import scrub, secret_values
 from providers.http import build_client
 from providers.models import HealthEvent, Provider
@@ -29,10 +30,20 @@ Health = Provider.Health
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's outcome; ``transient`` when a later check may see it pass."""
+
     health: str
     message: str
     latency_ms: int | None = None
     transient: bool = False
+
+    def raise_if_transient(self) -> None:
+        """Raise ``TransientDriverError`` (scrubbed message) when it may pass.
+
+        Celery tasks retry that error type by declaration (``autoretry_for``).
+        """
+        if self.transient:
+            raise TransientDriverError(self.message, code="provider_unavailable")
 
 
 def scrubbed(message: str, cfg: DriverConfig | None) -> str:
@@ -43,6 +54,20 @@ def scrubbed(message: str, cfg: DriverConfig | None) -> str:
     produced it.
     """
     return scrub(message, secret_values(cfg))
+
+
+# Error codes that mean our configuration is wrong, not that the vendor is down.
+MISCONFIGURED_CODES = frozenset({"provider_misconfigured", "upstream_blocked"})
+
+
+def health_of(err: DriverError) -> str:
+    """The health a failed call means: the one place errors become statuses.
+
+    ``failed`` when our configuration is wrong (a forbidden or invalid endpoint,
+    missing settings: codes in ``MISCONFIGURED_CODES``); ``unavailable`` for any
+    other failure (unreachable, timed out, 5xx, refused credentials).
+    """
+    return Health.FAILED if err.code in MISCONFIGURED_CODES else Health.UNAVAILABLE
 
 
 def configuration_problem(provider: Provider) -> tuple[DriverConfig | None, str]:
@@ -90,7 +115,7 @@ def probe(provider: Provider) -> CheckResult:
         )
     except DriverError as err:
         latency = int((time.monotonic() - started) * 1000)
-        health = Health.FAILED if err.health == "failed" else Health.UNAVAILABLE
+        health = health_of(err)
         # A configuration error (a blocked address) does not pass by retrying.
         transient = err.transient and health != Health.FAILED
         return CheckResult(health, scrubbed(err.message, cfg), latency, transient)

@@ -58,6 +58,18 @@ _dns_cache: OrderedDict[tuple[str, int], tuple[float, tuple[str, ...]]] = Ordere
 _dns_lock = threading.Lock()
 
 
+def reset_dns_cache() -> None:
+    """Forget every cached DNS answer (tests; a resolver change)."""
+    with _dns_lock:
+        _dns_cache.clear()
+
+
+def dns_cache_keys() -> list[tuple[str, int]]:
+    """The ``(host, family)`` pairs cached now, oldest first."""
+    with _dns_lock:
+        return list(_dns_cache)
+
+
 class OutboundBlocked(httpx.TransportError):
     """The request's destination is not allowed."""
 

@@ -9,7 +9,7 @@ from django.db import models
 
 from providers import catalog
 from providers.crypto import CryptoError
-from providers.drivers.base import DriverConfig, Timeouts
+from providers.drivers.config import DriverConfig, Timeouts
 from providers.fields import EncryptedFieldsMixin, EncryptedJSONField
 
 

@@ -8,19 +8,16 @@ from celery import current_app, shared_task
 from django.conf import settings
 from django.db import transaction
 
+from providers.drivers.errors import TransientDriverError
 from providers.health import check_provider
 from providers.models import Provider
 
 logger = logging.getLogger(__name__)
 
 
-class TransientHealthError(Exception):
-    """The provider looked unavailable for a reason that may pass: check again."""
-
-
 @shared_task(
     name="providers.check_provider_health",
-    autoretry_for=(TransientHealthError,),
+    autoretry_for=(TransientDriverError,),
     retry_backoff=5,
     retry_backoff_max=120,
     retry_jitter=True,
@@ -32,9 +29,8 @@ def check_provider_health(provider_id: int) -> str | None:
         logger.info("provider %s is gone; no health check", provider_id)
         return None
     result = check_provider(provider)
-    if result.transient:
-        # The status is stored already; the retry notices a recovery sooner.
-        raise TransientHealthError(result.message)
+    # The status is stored already; a retry notices a recovery sooner.
+    result.raise_if_transient()
     return result.health
 
 

@@ -1,44 +1,44 @@
-"""Driver registry: ``provider_type`` → driver class (one module per vendor).
+"""Drivers: the contract, the shared machinery and one package per vendor.
+
+Shared modules, one concern each: ``config`` (DriverConfig, Timeouts),
+``errors`` (DriverError, TransientDriverError, the one status mapping),
+``boundary`` and ``scrub`` (the one credential scrub every error leaves
+through), ``auth`` (auth headers, OAuth2 token cache), ``images`` (data URLs,
+guarded remote fetch), ``canonical`` (response and chunk builders), ``stream``
+(the one stream loop), ``base`` (the Driver class), ``vendor`` and ``registry``
+(what each vendor package declares, collected). Vendor packages (``openai``,
+``azure``, ``anthropic``, ``bedrock``, ``ollama``, ``gemini``) all have
+``translate``, ``response``, ``errors``, ``driver`` and ``discovery``, and
+declare their provider types in ``__init__.py``; the OpenAI-compatible presets
+are declared in ``openai/presets.py`` on the OpenAI driver.
 
 Public surface: ``get_driver(config, client)`` returns the driver instance for a
-``DriverConfig``; ``driver_class(provider_type)`` the class. Adding a vendor is
-adding a module and one line in ``REGISTRY``; OpenAI-compatible presets share
-the OpenAI driver.
+``DriverConfig``; ``driver_class(provider_type)`` the class; the error types and
+the canonical id and timestamp helpers the gateway uses.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import import_module
 from typing import TYPE_CHECKING
 
-from providers.catalog import TYPES
+from providers.drivers.canonical import new_completion_id, now
+from providers.drivers.errors import DriverError, TransientDriverError
+from providers.drivers.registry import driver_class
 
 if TYPE_CHECKING:
     import httpx
 
-    from providers.drivers.base import Driver, DriverConfig
+    from providers.drivers.base import Driver
+    from providers.drivers.config import DriverConfig
 
-REGISTRY: dict[str, str] = {
-    "openai": "providers.drivers.openai.OpenAIDriver",
-    "azure_openai": "providers.drivers.azure.AzureOpenAIDriver",
-    "anthropic": "providers.drivers.anthropic.AnthropicDriver",
-    "bedrock": "providers.drivers.bedrock.BedrockDriver",
-    "ollama": "providers.drivers.ollama.OllamaDriver",
-    "gemini": "providers.drivers.gemini.GeminiDriver",
-}
-
-
-@cache
-def driver_class(provider_type: str) -> type[Driver]:
-    path = REGISTRY.get(provider_type)
-    if path is None:
-        spec = TYPES.get(provider_type)
-        if spec is None or not spec.openai_family:
-            raise LookupError(f"No driver for provider type {provider_type!r}.")
-        path = REGISTRY["openai"]
-    module, _, name = path.rpartition(".")
-    return getattr(import_module(module), name)  # type: ignore[no-any-return]
+__all__ = [
+    "DriverError",
+    "TransientDriverError",
+    "driver_class",
+    "get_driver",
+    "new_completion_id",
+    "now",
+]
 
 
 def get_driver(config: DriverConfig, client: httpx.AsyncClient) -> Driver:

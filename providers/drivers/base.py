@@ -28,372 +28,27 @@ so every error leaving a driver is scrubbed of its config's credentials.
 
 from __future__ import annotations
 
-import json
-import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import httpx
 import orjson
 
-from providers.catalog import API_KEY_HEADER_DEFAULTS, AuthMethod
-from providers.http import OutboundBlocked, OutboundUnresolvable
+from providers.drivers import boundary
+from providers.drivers.auth import auth_headers, get_token
+from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
+from providers.drivers.errors import (
+    DriverError,
+    error_from_exception,
+    error_from_status,
+    error_message_from_body,
+    invalid_request,
+)
+from providers.drivers.images import IMAGE_MAX_BYTES, fetch_images
+from providers.drivers.vendor import AuthMethod
 
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = 5.0
-    first_byte: float = 60.0
-    total: float = 600.0
-
-    def httpx(self) -> httpx.Timeout:
-        # Read timeout bounds the wait for the first byte and every gap after it;
-        # the gateway bounds the whole call with ``total``.
-        return httpx.Timeout(
-            connect=self.connect,
-            read=self.first_byte,
-            write=self.first_byte,
-            pool=self.connect,
-        )
-
-
-@dataclass(frozen=True)
-class DriverConfig:
-    """Everything a driver needs about one provider, decrypted, ORM-free."""
-
-    provider_type: str
-    base_url: str
-    auth_method: str
-    credentials: Mapping[str, Any] = field(default_factory=dict)
-    config: Mapping[str, Any] = field(default_factory=dict)
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    name: str = ""
-
-    def __repr__(self) -> str:  # never print credentials
-        return (
-            f"DriverConfig(type={self.provider_type!r}, name={self.name!r}, "
-            f"base_url={self.base_url!r}, auth={self.auth_method!r})"
-        )
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model as the vendor lists it (discovery)."""
-
-    model_id: str
-    name: str = ""
-    model_type: str = "inference"  # inference | embedding | rerank
-    context_window: int | None = None
-
-
-class DriverError(Exception):
-    """A failure the gateway answers with OpenAI's error envelope.
-
-    ``transient`` errors (timeouts, 5xx, 429, connect errors) allow a retry or a
-    fail-over to the next provider when nothing was sent to the caller yet.
-    ``health`` says what a health check should conclude: ``unavailable`` (could
-    not reach or was refused) or ``failed`` (our configuration is wrong).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 502,
-        type: str = "api_error",
-        code: str | None = "upstream_error",
-        param: str | None = None,
-        retry_after: float | None = None,
-        transient: bool = False,
-        health: str | None = "unavailable",
-        should_retry: bool | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.type = type
-        self.code = code
-        self.param = param
-        self.retry_after = retry_after
-        self.transient = transient
-        self.health = health
-        self.should_retry = should_retry
-
-    def envelope(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-    def __repr__(self) -> str:
-        return f"DriverError({self.status}, {self.code!r}, {self.message!r})"
-
-
-def invalid_request(
-    message: str, param: str | None = None, code: str = "invalid_value"
-) -> DriverError:
-    """A caller mistake found while translating (400, never retried)."""
-    return DriverError(
-        message,
-        status=400,
-        type="invalid_request_error",
-        code=code,
-        param=param,
-        health=None,
-    )
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return None
-    return None
-
-
-def error_from_status(
-    status: int,
-    message: str,
-    headers: Mapping[str, str] | None = None,
-    vendor: str = "upstream",
-) -> DriverError:
-    """Map an upstream HTTP failure to the gateway's answer (PROTOCOLS.md 1.9)."""
-    headers = headers or {}
-    message = message.strip()[:1000] or f"{vendor} answered HTTP {status}"
-    if status == 429:
-        return DriverError(
-            f"{vendor} rate limit: {message}",
-            status=429,
-            type="rate_limit_error",
-            code="upstream_rate_limited",
-            retry_after=parse_retry_after(headers),
-            transient=True,
-            health=None,
-        )
-    if status in (401, 403):
-        return DriverError(
-            f"{vendor} refused the provider's credentials: {message}",
-            status=502,
-            code="upstream_auth_error",
-            health="unavailable",
-            should_retry=False,
-        )
-    if status == 404:
-        return DriverError(
-            f"{vendor} does not know this model or route: {message}",
-            status=502,
-            code="upstream_model_not_found",
-            should_retry=False,
-        )
-    if status == 413:
-        return DriverError(
-            message,
-            status=413,
-            type="invalid_request_error",
-            code="request_too_large",
-            health=None,
-        )
-    if status == 408 or status == 504:
-        return DriverError(
-            f"{vendor} timed out: {message}",
-            status=504,
-            code="upstream_timeout",
-            transient=True,
-        )
-    if status in (503, 529):
-        return DriverError(
-            f"{vendor} is unavailable: {message}",
-            status=503,
-            code="upstream_overloaded" if status == 529 else "upstream_unavailable",
-            retry_after=parse_retry_after(headers),
-            transient=True,
-        )
-    if status >= 500:
-        return DriverError(
-            f"{vendor} error: {message}",
-            status=502,
-            code="upstream_error",
-            transient=True,
-        )
-    if status >= 400:
-        return DriverError(
-            message,
-            status=400,
-            type="invalid_request_error",
-            code="upstream_invalid_request",
-            health=None,
-        )
-    return DriverError(f"{vendor} answered HTTP {status}", status=502)
-
-
-def error_from_exception(exc: Exception, vendor: str = "upstream") -> DriverError:
-    """Map a transport failure (timeout, refused connection) to the gateway's answer."""
-    if isinstance(exc, DriverError):
-        return exc
-    if isinstance(exc, OutboundBlocked):
-        # Our configuration points somewhere we may not go: a config error for
-        # health, and transient so the gateway fails over to the next provider.
-        return DriverError(
-            str(exc),
-            status=502,
-            code="upstream_blocked",
-            health="failed",
-            transient=True,
-        )
-    if isinstance(exc, OutboundUnresolvable):
-        return DriverError(
-            f"{vendor} is unreachable: its host name does not resolve.",
-            status=503,
-            code="upstream_unavailable",
-            transient=True,
-        )
-    if isinstance(exc, httpx.InvalidURL):
-        return DriverError(
-            f"The {vendor} endpoint URL is not valid.",
-            status=502,
-            code="provider_misconfigured",
-            health="failed",
-            transient=True,
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        # httpx-aiohttp reports a refused connection as ConnectTimeout; aiohttp's
-        # real timeouts subclass TimeoutError, its connection errors do not.
-        cause = exc.__cause__
-        if isinstance(cause, aiohttp.ClientError) and not isinstance(
-            cause, TimeoutError
-        ):
-            return DriverError(
-                f"{vendor} is unreachable ({type(cause).__name__})",
-                status=503,
-                code="upstream_unavailable",
-                transient=True,
-            )
-        return DriverError(
-            f"{vendor} timed out", status=504, code="upstream_timeout", transient=True
-        )
-    if isinstance(exc, httpx.TransportError):
-        kind = type(exc).__name__
-        return DriverError(
-            f"{vendor} is unreachable ({kind})",
-            status=503,
-            code="upstream_unavailable",
-            transient=True,
-        )
-    return DriverError(f"{vendor} call failed ({type(exc).__name__})", status=502)
-
-
-def error_message_from_body(body: bytes | str) -> str:
-    """The human message inside a vendor error body, whatever its shape."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text.strip()[:500]
-    if isinstance(data, list) and data:
-        data = data[0]
-    if isinstance(data, dict):
-        err = data.get("error", data)
-        if isinstance(err, dict):
-            for key in ("message", "Message", "detail"):
-                if isinstance(err.get(key), str):
-                    return str(err[key])
-        if isinstance(err, str):
-            return err
-        if isinstance(data.get("message"), str):
-            return str(data["message"])
-    return text.strip()[:500]
-
-
-def auth_headers(cfg: DriverConfig, bearer_token: str | None = None) -> dict[str, str]:
-    """Headers that authenticate a request for every method except SigV4.
-
-    ``bearer_token`` is the OAuth2 access token when the method is ``oauth2``.
-    """
-    creds = cfg.credentials
-    method = cfg.auth_method
-    headers: dict[str, str] = {}
-    if method == AuthMethod.BEARER:
-        headers["Authorization"] = f"Bearer {creds.get('api_key', '')}"
-    elif method == AuthMethod.X_API_KEY:
-        headers["x-api-key"] = str(creds.get("api_key", ""))
-    elif method == AuthMethod.API_KEY:
-        default_name, default_prefix = API_KEY_HEADER_DEFAULTS.get(
-            cfg.provider_type, ("", "")
-        )
-        name = str(cfg.config.get("auth_header") or default_name)
-        prefix = str(cfg.config.get("auth_prefix", default_prefix) or "")
-        headers[name] = f"{prefix}{creds.get('api_key', '')}"
-    elif method == AuthMethod.CUSTOM_HEADERS:
-        headers.update(
-            {str(k): str(v) for k, v in (creds.get("headers") or {}).items()}
-        )
-    elif method == AuthMethod.OAUTH2 and bearer_token:
-        headers["Authorization"] = f"Bearer {bearer_token}"
-    for name, value in (cfg.config.get("extra_headers") or {}).items():
-        headers.setdefault(str(name), str(value))
-    return headers
-
-
-@dataclass
-class UpstreamRequest:
-    """One HTTP request to the vendor, fully built (and signed, when needed)."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    json: Any = None
-    content: bytes | None = None
-
-    def body_bytes(self) -> bytes:
-        if self.content is not None:
-            return self.content
-        if self.json is None:
-            return b""
-        return orjson.dumps(self.json)
-
-
-IMAGE_MAX_BYTES = 20 * 1024 * 1024
-IMAGE_MAX_URLS = 16
-# A generic content type says nothing; such bodies count when their bytes do.
-_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-
-
-def sniff_image_type(data: bytes) -> str | None:
-    """``image/png`` / ``jpeg`` / ``gif`` / ``webp`` from the magic bytes, else None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def new_completion_id() -> str:
-    import secrets
-
-    return "chatcmpl-" + secrets.token_hex(12)
-
-
-def now() -> int:
-    return int(time.time())
+__all__ = ["Driver", "DriverConfig", "DriverError", "ModelInfo", "UpstreamRequest"]
 
 
 class Driver(ABC):
@@ -408,13 +63,11 @@ class Driver(ABC):
     default_image_max_bytes = IMAGE_MAX_BYTES
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        from providers.drivers.boundary import BOUNDARY_METHODS, guarded
-
         super().__init_subclass__(**kwargs)
-        for name in BOUNDARY_METHODS:
+        for name in boundary.BOUNDARY_METHODS:
             fn = cls.__dict__.get(name)
             if fn is not None and not getattr(fn, "__isabstractmethod__", False):
-                setattr(cls, name, guarded(name, fn))
+                setattr(cls, name, boundary.guarded(name, fn))
 
     def __init__(self, config: DriverConfig, client: httpx.AsyncClient) -> None:
         self.config = config
@@ -453,34 +106,8 @@ class Driver(ABC):
     async def fetch_images(
         self, refs: list[tuple[str, str]]
     ) -> dict[str, tuple[str, bytes]]:
-        """Fetch remote images to inline: ``(url, param)`` → ``{url: (mime, bytes)}``.
-
-        Each distinct URL is fetched once, all concurrently, through the image
-        guard of ``providers/drivers/images.py`` (never a private address; one
-        error text for every refusal: a 400 ``invalid_image_url`` naming its
-        content part). Provider config may lower the limits: ``image_max_bytes``
-        per image (default ``default_image_max_bytes``), ``image_fetch_timeout``
-        seconds; ``IMAGE_FETCH_MAX_BYTES`` and ``IMAGE_FETCH_TIMEOUT`` bound both.
-        At most 16 distinct URLs per request.
-        """
-        from providers.drivers.images import fetch_all
-
-        wanted: dict[str, str] = {}
-        for url, param in refs:
-            wanted.setdefault(url, param)
-        if not wanted:
-            return {}
-        if len(wanted) > IMAGE_MAX_URLS:
-            raise invalid_request(
-                f"At most {IMAGE_MAX_URLS} image URLs per request.",
-                "messages",
-                code="invalid_image_url",
-            )
-        timeout = self.config.config.get("image_fetch_timeout")
-        fetched = await fetch_all(
-            wanted, self.image_max_bytes(), float(timeout) if timeout else None
-        )
-        return dict(zip(wanted, fetched, strict=True))
+        """Remote images to inline (``images.fetch_images`` with this config)."""
+        return await fetch_images(refs, self.config, self.image_max_bytes())
 
     def image_max_bytes(self) -> int:
         configured = self.config.config.get("image_max_bytes")
@@ -502,8 +129,6 @@ class Driver(ABC):
         """
         token = None
         if self.config.auth_method == AuthMethod.OAUTH2:
-            from providers.oauth import get_token
-
             token = await get_token(self.config, self.client)
         return auth_headers(self.config, token)
 
@@ -557,59 +182,10 @@ class Driver(ABC):
         )
 
 
-async def iter_sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
-    """Yield ``(event, data)`` pairs from a text/event-stream body.
-
-    Comment lines are skipped; multi-line data is joined with newlines; an event
-    without ``event:`` is reported as ``message``.
-    """
-    event, data_lines = "", []
-    async for line in response.aiter_lines():
-        if line == "":
-            if data_lines:
-                yield event or "message", "\n".join(data_lines)
-            event, data_lines = "", []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if name == "event":
-            event = value
-        elif name == "data":
-            data_lines.append(value)
-    if data_lines:
-        yield event or "message", "\n".join(data_lines)
-
-
-def malformed_stream(vendor: str, what: str) -> DriverError:
-    """An event the stream parser cannot read: the stream ends with this error.
-
-    Skipping it would answer 200 with part of the answer missing.
-    """
-    return DriverError(
-        f"{vendor} sent a malformed stream event ({what}).",
-        status=502,
-        code="upstream_malformed",
-        transient=True,  # before the first byte, the next provider may do better
-    )
-
-
-def stream_error(exc: Exception, vendor: str) -> DriverError:
-    """A failure after the stream began: reported as an in-band error event."""
-    err = error_from_exception(exc, vendor)
-    if err.code == "upstream_error" and not isinstance(exc, DriverError):
-        err.message = f"{vendor} stream broke off ({type(exc).__name__})"
-    return err
-
-
 def _guard_base_methods() -> None:
     # The base class's own implementations sit behind the boundary too.
-    from providers.drivers.boundary import guarded
-
     for name in ("embed", "health_check"):
-        setattr(Driver, name, guarded(name, Driver.__dict__[name]))
+        setattr(Driver, name, boundary.guarded(name, Driver.__dict__[name]))
 
 
 _guard_base_methods()

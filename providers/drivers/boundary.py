@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from providers.drivers.base import DriverConfig, DriverError, error_from_exception
+from providers.drivers.config import DriverConfig
+from providers.drivers.errors import DriverError, error_from_exception
 from providers.drivers.scrub import scrub, secret_values
 from providers.http import OutboundBlocked
 

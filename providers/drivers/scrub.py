@@ -21,8 +21,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
+from providers.drivers.auth import cached_tokens
+
 if TYPE_CHECKING:
-    from providers.drivers.base import DriverConfig
+    from providers.drivers.config import DriverConfig
 
 REDACTED = "[redacted]"
 # Shorter values are not credentials anyone issues, and replacing them would
@@ -69,8 +71,6 @@ def secret_values(cfg: DriverConfig | None) -> frozenset[str]:
     secret_key = str(cfg.credentials.get("secret_access_key") or "")
     if access_key and secret_key:
         values.add(f"{access_key}:{secret_key}")
-    from providers.oauth import cached_tokens
-
     values.update(cached_tokens(cfg))
     return frozenset(v for v in values if len(v.strip()) >= MIN_SECRET_LENGTH)
 

@@ -23,7 +23,7 @@ from django.test import Client
 from gateway.apikeys import create_key
 from models_catalog.discovery import fetch_models
 from models_catalog.models import AIModel, Grant
-from providers.drivers.base import DriverError
+from providers.drivers.errors import DriverError
 from providers.health import check_provider
 from providers.models import Provider
 from tests.conftest import World

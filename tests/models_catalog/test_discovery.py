@@ -7,7 +7,8 @@ import pytest
 from models_catalog.discovery import sync_provider_models
 from models_catalog.models import AIModel
 from models_catalog.tasks import discover_all, discover_models
-from providers.drivers.base import DriverError, ModelInfo
+from providers.drivers.config import ModelInfo
+from providers.drivers.errors import DriverError
 from tests.gateway import upstreams
 
 # What each fake lists (a chat model and, where the vendor has one, an embedder).

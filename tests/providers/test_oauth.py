@@ -1,4 +1,4 @@
-"""OAuth2 client credentials (providers/oauth.py) through the OpenAI driver.
+"""OAuth2 client credentials (providers/drivers/auth.py) through the OpenAI driver.
 
 The fake OpenAI server issues tokens at POST /oauth/token and accepts them on
 its API routes until they expire; it counts token requests.
@@ -7,16 +7,16 @@ its API routes until they expire; it counts token requests.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
 import httpx
 
-from providers.drivers.base import DriverConfig, DriverError, Timeouts
-from providers.drivers.openai import OpenAIDriver
+from providers.drivers.auth import TokenCache, get_token
+from providers.drivers.config import DriverConfig, Timeouts
+from providers.drivers.errors import DriverError
+from providers.drivers.openai.driver import OpenAIDriver
 from providers.http import build_client
-from providers.oauth import get_token
 from tests.fakes import openai as fake
 from tests.fakes.server import serve
 
@@ -113,25 +113,24 @@ def test_concurrent_calls_share_one_token_request() -> None:
 
 def test_token_is_refreshed_after_expiry() -> None:
     client_id = unique_client()
-    # 31 s lifetime minus the 30 s refresh skew: the token is reused for ~1 s.
+    # 31 s lifetime minus the 30 s refresh skew: the token is reused for 1 s.
     app = oauth_app(client_id, expires_in=31)
+    clock = [1000.0]
+    cache = TokenCache(clock=lambda: clock[0])
     with serve(app) as server:
         config = oauth_cfg(server.url, client_id)
 
-        async def go(client: httpx.AsyncClient) -> None:
-            driver = OpenAIDriver(config, client)
-            await driver.chat(ask(), "gpt-4o-mini")
-            await driver.chat(ask(), "gpt-4o-mini")
-            assert len(app["token_requests"]) == 1
-            await asyncio.sleep(1.2)
-            await driver.chat(ask(), "gpt-4o-mini")
+        async def go(client: httpx.AsyncClient) -> list[str]:
+            tokens = [await get_token(config, client, cache) for _ in range(2)]
+            clock[0] += 0.9
+            tokens.append(await get_token(config, client, cache))
+            clock[0] += 0.2
+            tokens.append(await get_token(config, client, cache))
+            return tokens
 
-        started = time.monotonic()
-        run(go)
-    assert time.monotonic() - started < 10
+        tokens = run(go)
     assert len(app["token_requests"]) == 2
-    bearers = [r["headers"]["Authorization"] for r in app["requests"]]
-    assert bearers[0] == bearers[1] != bearers[2]
+    assert tokens[0] == tokens[1] == tokens[2] != tokens[3]
 
 
 def test_refused_credentials_do_not_leak_the_secret() -> None:

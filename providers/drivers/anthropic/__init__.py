@@ -29,7 +29,7 @@ Policies this module applies (PROTOCOLS.md 2.1-2.4):
   ``reasoning_effort``, ``service_tier``, ``store``, ``metadata``…) are dropped.
 - Streaming ``ping`` events yield nothing (the gateway owns keep-alives).
 
-Package layout (this module re-exports the public surface):
+Package layout (declarations here; import from the modules):
 
 - ``urls``: API root, endpoint URLs, request headers.
 - ``messages``: canonical messages → ``system`` + ``messages`` (pure).
@@ -42,36 +42,14 @@ Package layout (this module re-exports the public surface):
 
 from __future__ import annotations
 
-from providers.drivers.anthropic.discovery import parse_models
-from providers.drivers.anthropic.driver import AnthropicDriver
-from providers.drivers.anthropic.errors import error_from_anthropic, error_from_event
-from providers.drivers.anthropic.messages import PLACEHOLDER_USER_TEXT, sanitize_tool_id
-from providers.drivers.anthropic.response import (
-    StreamTranslator,
-    map_stop_reason,
-    map_usage,
-    parse_message,
-)
-from providers.drivers.anthropic.translate import (
-    JSON_OBJECT_INSTRUCTION,
-    NOOP_TOOL,
-    build_chat_request,
-    build_messages_body,
-)
+from providers.drivers.vendor import AuthMethod, VendorSpec
 
-__all__ = [
-    "JSON_OBJECT_INSTRUCTION",
-    "NOOP_TOOL",
-    "PLACEHOLDER_USER_TEXT",
-    "AnthropicDriver",
-    "StreamTranslator",
-    "build_chat_request",
-    "build_messages_body",
-    "error_from_anthropic",
-    "error_from_event",
-    "map_stop_reason",
-    "map_usage",
-    "parse_message",
-    "parse_models",
-    "sanitize_tool_id",
+VENDORS = [
+    VendorSpec(
+        provider_type="anthropic",
+        label="Anthropic",
+        driver="providers.drivers.anthropic.driver.AnthropicDriver",
+        default_endpoint="https://api.anthropic.com",
+        default_auth=AuthMethod.X_API_KEY,
+    ),
 ]

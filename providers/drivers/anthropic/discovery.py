@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.drivers.base import DriverError, ModelInfo
+from providers.drivers.config import ModelInfo
+from providers.drivers.errors import DriverError
 
 MODELS_PAGE_LIMIT = 1000
 

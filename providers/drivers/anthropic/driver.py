@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -16,14 +15,10 @@ from providers.drivers.anthropic.errors import VENDOR, error_from_anthropic
 from providers.drivers.anthropic.response import StreamTranslator, parse_message
 from providers.drivers.anthropic.translate import build_chat_request
 from providers.drivers.anthropic.urls import models_url, request_headers
-from providers.drivers.base import (
-    Driver,
-    DriverError,
-    ModelInfo,
-    UpstreamRequest,
-    iter_sse,
-    stream_error,
-)
+from providers.drivers.base import Driver
+from providers.drivers.config import ModelInfo, UpstreamRequest
+from providers.drivers.errors import DriverError, TransientDriverError
+from providers.drivers.stream import relay, sse_events
 
 log = logging.getLogger(__name__)
 
@@ -46,33 +41,25 @@ class AnthropicDriver(Driver):
         )
         response = await self.open_stream(req)
         translator = StreamTranslator()
-        try:
-            try:
-                async for event, data in iter_sse(response):
-                    try:
-                        payload = json.loads(data)
-                    except ValueError:
-                        raise DriverError(
-                            f"{VENDOR} sent a malformed stream event", status=502
-                        ) from None
-                    for chunk in translator.feed(event, payload):
-                        yield chunk
-                    if translator.done:
-                        break
-            except DriverError:
-                raise
-            except Exception as exc:  # broken connection, transport errors
-                raise stream_error(exc, VENDOR) from None
+
+        def finish() -> list[dict[str, Any]]:
             if not translator.complete:
-                raise DriverError(
+                raise TransientDriverError(
                     f"{VENDOR} stream ended before the message was complete",
                     status=502,
-                    transient=True,
                 )
-            for chunk in translator.finish():
-                yield chunk
-        finally:
-            await response.aclose()
+            return translator.finish()
+
+        chunks = relay(
+            response,
+            sse_events(response, VENDOR),
+            lambda event: translator.feed(*event),
+            finish,
+            VENDOR,
+            done=lambda: translator.done,
+        )
+        async for chunk in chunks:
+            yield chunk
 
     async def _get_json(self, url: str) -> Any:
         headers = request_headers(self.config, await self.auth(), json_body=False)

@@ -6,8 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import (
+from providers.drivers.errors import (
     DriverError,
+    as_permanent,
     error_from_status,
     error_message_from_body,
 )
@@ -60,12 +61,11 @@ def error_from_anthropic(
             f"{VENDOR} billing problem on the provider's account: {message}",
             status=502,
             code="upstream_error",
-            should_retry=False,
         )
     error = error_from_status(status, message, headers or {}, VENDOR)
     if details.get("error_code") == "enforced_spend_limit_reached":
-        error.transient = False
-        error.should_retry = False
+        # The account's spend limit: no retry passes it until someone raises it.
+        error = as_permanent(error)
     return error
 
 

@@ -9,8 +9,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import invalid_request
-from providers.drivers.common import append_turn, image_url_of, parse_tool_arguments
+from providers.drivers.canonical import append_turn, parse_tool_arguments
+from providers.drivers.errors import invalid_request
+from providers.drivers.images import image_url_of
 
 PLACEHOLDER_USER_TEXT = "."
 

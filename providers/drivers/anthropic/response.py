@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.drivers.anthropic.errors import error_from_event
-from providers.drivers.base import DriverError
-from providers.drivers.common import (
+from providers.drivers.canonical import (
     assistant_message,
     chat_completion,
     choice,
@@ -23,6 +22,7 @@ from providers.drivers.common import (
     tool_call_start,
     usage_chunk,
 )
+from providers.drivers.errors import DriverError
 
 log = logging.getLogger(__name__)
 

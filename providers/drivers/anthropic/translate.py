@@ -11,8 +11,8 @@ from typing import Any
 
 from providers.drivers.anthropic.messages import has_tool_blocks, translate_messages
 from providers.drivers.anthropic.urls import messages_url, request_headers
-from providers.drivers.base import DriverConfig, UpstreamRequest, invalid_request
-from providers.drivers.common import check_vendor_range
+from providers.drivers.config import DriverConfig, UpstreamRequest
+from providers.drivers.errors import check_vendor_range, invalid_request
 
 DEFAULT_MAX_TOKENS = 4096
 

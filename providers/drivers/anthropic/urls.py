@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from providers.drivers.base import DriverConfig
+from providers.drivers.config import DriverConfig
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 

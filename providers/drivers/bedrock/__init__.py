@@ -27,52 +27,34 @@ Translation choices (documented policy, tested):
 - Tool ids are kept when they match ``[a-zA-Z0-9_.:-]{1,64}``, otherwise
   rewritten deterministically (same function for calls and results).
 
-Package layout (this module re-exports the public surface):
+Package layout (declarations here; import from the modules):
 
 - ``signing``: region, runtime URLs, SigV4 signing.
 - ``translate``: canonical request → Converse body (pure).
 - ``response``: Converse answer and ConverseStream events → canonical (pure).
 - ``embeddings``: Titan / Cohere InvokeModel bodies and answers (pure).
 - ``errors``: AWS errors → ``DriverError``.
-- ``control``: control-plane URLs and requests (model listing) and their parsing.
+- ``discovery``: control-plane URLs and requests (model listing) and their parsing.
 - ``driver``: ``BedrockDriver``, the thin I/O layer.
 """
 
 from __future__ import annotations
 
-from providers.drivers.bedrock.control import parse_models
-from providers.drivers.bedrock.driver import BedrockDriver
-from providers.drivers.bedrock.embeddings import embedding_inputs, embeddings_response
-from providers.drivers.bedrock.errors import aws_error, parse_error
-from providers.drivers.bedrock.response import (
-    StreamTranslator,
-    decode_event,
-    map_stop_reason,
-    map_usage,
-    parse_converse_response,
-)
-from providers.drivers.bedrock.signing import model_url, sign_request
-from providers.drivers.bedrock.translate import (
-    build_converse_body,
-    converse_request,
-    tool_id,
-)
+from providers.drivers.vendor import AuthMethod, VendorSpec
 
-__all__ = [
-    "BedrockDriver",
-    "StreamTranslator",
-    "aws_error",
-    "build_converse_body",
-    "converse_request",
-    "decode_event",
-    "embedding_inputs",
-    "embeddings_response",
-    "map_stop_reason",
-    "map_usage",
-    "model_url",
-    "parse_converse_response",
-    "parse_error",
-    "parse_models",
-    "sign_request",
-    "tool_id",
+VENDORS = [
+    VendorSpec(
+        provider_type="bedrock",
+        label="AWS Bedrock",
+        driver="providers.drivers.bedrock.driver.BedrockDriver",
+        default_endpoint="https://bedrock-runtime.{region}.amazonaws.com",
+        default_auth=AuthMethod.AWS_SIGV4,
+        required_config={
+            "region": "Bedrock needs a region (provider config 'region')."
+        },
+        only_auth=(
+            AuthMethod.AWS_SIGV4,
+            "Bedrock providers authenticate with AWS SigV4.",
+        ),
+    ),
 ]

@@ -9,14 +9,8 @@ from typing import Any
 
 import httpx
 
-from providers.drivers.base import (
-    Driver,
-    DriverError,
-    ModelInfo,
-    malformed_stream,
-    stream_error,
-)
-from providers.drivers.bedrock.control import control_request, parse_models
+from providers.drivers.base import Driver
+from providers.drivers.bedrock.discovery import control_request, parse_models
 from providers.drivers.bedrock.embeddings import (
     COHERE_BATCH,
     cohere_embed_body,
@@ -34,11 +28,34 @@ from providers.drivers.bedrock.response import (
 )
 from providers.drivers.bedrock.signing import dumps, model_url, sign_request
 from providers.drivers.bedrock.translate import converse_request, inline_images
-from providers.drivers.common import image_refs
+from providers.drivers.config import ModelInfo
+from providers.drivers.errors import DriverError, malformed_stream
+from providers.drivers.images import image_refs
+from providers.drivers.stream import relay
 
 log = logging.getLogger(__name__)
 # One embeddings request may fan out to one call per text: never all at once.
 EMBED_CONCURRENCY = 8
+
+
+async def converse_events(
+    response: httpx.Response,
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """ConverseStream's AWS event-stream messages as ``(event type, members)``."""
+    from botocore.eventstream import EventStreamBuffer, ParserError
+
+    buffer = EventStreamBuffer()
+    async for data in response.aiter_raw():
+        buffer.add_data(data)
+        messages = iter(buffer)
+        while True:
+            try:
+                message = next(messages)
+            except StopIteration:
+                break
+            except ParserError as exc:
+                raise malformed_stream(VENDOR, type(exc).__name__) from None
+            yield decode_event(message.headers, message.payload)
 
 
 class BedrockDriver(Driver):
@@ -94,29 +111,19 @@ class BedrockDriver(Driver):
     async def chat_stream(
         self, request: dict[str, Any], model_id: str
     ) -> AsyncIterator[dict[str, Any]]:
-        from botocore.eventstream import EventStreamBuffer, ParserError
-
         images = await self._images(request)
         req = converse_request(self.config, request, model_id, True, images)
         response = await self.open_stream(req)
-        try:
-            buffer = EventStreamBuffer()
-            translator = StreamTranslator()
-            try:
-                async for data in response.aiter_raw():
-                    buffer.add_data(data)
-                    for message in buffer:
-                        event, payload = decode_event(message.headers, message.payload)
-                        for chunk in translator.feed(event, payload):
-                            yield chunk
-            except httpx.HTTPError as exc:
-                raise stream_error(exc, VENDOR) from None
-            except ParserError as exc:
-                raise malformed_stream(VENDOR, type(exc).__name__) from None
-            for chunk in translator.finish():
-                yield chunk
-        finally:
-            await response.aclose()
+        translator = StreamTranslator()
+        chunks = relay(
+            response,
+            converse_events(response),
+            lambda event: translator.feed(*event),
+            translator.finish,
+            VENDOR,
+        )
+        async for chunk in chunks:
+            yield chunk
 
     async def _invoke(self, model_id: str, body: dict[str, Any]) -> dict[str, Any]:
         req = sign_request(

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import invalid_request
-from providers.drivers.common import embeddings_list
+from providers.drivers.canonical import embeddings_list
+from providers.drivers.errors import invalid_request
 
 COHERE_BATCH = 96
 

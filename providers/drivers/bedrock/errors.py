@@ -9,10 +9,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import (
+from providers.drivers.errors import (
     DriverError,
     error_from_status,
-    parse_retry_after,
 )
 
 VENDOR = "Bedrock"
@@ -33,74 +32,35 @@ _AUTH_ERRORS = frozenset(
 )
 
 
+# AWS exception names → the HTTP status whose meaning they carry; the one
+# status mapping (errors.error_from_status) does the rest.
+_STATUS_OF: dict[str, int] = {
+    **dict.fromkeys(_AUTH_ERRORS, 403),
+    "ValidationException": 400,
+    "ResourceNotFoundException": 404,
+    "ThrottlingException": 429,
+    "ServiceQuotaExceededException": 429,
+    "ModelTimeoutException": 504,
+    "ServiceUnavailableException": 503,
+    "ModelNotReadyException": 503,
+    "ModelErrorException": 500,
+    "ModelStreamErrorException": 500,
+    "InternalServerException": 500,
+    "InternalFailure": 500,
+}
+
+
 def aws_error(
     code: str, message: str, status: int, headers: Mapping[str, str] | None = None
 ) -> DriverError:
     """An AWS exception name (+ message, HTTP status) → the gateway's DriverError."""
-    headers = headers or {}
     message = message.strip()[:1000] or code
-    if code in _AUTH_ERRORS:
-        return DriverError(
-            f"Bedrock refused the provider's AWS credentials ({code}): {message}",
-            status=502,
-            code="upstream_auth_error",
-            health="unavailable",
-            should_retry=False,
-        )
-    if code == "ValidationException":
-        return DriverError(
-            f"Bedrock rejected the request: {message}",
-            status=400,
-            type="invalid_request_error",
-            code="upstream_invalid_request",
-            health=None,
-        )
+    if code in _STATUS_OF:
+        status = _STATUS_OF[code]
+        message = f"({code}) {message}"
     if code == "ResourceNotFoundException":
-        return DriverError(
-            "Bedrock does not know this model id, or it is not enabled in this "
-            f"region: {message}",
-            status=502,
-            code="upstream_model_not_found",
-            should_retry=False,
-        )
-    if code in ("ThrottlingException", "ServiceQuotaExceededException"):
-        return DriverError(
-            f"Bedrock rate limit ({code}): {message}",
-            status=429,
-            type="rate_limit_error",
-            code="upstream_rate_limited",
-            retry_after=parse_retry_after(headers),
-            transient=True,
-            health=None,
-        )
-    if code == "ModelTimeoutException":
-        return DriverError(
-            f"Bedrock model timed out: {message}",
-            status=504,
-            code="upstream_timeout",
-            transient=True,
-        )
-    if code in ("ServiceUnavailableException", "ModelNotReadyException"):
-        return DriverError(
-            f"Bedrock is unavailable ({code}): {message}",
-            status=503,
-            code="upstream_unavailable",
-            retry_after=parse_retry_after(headers),
-            transient=True,
-        )
-    if code in (
-        "ModelErrorException",
-        "ModelStreamErrorException",
-        "InternalServerException",
-        "InternalFailure",
-    ):
-        return DriverError(
-            f"Bedrock error ({code}): {message}",
-            status=502,
-            code="upstream_error",
-            transient=True,
-        )
-    return error_from_status(status, message, headers, VENDOR)
+        message += " (the model id is unknown, or not enabled in this region)"
+    return error_from_status(status, message, headers or {}, VENDOR)
 
 
 def error_code(body: bytes, headers: Mapping[str, str]) -> tuple[str, str]:

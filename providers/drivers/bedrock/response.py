@@ -11,9 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverError, malformed_stream
 from providers.drivers.bedrock.errors import VENDOR, aws_error
-from providers.drivers.common import (
+from providers.drivers.canonical import (
     assistant_message,
     chat_completion,
     choice,
@@ -24,6 +23,7 @@ from providers.drivers.common import (
     tool_call_start,
     usage_chunk,
 )
+from providers.drivers.errors import TransientDriverError, malformed_stream
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +174,10 @@ class StreamTranslator:
     def finish(self) -> list[dict[str, Any]]:
         """Called at the end of the body; a stream without messageStop is broken."""
         if not self.finished:
-            raise DriverError(
+            raise TransientDriverError(
                 "Bedrock stream ended before the message was complete.",
                 status=502,
                 code="upstream_error",
-                transient=True,
             )
         return self._usage()
 

@@ -11,7 +11,8 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from providers.drivers.base import DriverConfig, DriverError, UpstreamRequest
+from providers.drivers.config import DriverConfig, UpstreamRequest
+from providers.drivers.errors import DriverError
 
 SERVICE = "bedrock"
 
@@ -36,9 +37,7 @@ def region_of(cfg: DriverConfig) -> str:
     raise DriverError(
         "Bedrock needs a region (provider config 'region').",
         status=502,
-        code="upstream_config_error",
-        health="failed",
-        should_retry=False,
+        code="provider_misconfigured",
     )
 
 
@@ -69,9 +68,7 @@ def sign_request(
         raise DriverError(
             "Bedrock provider has no AWS access key id / secret access key.",
             status=502,
-            code="upstream_auth_error",
-            health="failed",
-            should_retry=False,
+            code="provider_misconfigured",
         )
     token = str(creds.get("session_token") or "") or None
     headers = {"Content-Type": JSON, "Accept": accept}

@@ -12,12 +12,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import (
-    DriverConfig,
-    UpstreamRequest,
-    invalid_request,
-    sniff_image_type,
-)
 from providers.drivers.bedrock.signing import (
     EVENT_STREAM,
     JSON,
@@ -25,13 +19,10 @@ from providers.drivers.bedrock.signing import (
     model_url,
     sign_request,
 )
-from providers.drivers.common import (
-    append_turn,
-    check_vendor_range,
-    image_data_url,
-    image_url_of,
-    parse_tool_arguments,
-)
+from providers.drivers.canonical import append_turn, parse_tool_arguments
+from providers.drivers.config import DriverConfig, UpstreamRequest
+from providers.drivers.errors import check_vendor_range, invalid_request
+from providers.drivers.images import image_data_url, image_url_of, sniff_image_type
 
 FIRST_USER_PLACEHOLDER = "."
 

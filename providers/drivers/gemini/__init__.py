@@ -25,7 +25,7 @@ Choices worth knowing:
   ``image_fetch_timeout`` (seconds), ``embed_batch_size`` (int, default 100),
   ``embedding_task_type`` (str).
 
-Package layout (this module re-exports the public surface):
+Package layout (declarations here; import from the modules):
 
 - ``urls``: API root, model paths, generateContent URLs.
 - ``signatures``: thought signatures inside tool-call ids.
@@ -40,42 +40,17 @@ Package layout (this module re-exports the public surface):
 
 from __future__ import annotations
 
-from providers.drivers.common import image_refs as image_urls
-from providers.drivers.gemini.discovery import parse_models_page
-from providers.drivers.gemini.driver import GeminiDriver
-from providers.drivers.gemini.embeddings import build_embed_bodies, embeddings_result
-from providers.drivers.gemini.errors import error_from_gemini
-from providers.drivers.gemini.response import (
-    EventDecoder,
-    StreamTranslator,
-    map_finish_reason,
-    parse_chat_response,
-    parse_usage,
-)
-from providers.drivers.gemini.schema import gemini_schema
-from providers.drivers.gemini.signatures import (
-    DUMMY_SIGNATURE,
-    decode_tool_id,
-    encode_tool_id,
-)
-from providers.drivers.gemini.translate import build_chat_body, build_chat_request
+from providers.drivers.vendor import AuthMethod, VendorSpec
 
-__all__ = [
-    "DUMMY_SIGNATURE",
-    "EventDecoder",
-    "GeminiDriver",
-    "StreamTranslator",
-    "build_chat_body",
-    "build_chat_request",
-    "build_embed_bodies",
-    "decode_tool_id",
-    "embeddings_result",
-    "encode_tool_id",
-    "error_from_gemini",
-    "gemini_schema",
-    "image_urls",
-    "map_finish_reason",
-    "parse_chat_response",
-    "parse_models_page",
-    "parse_usage",
+DEFAULT_ENDPOINT = "https://generativelanguage.googleapis.com/v1beta"
+
+VENDORS = [
+    VendorSpec(
+        provider_type="gemini",
+        label="Google Gemini",
+        driver="providers.drivers.gemini.driver.GeminiDriver",
+        default_endpoint=DEFAULT_ENDPOINT,
+        default_auth=AuthMethod.API_KEY,
+        api_key_header=("x-goog-api-key", ""),
+    ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import ModelInfo
+from providers.drivers.config import ModelInfo
 
 
 def parse_models_page(data: Mapping[str, Any]) -> tuple[list[ModelInfo], str | None]:

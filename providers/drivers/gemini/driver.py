@@ -9,14 +9,9 @@ from urllib.parse import quote
 
 import httpx
 
-from providers.drivers.base import (
-    Driver,
-    DriverError,
-    ModelInfo,
-    UpstreamRequest,
-    stream_error,
-)
-from providers.drivers.common import image_refs
+from providers.drivers.base import Driver
+from providers.drivers.config import ModelInfo, UpstreamRequest
+from providers.drivers.errors import DriverError
 from providers.drivers.gemini.discovery import parse_models_page
 from providers.drivers.gemini.embeddings import (
     build_embed_bodies,
@@ -31,6 +26,18 @@ from providers.drivers.gemini.response import (
 )
 from providers.drivers.gemini.translate import build_chat_request
 from providers.drivers.gemini.urls import base_url, model_path
+from providers.drivers.images import image_refs
+from providers.drivers.stream import relay
+
+
+async def gemini_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """Gemini's SSE events, decoded by its tolerant ``EventDecoder``."""
+    decoder = EventDecoder()
+    async for line in response.aiter_lines():
+        for event in decoder.feed_line(line):
+            yield event
+    for event in decoder.close():
+        yield event
 
 
 class GeminiDriver(Driver):
@@ -73,22 +80,16 @@ class GeminiDriver(Driver):
     ) -> AsyncIterator[dict[str, Any]]:
         req = await self._request(request, model_id, stream=True)
         response = await self.open_stream(req)
-        decoder, translator = EventDecoder(), StreamTranslator()
-        try:
-            try:
-                async for line in response.aiter_lines():
-                    for event in decoder.feed_line(line):
-                        for chunk in translator.feed(event):
-                            yield chunk
-                for event in decoder.close():
-                    for chunk in translator.feed(event):
-                        yield chunk
-            except (TimeoutError, httpx.HTTPError, OSError) as exc:
-                raise stream_error(exc, self.vendor) from None
-            for chunk in translator.finish():
-                yield chunk
-        finally:
-            await response.aclose()
+        translator = StreamTranslator()
+        chunks = relay(
+            response,
+            gemini_events(response),
+            translator.feed,
+            translator.finish,
+            self.vendor,
+        )
+        async for chunk in chunks:
+            yield chunk
 
     def embed_calls(self, request: Mapping[str, Any], model_id: str) -> int:
         """One batchEmbedContents call per ``embed_batch_size`` inputs (100)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverError, invalid_request
-from providers.drivers.common import embeddings_list
+from providers.drivers.canonical import embeddings_list
+from providers.drivers.errors import DriverError, invalid_request
 from providers.drivers.gemini.urls import model_path
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverError, error_from_status, parse_retry_after
+from providers.drivers.errors import DriverError, error_from_status, parse_retry_after
 
 VENDOR = "gemini"
 

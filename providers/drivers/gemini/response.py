@@ -8,8 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverError
-from providers.drivers.common import (
+from providers.drivers.canonical import (
     assistant_message,
     chat_completion,
     choice,
@@ -19,6 +18,7 @@ from providers.drivers.common import (
     tool_call_arguments,
     usage_chunk,
 )
+from providers.drivers.errors import DriverError, TransientDriverError
 from providers.drivers.gemini.errors import error_from_gemini
 from providers.drivers.gemini.signatures import encode_tool_id
 
@@ -216,8 +216,8 @@ def _payloads(text: str) -> list[dict[str, Any]]:
     try:
         value = json.loads(text)
     except ValueError:
-        raise DriverError(
-            "gemini sent an unreadable stream event", status=502, transient=True
+        raise TransientDriverError(
+            "gemini sent an unreadable stream event", status=502
         ) from None
     items = value if isinstance(value, list) else [value]
     return [item for item in items if isinstance(item, dict)]

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import invalid_request
+from providers.drivers.errors import invalid_request
 
 # Far above any real tool schema (hundreds of nodes); a $ref bomb passes it fast.
 MAX_SCHEMA_NODES = 5000

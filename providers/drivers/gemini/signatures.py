@@ -7,7 +7,7 @@ through callers that only keep the id, and is re-attached to its
 
 from __future__ import annotations
 
-from providers.drivers.common import synth_tool_id
+from providers.drivers.canonical import synth_tool_id
 
 SIGNATURE_SEP = "__ts__"
 

@@ -10,17 +10,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverConfig, UpstreamRequest, invalid_request
-from providers.drivers.common import (
-    append_turn,
-    check_vendor_range,
-    image_data_url,
-    image_url_of,
-    parse_tool_arguments,
-)
+from providers.drivers.canonical import append_turn, parse_tool_arguments
+from providers.drivers.config import DriverConfig, UpstreamRequest
+from providers.drivers.errors import check_vendor_range, invalid_request
 from providers.drivers.gemini.schema import gemini_schema
 from providers.drivers.gemini.signatures import DUMMY_SIGNATURE, decode_tool_id
 from providers.drivers.gemini.urls import chat_url, model_path
+from providers.drivers.images import image_data_url, image_url_of
 
 _ANY_DATA_URL = re.compile(r"^data:([a-z0-9.+-]+/[a-z0-9.+-]+);base64,(.+)$", re.S)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from providers.catalog import TYPES
-from providers.drivers.base import DriverConfig
+from providers.drivers.config import DriverConfig
+from providers.drivers.gemini import DEFAULT_ENDPOINT
 
-DEFAULT_BASE = TYPES["gemini"].default_endpoint
+DEFAULT_BASE = DEFAULT_ENDPOINT
 
 
 def base_url(cfg: DriverConfig) -> str:

@@ -36,7 +36,7 @@ Decisions (PROTOCOLS.md 2.4 applied to Ollama):
 - Health check: ``GET /api/tags`` (it proves the server serves models, passes any
   auth proxy in front of it, and answers with Ollama's own shape).
 
-Package layout (this module re-exports the public surface):
+Package layout (declarations here; import from the modules):
 
 - ``urls``: server root and ``/api/*`` URLs.
 - ``translate``: canonical request → ``/api/chat`` body (pure).
@@ -49,40 +49,14 @@ Package layout (this module re-exports the public surface):
 
 from __future__ import annotations
 
-from providers.drivers.ollama.discovery import apply_show, parse_models, parse_show
-from providers.drivers.ollama.driver import OllamaDriver
-from providers.drivers.ollama.embeddings import build_embed_body, parse_embed_response
-from providers.drivers.ollama.errors import error_from_body
-from providers.drivers.ollama.response import (
-    OllamaStreamTranslator,
-    map_done_reason,
-    parse_chat_response,
-    usage_from,
-)
-from providers.drivers.ollama.translate import (
-    build_chat_body,
-    build_chat_request,
-    image_urls,
-    translate_messages,
-)
-from providers.drivers.ollama.urls import api_url, base_url
+from providers.drivers.vendor import AuthMethod, VendorSpec
 
-__all__ = [
-    "OllamaDriver",
-    "OllamaStreamTranslator",
-    "api_url",
-    "apply_show",
-    "base_url",
-    "build_chat_body",
-    "build_chat_request",
-    "build_embed_body",
-    "error_from_body",
-    "image_urls",
-    "map_done_reason",
-    "parse_chat_response",
-    "parse_embed_response",
-    "parse_models",
-    "parse_show",
-    "translate_messages",
-    "usage_from",
+VENDORS = [
+    VendorSpec(
+        provider_type="ollama",
+        label="Ollama",
+        driver="providers.drivers.ollama.driver.OllamaDriver",
+        default_endpoint="http://localhost:11434",
+        default_auth=AuthMethod.NONE,
+    ),
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverError, ModelInfo
+from providers.drivers.config import ModelInfo
+from providers.drivers.errors import DriverError
 from providers.drivers.ollama.errors import VENDOR
 
 _EMBEDDING_FAMILIES = frozenset({"bert", "nomic-bert", "xlm-roberta", "bge"})

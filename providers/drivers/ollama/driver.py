@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from providers.drivers.base import (
-    Driver,
-    DriverError,
-    ModelInfo,
-    UpstreamRequest,
-    error_from_exception,
-    stream_error,
-)
-from providers.drivers.common import image_refs
+from providers.drivers.base import Driver
+from providers.drivers.config import ModelInfo, UpstreamRequest
+from providers.drivers.errors import DriverError, error_from_exception
+from providers.drivers.images import image_refs
 from providers.drivers.ollama.discovery import apply_show, parse_models
 from providers.drivers.ollama.embeddings import build_embed_body, parse_embed_response
 from providers.drivers.ollama.errors import VENDOR, error_from_body
@@ -31,6 +25,7 @@ from providers.drivers.ollama.translate import (
     placeholder_images,
 )
 from providers.drivers.ollama.urls import api_url
+from providers.drivers.stream import json_lines, relay
 
 log = logging.getLogger(__name__)
 
@@ -79,30 +74,16 @@ class OllamaDriver(Driver):
         req = await self._chat_request(request, model_id, stream=True)
         response = await self.open_stream(req)
         translator = OllamaStreamTranslator()
-        try:
-            try:
-                async for line in response.aiter_lines():
-                    line = line.strip()
-                    if not line:
-                        continue
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
-                        raise DriverError(
-                            f"{VENDOR} streamed a line that is not JSON.", status=502
-                        ) from None
-                    for chunk in translator.feed(event):
-                        yield chunk
-                    if translator.done:
-                        break
-            except DriverError:
-                raise
-            except Exception as exc:
-                raise stream_error(exc, VENDOR) from None
-            for chunk in translator.finish():
-                yield chunk
-        finally:
-            await response.aclose()
+        chunks = relay(
+            response,
+            json_lines(response, VENDOR),
+            translator.feed,
+            translator.finish,
+            VENDOR,
+            done=lambda: translator.done,
+        )
+        async for chunk in chunks:
+            yield chunk
 
     # embeddings ---------------------------------------------------------------
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverConfig, DriverError, invalid_request
-from providers.drivers.common import embeddings_list
+from providers.drivers.canonical import embeddings_list
+from providers.drivers.config import DriverConfig
+from providers.drivers.errors import DriverError, invalid_request
 from providers.drivers.ollama.errors import VENDOR
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import (
+from providers.drivers.errors import (
     DriverError,
     error_from_status,
     error_message_from_body,
@@ -26,7 +26,7 @@ def error_from_body(
     else:
         message = json.dumps(body)[:500]
     if status < 400:  # an error reported inside a 200 answer (stream or body)
-        return DriverError(f"{VENDOR} error: {message}", status=502, transient=False)
+        return DriverError(f"{VENDOR} error: {message}", status=502)
     if "try pulling it first" in message and status != 404:
         status = 404
     return error_from_status(status, message, headers or {}, VENDOR)

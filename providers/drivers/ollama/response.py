@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from providers.drivers.base import DriverError, now
-from providers.drivers.common import (
+from providers.drivers.canonical import (
     assistant_message,
     chat_completion,
     choice,
     chunk,
+    now,
     role_chunk,
     synth_tool_id,
     tool_call,
@@ -22,6 +22,7 @@ from providers.drivers.common import (
     tool_call_start,
     usage_chunk,
 )
+from providers.drivers.errors import DriverError
 from providers.drivers.ollama.errors import VENDOR, error_from_body
 
 log = logging.getLogger(__name__)

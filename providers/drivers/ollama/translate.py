@@ -8,13 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.drivers.base import DriverConfig, UpstreamRequest, invalid_request
-from providers.drivers.common import (
-    image_data_url,
-    image_refs,
-    image_url_of,
-    parse_tool_arguments,
-)
+from providers.drivers.canonical import parse_tool_arguments
+from providers.drivers.config import DriverConfig, UpstreamRequest
+from providers.drivers.errors import invalid_request
+from providers.drivers.images import image_data_url, image_refs, image_url_of
 from providers.drivers.ollama.urls import api_url
 
 _THINK_MAP: dict[str, bool | str] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from providers.drivers.base import DriverConfig
+from providers.drivers.config import DriverConfig
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 

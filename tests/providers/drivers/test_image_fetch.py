@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from providers.drivers.base import DriverConfig, DriverError
+from providers.drivers.config import DriverConfig
+from providers.drivers.errors import DriverError
 from providers.drivers.images import REFUSED
-from providers.drivers.ollama import OllamaDriver
+from providers.drivers.ollama.driver import OllamaDriver
 from providers.http import build_client
 from tests.fakes.net import counting, fake_dns
 from tests.fakes.server import serve

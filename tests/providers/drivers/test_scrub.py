@@ -12,9 +12,10 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 
-from providers import oauth
-from providers.drivers import get_driver
-from providers.drivers.base import Driver, DriverConfig, DriverError, ModelInfo
+from providers.drivers import auth, get_driver
+from providers.drivers.base import Driver
+from providers.drivers.config import DriverConfig, ModelInfo
+from providers.drivers.errors import DriverError
 from providers.drivers.scrub import REDACTED, scrub, secret_values
 
 KEY = "sk-SECRET-unit-4f9a1c"
@@ -93,12 +94,11 @@ def test_secret_values_include_the_oauth2_tokens_obtained() -> None:
         credentials={"client_secret": "cs-SECRET-5"},
         config={"token_url": "http://127.0.0.1:9/token", "client_id": "gw"},
     )
-    key = oauth._cache_key(cfg)
-    oauth._tokens[key] = (float("inf"), "tok-SECRET-6")
+    auth.TOKENS.put(auth.cache_key(cfg), "tok-SECRET-6", lifetime=3600)
     try:
         assert {"cs-SECRET-5", "gw:cs-SECRET-5", "tok-SECRET-6"} <= secret_values(cfg)
     finally:
-        oauth._tokens.pop(key, None)
+        auth.reset_tokens()
 
 
 class EchoingDriver(Driver):

@@ -1,18 +1,17 @@
-"""Vectors for the pure helpers the vendor drivers share (drivers/common.py)."""
+"""Vectors for the canonical builders and the shared image helpers."""
 
 from __future__ import annotations
 
 import pytest
 
-from providers.drivers.base import DriverError, sniff_image_type
-from providers.drivers.common import (
+from providers.drivers.canonical import (
     append_turn,
     assistant_message,
     embeddings_list,
-    image_data_url,
-    image_refs,
     parse_tool_arguments,
 )
+from providers.drivers.errors import DriverError
+from providers.drivers.images import image_data_url, image_refs, sniff_image_type
 
 PARAM = "messages[1].tool_calls[0].function.arguments"
 

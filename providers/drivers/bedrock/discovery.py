@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from providers.drivers.base import DriverConfig, ModelInfo, UpstreamRequest
 from providers.drivers.bedrock.signing import region_of, sign_request
+from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
 
 
 def parse_models(

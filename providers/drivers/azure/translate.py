@@ -1,4 +1,4 @@
-"""Azure OpenAI (PROTOCOLS.md section 4): the OpenAI driver with Azure's URLs.
+"""Azure OpenAI request translation (pure): URLs, api-version, deployments, body.
 
 ``provider_config``: ``api_surface`` ``"classic"`` (default: deployment in the
 path, dated ``api_version``, default ``2024-10-21``) or ``"v1"`` (``/openai/v1``,
@@ -11,19 +11,16 @@ chunk, trailing choices without ``delta``) are absorbed by the shared
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from providers.drivers.base import DriverConfig, DriverError, ModelInfo
-from providers.drivers.openai import (
-    OpenAIDriver,
+from providers.drivers.config import DriverConfig
+from providers.drivers.errors import DriverError
+from providers.drivers.openai.translate import (
     build_chat_body,
     build_embeddings_body,
-    classify_model,
     is_reasoning_model,
-    openai_error,
     use_max_completion_tokens,
 )
 
@@ -51,8 +48,6 @@ def api_surface(cfg: DriverConfig) -> str:
             f"Azure api_surface must be 'classic' or 'v1', not {surface!r}.",
             status=502,
             code="provider_misconfigured",
-            health="failed",
-            should_retry=False,
         )
     return surface
 
@@ -128,82 +123,3 @@ def build_azure_embeddings_body(
     else:
         body.pop("model", None)
     return body
-
-
-def azure_error(
-    status: int,
-    body: bytes,
-    headers: Mapping[str, str],
-    vendor: str = "Azure OpenAI",
-    cfg: DriverConfig | None = None,
-) -> DriverError:
-    """Azure's variant of the envelope: content filter, missing deployment/route."""
-    err = openai_error(status, body, headers, vendor, cfg)
-    try:
-        data = json.loads(body)
-    except (ValueError, TypeError):
-        data = {}
-    upstream = data.get("error") if isinstance(data, dict) else None
-    upstream = upstream if isinstance(upstream, dict) else {}
-    code = str(upstream.get("code") or "")
-    inner = upstream.get("innererror") or {}
-    inner_code = str(inner.get("code") or "") if isinstance(inner, dict) else ""
-    if status == 400 and (
-        code == "content_filter" or inner_code == "ResponsibleAIPolicyViolation"
-    ):
-        err.code = "content_filter"
-        err.param = upstream.get("param") or "prompt"
-    elif status == 404 and code != "DeploymentNotFound":
-        # No such route: the endpoint or the api-version is wrong (configuration).
-        err.message += " (check the endpoint and api_version)"
-        err.health = "failed"
-    return err
-
-
-def parse_deployments(data: Any) -> list[ModelInfo]:
-    """``GET /openai/deployments`` → one ModelInfo per usable deployment."""
-    rows = data.get("data") if isinstance(data, dict) else None
-    models = []
-    for row in rows if isinstance(rows, list) else ():
-        if not isinstance(row, dict) or not row.get("id"):
-            continue
-        if row.get("status") not in (None, "succeeded"):
-            continue
-        base_model = str(row.get("model") or "")
-        models.append(
-            ModelInfo(
-                model_id=str(row["id"]),
-                name=base_model,
-                model_type=classify_model(base_model or str(row["id"])),
-            )
-        )
-    return models
-
-
-class AzureOpenAIDriver(OpenAIDriver):
-    vendor = "Azure OpenAI"
-
-    def chat_url(self, model_id: str) -> str:
-        return chat_url(self.config, model_id)
-
-    def embeddings_url(self, model_id: str) -> str:
-        return embeddings_url(self.config, model_id)
-
-    def models_url(self) -> str:
-        return deployments_url(self.config)
-
-    def chat_body(
-        self, request: dict[str, Any], model_id: str, stream: bool
-    ) -> dict[str, Any]:
-        return build_azure_chat_body(self.config, request, model_id, stream)
-
-    def embeddings_body(self, request: dict[str, Any], model_id: str) -> dict:
-        return build_azure_embeddings_body(self.config, request, model_id)
-
-    def parse_models(self, data: Any) -> list[ModelInfo]:
-        return parse_deployments(data)
-
-    def error_from_response(
-        self, status: int, body: bytes, headers: Mapping[str, str]
-    ) -> DriverError:
-        return azure_error(status, body, headers, self.vendor, self.config)

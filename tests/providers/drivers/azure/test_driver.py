@@ -1,4 +1,4 @@
-"""Azure OpenAI driver: URL/body vectors, then I/O against the fake over loopback."""
+"""azure: the driver against the fake vendor server on loopback."""
 
 from __future__ import annotations
 
@@ -6,273 +6,27 @@ import asyncio
 import base64
 import json
 import struct
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from providers.drivers import driver_class
-from providers.drivers.azure import (
-    AzureOpenAIDriver,
-    azure_endpoint,
-    azure_error,
-    build_azure_chat_body,
-    build_azure_embeddings_body,
-    chat_url,
-    deployments_url,
-    embeddings_url,
-    parse_deployments,
-)
-from providers.drivers.base import DriverConfig, DriverError, Timeouts
-from providers.http import build_client
+from providers.drivers.azure.driver import AzureOpenAIDriver
+from providers.drivers.config import Timeouts
+from providers.health import health_of
 from tests.fakes import azure as fake
 from tests.fakes.openai import embedding_vector
 from tests.fakes.server import serve
-
-KEY = "azure-test-key"
-ENDPOINT = "https://acme.openai.azure.com"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-            },
-        },
-    }
-]
-
-
-def cfg(
-    base_url: str = ENDPOINT,
-    *,
-    api_key: str = KEY,
-    auth_method: str = "api_key",
-    timeouts: Timeouts | None = None,
-    **config: Any,
-) -> DriverConfig:
-    return DriverConfig(
-        provider_type="azure_openai",
-        base_url=base_url,
-        auth_method=auth_method,
-        credentials={"api_key": api_key},
-        config=config,
-        timeouts=timeouts or Timeouts(connect=2, first_byte=10, total=30),
-    )
-
-
-def user(text: str) -> dict[str, Any]:
-    return {"role": "user", "content": text}
-
-
-# -- URLs and bodies -------------------------------------------------------------
-
-
-def test_classic_urls_use_the_deployment_and_api_version() -> None:
-    config = cfg(deployments={"gpt-4o": "prod gpt4o"})
-    assert chat_url(config, "gpt-4o") == (
-        f"{ENDPOINT}/openai/deployments/prod%20gpt4o/chat/completions"
-        "?api-version=2024-10-21"
-    )
-    assert chat_url(config, "other") == (
-        f"{ENDPOINT}/openai/deployments/other/chat/completions?api-version=2024-10-21"
-    )
-    custom = cfg(api_version="2025-04-01-preview")
-    assert embeddings_url(custom, "emb") == (
-        f"{ENDPOINT}/openai/deployments/emb/embeddings?api-version=2025-04-01-preview"
-    )
-    assert deployments_url(config) == (
-        f"{ENDPOINT}/openai/deployments?api-version=2023-03-15-preview"
-    )
-
-
-def test_v1_urls() -> None:
-    config = cfg(ENDPOINT + "/", api_surface="v1")
-    assert chat_url(config, "x") == f"{ENDPOINT}/openai/v1/chat/completions"
-    assert embeddings_url(config, "x") == f"{ENDPOINT}/openai/v1/embeddings"
-
-
-@pytest.mark.parametrize(
-    "base",
-    [ENDPOINT, ENDPOINT + "/", ENDPOINT + "/openai", ENDPOINT + "/openai/v1/"],
+from tests.providers.drivers.azure.support import (
+    KEY,
+    TOOLS,
+    collect,
+    expect_error,
+    run,
+    text_of,
+    with_driver,
 )
-def test_endpoint_tolerates_pasted_suffixes(base: str) -> None:
-    assert azure_endpoint(base) == ENDPOINT
-
-
-def test_unknown_surface_is_a_configuration_failure() -> None:
-    with pytest.raises(DriverError) as info:
-        chat_url(cfg(api_surface="v2"), "x")
-    assert info.value.health == "failed"
-
-
-def test_classic_body_drops_model_and_keeps_the_rest() -> None:
-    request = {
-        "model": "alias",
-        "messages": [{"role": "system", "content": "s"}, user("hi")],
-        "tools": TOOLS,
-        "tool_choice": "required",
-        "seed": 1,
-    }
-    body = build_azure_chat_body(cfg(), request, "gpt-4o", stream=False)
-    assert body == {k: v for k, v in request.items() if k != "model"}
-
-
-def test_v1_body_names_the_deployment() -> None:
-    config = cfg(api_surface="v1", deployments={"gpt-4o": "prod"})
-    body = build_azure_chat_body(config, {"messages": [user("x")]}, "gpt-4o", True)
-    assert body == {
-        "messages": [user("x")],
-        "model": "prod",
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-
-
-@pytest.mark.parametrize(
-    ("config", "converted"),
-    [
-        ({}, True),
-        ({"api_version": "2024-06-01"}, True),
-        ({"api_version": "2024-10-21"}, True),
-        ({"api_version": "2024-12-01-preview"}, False),
-        ({"api_version": "2025-04-01-preview"}, False),
-        ({"api_surface": "v1"}, False),
-    ],
-)
-def test_developer_role_conversion(config: dict[str, Any], converted: bool) -> None:
-    request = {"messages": [{"role": "developer", "content": "rules"}, user("hi")]}
-    body = build_azure_chat_body(cfg(**config), request, "d", stream=False)
-    assert body["messages"][0]["role"] == ("system" if converted else "developer")
-    assert request["messages"][0]["role"] == "developer"
-
-
-def test_reasoning_deployment_gets_max_completion_tokens() -> None:
-    config = cfg(deployments={"fast": "o3-mini-prod"})
-    body = build_azure_chat_body(config, {"max_tokens": 9}, "fast", stream=False)
-    assert body == {"max_completion_tokens": 9}
-
-
-def test_embeddings_bodies() -> None:
-    request = {"model": "alias", "input": "x", "dimensions": 2}
-    assert build_azure_embeddings_body(cfg(), request, "emb") == {
-        "input": "x",
-        "dimensions": 2,
-    }
-    v1 = cfg(api_surface="v1", deployments={"emb": "emb-prod"})
-    assert build_azure_embeddings_body(v1, request, "emb")["model"] == "emb-prod"
-
-
-def test_parse_deployments() -> None:
-    data = {
-        "object": "list",
-        "data": [
-            {"id": "chat-prod", "model": "gpt-4o", "status": "succeeded"},
-            {"id": "embed", "model": "text-embedding-3-small", "status": "succeeded"},
-            {"id": "broken", "model": "gpt-4o", "status": "failed"},
-            {"model": "no-id"},
-        ],
-    }
-    models = parse_deployments(data)
-    assert [(m.model_id, m.name, m.model_type) for m in models] == [
-        ("chat-prod", "gpt-4o", "inference"),
-        ("embed", "text-embedding-3-small", "embedding"),
-    ]
-
-
-def test_content_filter_error_is_the_callers() -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "message": "The response was filtered",
-                "type": None,
-                "param": "prompt",
-                "code": "content_filter",
-                "status": 400,
-                "innererror": {"code": "ResponsibleAIPolicyViolation"},
-            }
-        }
-    ).encode()
-    err = azure_error(400, body, {})
-    assert (err.status, err.type, err.code, err.param) == (
-        400,
-        "invalid_request_error",
-        "content_filter",
-        "prompt",
-    )
-
-
-def test_not_found_errors() -> None:
-    missing = json.dumps(
-        {"error": {"code": "DeploymentNotFound", "message": "no deployment"}}
-    ).encode()
-    err = azure_error(404, missing, {})
-    assert (err.status, err.code, err.health) == (
-        502,
-        "upstream_model_not_found",
-        "unavailable",
-    )
-    route = json.dumps({"error": {"code": "404", "message": "Resource not found"}})
-    err = azure_error(404, route.encode(), {})
-    assert err.health == "failed" and "api_version" in err.message
-
-
-def test_registry() -> None:
-    assert driver_class("azure_openai") is AzureOpenAIDriver
-
-
-# -- I/O against the fake ---------------------------------------------------------
-
-
-def run(fn: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        client = build_client()
-        try:
-            return await fn(client)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(main())
-
-
-def with_driver(
-    fn: Callable[[AzureOpenAIDriver], Awaitable[Any]], **config: Any
-) -> tuple[Any, list[dict[str, Any]]]:
-    app = fake.make_app(api_key=KEY)
-    with serve(app) as server:
-        driver_config = cfg(server.url, **config)
-
-        async def go(client: httpx.AsyncClient) -> Any:
-            return await fn(AzureOpenAIDriver(driver_config, client))
-
-        result = run(go)
-    return result, app["requests"]
-
-
-def expect_error(
-    fn: Callable[[AzureOpenAIDriver], Awaitable[Any]], **config: Any
-) -> DriverError:
-    async def wrapped(driver: AzureOpenAIDriver) -> Any:
-        try:
-            await fn(driver)
-        except DriverError as exc:
-            return exc
-        raise AssertionError("no DriverError raised")
-
-    return with_driver(wrapped, **config)[0]
-
-
-async def collect(driver: AzureOpenAIDriver, request: dict[str, Any], model: str):
-    return [chunk async for chunk in driver.chat_stream(request, model)]
-
-
-def text_of(chunks: list[dict[str, Any]]) -> str:
-    return "".join(
-        c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
-    )
+from tests.providers.drivers.vectors import user
 
 
 def test_fake_rejects_what_azure_rejects() -> None:
@@ -437,7 +191,8 @@ def test_unknown_deployment_and_bad_api_version() -> None:
         lambda d: d.chat({"messages": [user("x")]}, "chat-prod"),
         api_version="2019-01-01",
     )
-    assert err.code == "upstream_model_not_found" and err.health == "failed"
+    # A wrong route is our configuration: the code says so, and health follows.
+    assert err.code == "provider_misconfigured" and health_of(err) == "failed"
 
 
 def test_timeout_and_break() -> None:

@@ -1,57 +1,36 @@
-"""Pure translation helpers that several vendor drivers share (dict in, dict out).
+"""Canonical response and chunk builders every vendor's translation uses.
 
-Only logic that is the same for every vendor that uses it lives here: canonical
-stream chunks and completions, tool-call ids and arguments, image parts (finding
-the URLs to fetch, decoding data URLs) and the embeddings list. Vendor quirks stay
-in the vendor's package. Nothing here does I/O.
+The gateway's canonical shapes (OpenAI Chat Completions and Embeddings): the
+completion id and timestamp, completions, choices, stream chunks (role, content,
+tool-call deltas, usage), tool-call ids and arguments, and the embeddings list.
+Only logic that is the same for every vendor lives here; vendor quirks stay in
+the vendor's package. Pure: dict in, dict out, no I/O.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import re
 import secrets
 import string
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from providers.drivers.base import invalid_request, new_completion_id, now
+from providers.drivers.errors import invalid_request
 
 _ALNUM = string.ascii_letters + string.digits
-_IMAGE_DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.+)$", re.DOTALL)
 
 
-# -- vendor ranges ---------------------------------------------------------------
+def new_completion_id() -> str:
+    """A fresh ``chatcmpl-…`` id (the gateway rewrites ids it relays)."""
+    return "chatcmpl-" + secrets.token_hex(12)
 
 
-def check_vendor_range(
-    request: Mapping[str, Any],
-    param: str,
-    vendor: str,
-    low: float,
-    high: float,
-    *,
-    high_exclusive: bool = False,
-) -> None:
-    """Refuse (400) a value the vendor cannot take, naming its range.
-
-    The gateway never clamps or drops such a value: the caller asked for it,
-    and a silently different request is a different answer.
-    """
-    value = request.get(param)
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return
-    above = value >= high if high_exclusive else value > high
-    if value < low or above:
-        bound = f"below {high:g}" if high_exclusive else f"to {high:g}"
-        raise invalid_request(
-            f"{vendor} accepts {param} from {low:g} {bound}; got {value!r}.",
-            param,
-            "unsupported_value",
-        )
+def now() -> int:
+    """The ``created`` timestamp: whole seconds since the epoch."""
+    return int(time.time())
 
 
 # -- tool calls ------------------------------------------------------------------
@@ -169,11 +148,16 @@ def chat_completion(
 
 
 def chunk(
-    delta: dict[str, Any], finish_reason: str | None = None, index: int = 0
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    index: int = 0,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """One ``chat.completion.chunk`` body for one choice."""
+    """One ``chat.completion.chunk`` body for one choice (``extra``: logprobs…)."""
     return {
-        "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}]
+        "choices": [
+            {"index": index, "delta": delta, **extra, "finish_reason": finish_reason}
+        ]
     }
 
 
@@ -200,59 +184,6 @@ def tool_call_start(k: int, call_id: str, name: str) -> dict[str, Any]:
 def tool_call_arguments(k: int, arguments: str) -> dict[str, Any]:
     """A delta entry carrying a fragment of tool call ``k``'s arguments."""
     return {"index": k, "function": {"arguments": arguments}}
-
-
-# -- image parts -----------------------------------------------------------------
-
-
-def image_url_of(part: Mapping[str, Any]) -> str:
-    """The URL of an ``image_url`` part (an object with ``url``, or a bare string)."""
-    image = part.get("image_url")
-    if isinstance(image, str):
-        return image
-    if isinstance(image, dict):
-        return str(image.get("url") or "")
-    return ""
-
-
-def image_refs(request: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(url, param)`` for every http(s) image in a user message, in order.
-
-    These are the images a driver fetches and inlines (``Driver.fetch_images``);
-    ``param`` names the content part for a 400.
-    """
-    found: list[tuple[str, str]] = []
-    for i, msg in enumerate(request.get("messages") or []):
-        if not isinstance(msg, dict) or msg.get("role") != "user":
-            continue
-        content = msg.get("content")
-        if not isinstance(content, list):
-            continue
-        for j, part in enumerate(content):
-            if isinstance(part, dict) and part.get("type") == "image_url":
-                url = image_url_of(part)
-                if url.startswith(("http://", "https://")):
-                    found.append((url, f"messages[{i}].content[{j}].image_url.url"))
-    return found
-
-
-def image_data_url(url: str, param: str) -> tuple[str, str] | None:
-    """``(mime, base64)`` of a ``data:image/…;base64,`` URL, or None for another URL.
-
-    Whitespace inside the payload is removed; a payload that is not base64 is a 400
-    naming ``param``, so a broken image never costs an upstream call.
-    """
-    match = _IMAGE_DATA_URL.match(url)
-    if not match:
-        return None
-    payload = re.sub(r"\s+", "", match.group(2))
-    try:
-        base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid_request(
-            "The image data URL does not hold valid base64.", param
-        ) from None
-    return match.group(1), payload
 
 
 # -- embeddings ------------------------------------------------------------------

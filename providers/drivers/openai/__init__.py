@@ -1,0 +1,21 @@
+"""OpenAI (PROTOCOLS.md section 3): what the vendor needs, declared.
+
+Modules: ``translate`` (request, pure), ``response`` (answer and stream, pure),
+``errors``, ``discovery`` (``GET /models``), ``driver`` (``OpenAIDriver``).
+OpenAI-compatible presets live in ``providers/drivers/compatible/``.
+"""
+
+from __future__ import annotations
+
+from providers.drivers.vendor import AuthMethod, VendorSpec
+
+VENDORS = [
+    VendorSpec(
+        provider_type="openai",
+        label="OpenAI",
+        driver="providers.drivers.openai.driver.OpenAIDriver",
+        default_endpoint="https://api.openai.com/v1",
+        default_auth=AuthMethod.BEARER,
+        openai_family=True,
+    ),
+]

@@ -1,0 +1,166 @@
+"""The OpenAI driver: the thin I/O layer around the pure translation modules.
+
+Serves OpenAI, ``openai_compatible`` and the presets; the Azure driver and the
+compatible presets subclass it and override URLs, body and error hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from providers.drivers.base import Driver
+from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
+from providers.drivers.errors import (
+    DriverError,
+)
+from providers.drivers.openai.discovery import parse_models
+from providers.drivers.openai.errors import openai_error
+from providers.drivers.openai.response import (
+    OpenAIStreamTranslator,
+    completion_to_chunks,
+    parse_chat_response,
+    parse_embeddings_response,
+)
+from providers.drivers.openai.translate import build_chat_body, build_embeddings_body
+from providers.drivers.registry import vendor_spec
+from providers.drivers.stream import relay, sse_events
+
+# What ``sse_events`` yields for ``data: [DONE]``.
+DONE = {"[DONE]": True}
+
+# -- I/O layer -------------------------------------------------------------------
+
+
+class OpenAIDriver(Driver):
+    """OpenAI, ``openai_compatible`` and the presets (base URL includes /v1)."""
+
+    vendor = "OpenAI"
+
+    def __init__(self, config: DriverConfig, client: httpx.AsyncClient) -> None:
+        super().__init__(config, client)
+        spec = vendor_spec(config.provider_type)
+        if spec is not None:
+            self.vendor = spec.label
+
+    # hooks the Azure driver overrides
+    @property
+    def base(self) -> str:
+        return self.config.base_url.rstrip("/")
+
+    def chat_url(self, model_id: str) -> str:
+        return f"{self.base}/chat/completions"
+
+    def embeddings_url(self, model_id: str) -> str:
+        return f"{self.base}/embeddings"
+
+    def models_url(self) -> str:
+        return f"{self.base}/models"
+
+    def chat_body(
+        self, request: dict[str, Any], model_id: str, stream: bool
+    ) -> dict[str, Any]:
+        return build_chat_body(self.config, request, model_id, stream)
+
+    def embeddings_body(self, request: dict[str, Any], model_id: str) -> dict:
+        return build_embeddings_body(self.config, request, model_id)
+
+    def parse_models(self, data: Any) -> list[ModelInfo]:
+        return parse_models(data)
+
+    def error_from_response(
+        self, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> DriverError:
+        return openai_error(status, body, headers, self.vendor, self.config)
+
+    # I/O
+
+    async def headers(self, accept: str = "application/json") -> dict[str, str]:
+        headers = await self.auth()
+        headers["Content-Type"] = "application/json"
+        headers["Accept"] = accept
+        return headers
+
+    async def chat(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
+        req = UpstreamRequest(
+            "POST",
+            self.chat_url(model_id),
+            await self.headers(),
+            json=self.chat_body(request, model_id, stream=False),
+        )
+        response = await self.send(req)
+        return parse_chat_response(self.read_json(response), self.vendor, self.config)
+
+    async def chat_stream(
+        self, request: dict[str, Any], model_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        req = UpstreamRequest(
+            "POST",
+            self.chat_url(model_id),
+            await self.headers("text/event-stream"),
+            json=self.chat_body(request, model_id, stream=True),
+        )
+        response = await self.open_stream(req)
+        translator = OpenAIStreamTranslator(self.vendor, self.config)
+        if "application/json" in response.headers.get("content-type", ""):
+            # The server ignored ``stream`` and answered in one piece.
+            whole = relay(
+                response,
+                self._whole_answer(response),
+                lambda data: completion_to_chunks(data, self.vendor, self.config),
+                list,
+                self.vendor,
+            )
+            async for chunk in whole:
+                yield chunk
+            return
+        ended = False
+
+        def feed(event: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+            nonlocal ended
+            if event[1] == DONE:
+                ended = True
+                return []
+            return translator.feed(event[1])
+
+        def finish() -> list[dict[str, Any]]:
+            if not ended and not translator.finished:
+                raise DriverError(
+                    f"{self.vendor} stream ended before the answer was complete.",
+                    status=502,
+                    code="upstream_error",
+                )
+            return translator.finish()
+
+        events = sse_events(response, self.vendor, end="[DONE]")
+        async for chunk in relay(response, events, feed, finish, self.vendor):
+            yield chunk
+
+    async def _whole_answer(self, response: httpx.Response) -> AsyncIterator[Any]:
+        try:
+            yield orjson.loads(await response.aread())
+        except ValueError:
+            raise DriverError(
+                f"{self.vendor} answered with invalid JSON.", status=502
+            ) from None
+
+    async def embed(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
+        req = UpstreamRequest(
+            "POST",
+            self.embeddings_url(model_id),
+            await self.headers(),
+            json=self.embeddings_body(request, model_id),
+        )
+        response = await self.send(req)
+        return parse_embeddings_response(
+            self.read_json(response), request.get("encoding_format"), self.vendor
+        )
+
+    async def list_models(self) -> list[ModelInfo]:
+        headers = await self.headers()
+        headers.pop("Content-Type")
+        response = await self.send(UpstreamRequest("GET", self.models_url(), headers))
+        return self.parse_models(self.read_json(response))
