@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from accounts.models import Membership, Organization, User
-from gateway.bootstrap.document import USERNAME_RE, Context, Fields, Item
-from gateway.bootstrap.plan import (
+from bootstrap.document import USERNAME_RE, Context, Fields, Item
+from bootstrap.plan import (
     MemberSpec,
     Plan,
     Report,

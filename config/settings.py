@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "providers",
     "models_catalog",
     "gateway",
+    "bootstrap",
 ]
 
 MIDDLEWARE = [

@@ -13,8 +13,7 @@ import openai
 import pytest
 
 from gateway import usage
-from gateway.apikeys import create_key
-from gateway.models import UsageRecord
+from gateway.models import ApiKey, UsageRecord
 from tests.gateway import upstreams
 
 VENDORS = ["openai", "groq", "azure", "anthropic", "bedrock", "ollama", "gemini"]
@@ -36,7 +35,7 @@ TOOL = {
 def vendor(request, gateway, world):
     with upstreams.start(request.param) as upstream:
         upstreams.register(upstream, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         sdk = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
         yield upstream, sdk
 
