@@ -124,10 +124,6 @@ class ApiKey(models.Model):
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
-    @property
-    def is_usable(self) -> bool:
-        return not self.is_revoked and not self.is_expired
-
 
 class UsageRecord(models.Model):
     """One gateway call: who, which model, tokens, cost, latency and outcome."""

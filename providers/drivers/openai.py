@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 
@@ -41,17 +42,13 @@ from providers.drivers.base import (
 )
 from providers.drivers.common import floats_to_base64, synth_tool_id
 
-try:  # the default transport is aiohttp; its errors can escape httpx's mapping
-    import aiohttp
-
-    _STREAM_ERRORS: tuple[type[BaseException], ...] = (
-        httpx.HTTPError,
-        aiohttp.ClientError,
-        OSError,
-        asyncio.TimeoutError,
-    )
-except ImportError:  # pragma: no cover
-    _STREAM_ERRORS = (httpx.HTTPError, OSError, asyncio.TimeoutError)
+# The default transport is aiohttp; its errors can escape httpx's mapping.
+_STREAM_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.HTTPError,
+    aiohttp.ClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 # Model ids whose API rejects ``max_tokens`` (reasoning models).
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -68,8 +65,6 @@ _FINISH_ALIASES = {
     "content_filtered": "content_filter",
     "safety": "content_filter",
 }
-# Chunk envelope fields the gateway sets itself.
-ENVELOPE_KEYS = frozenset({"id", "object", "created", "model", "system_fingerprint"})
 
 
 def is_reasoning_model(model_id: str) -> bool:
