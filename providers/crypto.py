@@ -161,6 +161,11 @@ def kms_client() -> Any:
     )
 
 
+def forget_kms_client() -> None:
+    """Drop the cached KMS client; the next use builds one from the settings."""
+    _kms_client.cache_clear()
+
+
 def _context(aad: str) -> dict[str, str]:
     return {"modelgate": aad}
 

@@ -97,6 +97,16 @@ _PROVIDER_POLICIES = {
 }
 
 
+def clear_dns_cache() -> None:
+    """Forget every cached lookup; the next request to each host resolves again."""
+    _dns_cache.clear()
+
+
+def dns_cache_keys() -> list[tuple[str, int]]:
+    """The cached (host, address family) pairs, oldest first."""
+    return list(_dns_cache)
+
+
 def provider_policy() -> Policy:
     """Provider endpoints: private addresses only with PROVIDERS_ALLOW_PRIVATE_IPS."""
     return _PROVIDER_POLICIES[bool(settings.PROVIDERS_ALLOW_PRIVATE_IPS)]

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 from django.conf import settings
 
@@ -63,7 +62,7 @@ def test_a_record_that_no_longer_fits_is_dropped_alone(transactional_db, world):
     record(world.acme.pk, key.pk)
     assert usage.flush() == 2
     assert UsageRecord.objects.count() == 2
-    assert usage._buffer == []
+    assert usage.queued() == 0
 
 
 def test_a_journal_replayed_after_its_batch_was_written_counts_once(
@@ -73,7 +72,8 @@ def test_a_journal_replayed_after_its_batch_was_written_counts_once(
     usage.discard_queued()
     for _ in range(3):
         record(world.acme.pk, key.pk)
-    segment = Path(usage._journal.path)
+    segment = usage.journal_path()
+    assert segment is not None
     journaled = segment.read_bytes()
     assert journaled.count(b"\n") == 3
     assert usage.flush() == 3

@@ -52,9 +52,9 @@ def kms(
     # Never pick up a developer's real AWS configuration.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-creds"))
-    crypto._kms_client.cache_clear()
+    crypto.forget_kms_client()
     yield boto3.client("kms", region_name=REGION, endpoint_url=kms_server)
-    crypto._kms_client.cache_clear()
+    crypto.forget_kms_client()
 
 
 @pytest.fixture

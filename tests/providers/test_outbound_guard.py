@@ -45,7 +45,7 @@ def test_a_rebinding_name_is_resolved_once_and_connected_to_the_checked_address(
 ) -> None:
     settings.PROVIDERS_HTTP_TRANSPORT = transport
     settings.PROVIDERS_ALLOW_PRIVATE_IPS = True
-    http._dns_cache.clear()
+    http.clear_dns_cache()
     first = ConnectionCounter(("127.0.0.1",)).start()
     # The same port on another loopback address: where a second lookup leads.
     second = ConnectionCounter(("127.0.0.2",), port=first.port).start()
@@ -70,7 +70,7 @@ def test_a_name_resolving_to_loopback_is_refused_without_connecting(
 ) -> None:
     settings.PROVIDERS_HTTP_TRANSPORT = transport
     settings.PROVIDERS_ALLOW_PRIVATE_IPS = False
-    http._dns_cache.clear()
+    http.clear_dns_cache()
     fake_dns(monkeypatch, {"internal.test": ["127.0.0.1", "::1"]})
     with counting() as listener, pytest.raises(http.OutboundBlocked) as err:
         _get_many(f"http://internal.test:{listener.port}/", 1)
@@ -120,15 +120,16 @@ def test_the_dns_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     names = {f"n{i}.test": ["127.0.0.1"] for i in range(http.DNS_CACHE_SIZE + 50)}
     fake_dns(monkeypatch, names)  # type: ignore[arg-type]
     policy = http.Policy(allow_private=True)
-    http._dns_cache.clear()
+    http.clear_dns_cache()
 
     async def main() -> None:
         for name in names:
             await http.resolve(name, 80, policy, socket.AF_UNSPEC)
 
     asyncio.run(main())
-    assert len(http._dns_cache) == http.DNS_CACHE_SIZE
-    assert ("n0.test", socket.AF_UNSPEC) not in http._dns_cache
+    cached = http.dns_cache_keys()
+    assert len(cached) == http.DNS_CACHE_SIZE
+    assert ("n0.test", socket.AF_UNSPEC) not in cached
 
 
 def test_the_refusal_names_the_setting_only_where_it_would_help(
@@ -233,7 +234,7 @@ def test_tls_still_verifies_the_host_name_on_the_pinned_connection(
 ) -> None:
     settings.PROVIDERS_HTTP_TRANSPORT = transport
     settings.PROVIDERS_ALLOW_PRIVATE_IPS = True
-    http._dns_cache.clear()
+    http.clear_dns_cache()
     ca, cert, key = _certificates(tmp_path, "vendor.test")
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the client trusts our CA
     fake_dns(monkeypatch, {"vendor.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
