@@ -2,10 +2,16 @@
 
 Every scoped surface asks this module instead of filtering memberships itself:
 
+- who administers and who belongs: ``administers`` (a role is the admin role),
+  ``member_role`` and ``is_member`` (one membership row), used by visibility,
+  the gateway's key principal, the key and grant forms and the commands;
 - the admin: ``OrganizationScopedAdmin`` (rows, object access, FK choices, list
   filters) built on ``request_admin_org_ids`` and ``scoped_choices``;
 - the site's pages: ``organization_context`` (the one organization the signed-in
   user acts in, chosen and remembered in the session) and ``choose_organization``.
+
+What a request asks (the organizations its user administers, its organization
+context) is computed once per request and kept on the request object.
 
 Nothing here may ever name another organization's object to an org admin: a
 choice, filter or error offers only rows of the organizations they administer.
@@ -28,8 +34,32 @@ if TYPE_CHECKING:
     from django.forms import ModelChoiceField
     from django.http import HttpRequest
 
-_CACHE_ATTR = "_modelgate_admin_org_ids"
+# Per-request caches, set on the request object by the functions below.
+_ADMIN_ORG_IDS_ATTR = "_modelgate_admin_org_ids"
+_CONTEXT_ATTR = "_modelgate_organization_context"
 SESSION_ORGANIZATION = "modelgate_organization_id"
+
+
+# -- Roles and memberships ----------------------------------------------------
+
+
+def administers(role: str | None) -> bool:
+    """Whether a membership ``role`` (None: not a member) is the admin role."""
+    return role == Membership.Role.ADMIN
+
+
+def member_role(user_id: int, organization_id: int) -> str | None:
+    """The user's role in the organization, or None when not a member (1 query)."""
+    return (
+        Membership.objects.filter(user_id=user_id, organization_id=organization_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def is_member(user_id: int, organization_id: int) -> bool:
+    """Whether the user belongs to the organization, in any role (1 query)."""
+    return member_role(user_id, organization_id) is not None
 
 
 def admin_org_ids(user: User) -> set[int]:
@@ -55,14 +85,14 @@ def is_superuser(request: HttpRequest) -> bool:
 
 def request_admin_org_ids(request: HttpRequest) -> frozenset[int]:
     """Ids of the organizations the request's user administers, resolved once."""
-    cached = getattr(request, _CACHE_ATTR, None)
+    cached = getattr(request, _ADMIN_ORG_IDS_ATTR, None)
     if cached is None:
         user = request.user
         if not (user.is_authenticated and user.is_active and user.is_staff):
             cached = frozenset()
         else:
             cached = frozenset(admin_org_ids(user))  # type: ignore[arg-type]
-        setattr(request, _CACHE_ATTR, cached)
+        setattr(request, _ADMIN_ORG_IDS_ATTR, cached)
     return cached
 
 
@@ -224,14 +254,20 @@ def organization_context(request: HttpRequest) -> OrganizationContext:
 
     The choice is checked against the memberships on every request, so leaving
     an organization takes effect at once; with no membership there is none.
+    Resolved once per request (``choose_organization`` resets it).
     """
+    cached: OrganizationContext | None = getattr(request, _CONTEXT_ATTR, None)
+    if cached is not None:
+        return cached
     memberships = _memberships(request.user)  # type: ignore[arg-type]
     chosen = request.session.get(SESSION_ORGANIZATION)
     current = next(
         (m for m in memberships if m.organization_id == chosen),
         memberships[0] if memberships else None,
     )
-    return OrganizationContext(current, memberships)
+    context = OrganizationContext(current, memberships)
+    setattr(request, _CONTEXT_ATTR, context)
+    return context
 
 
 def choose_organization(request: HttpRequest, slug: str) -> Membership:
@@ -247,4 +283,6 @@ def choose_organization(request: HttpRequest, slug: str) -> Membership:
     if membership is None:
         raise Http404
     request.session[SESSION_ORGANIZATION] = membership.organization_id
+    if hasattr(request, _CONTEXT_ATTR):
+        delattr(request, _CONTEXT_ATTR)
     return membership

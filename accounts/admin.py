@@ -4,7 +4,7 @@ Org admins manage their organizations' objects in the Django admin. Permission
 comes from the ``Membership`` role (``accounts.access``), not from Django's
 per-model permissions: superusers see everything, an org admin sees and
 manages what their organizations own, everyone else sees nothing. The scoped
-base every app's admin uses lives in ``accounts.access`` (re-exported here).
+base every app's admin uses lives in ``accounts.access``.
 """
 
 from __future__ import annotations
@@ -18,21 +18,14 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.access import (
     OrganizationScopedAdmin,
+    is_member,
     is_superuser,
     request_admin_org_ids,
-    scoped_choices,
 )
 from accounts.models import Membership, Organization, User
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-__all__ = [
-    "OrganizationScopedAdmin",
-    "is_superuser",
-    "request_admin_org_ids",
-    "scoped_choices",
-]
 
 # One answer for every username an org admin may not attach, so the form never
 # tells whether a user of another tenant exists.
@@ -98,10 +91,7 @@ class MembershipForm(forms.ModelForm):
             and self.instance.user_id == user.pk
             and self.instance.organization_id == org.pk
         )
-        if (
-            not unchanged
-            and not Membership.objects.filter(user=user, organization=org).exists()
-        ):
+        if not unchanged and not is_member(user.pk, org.pk):
             self.add_error("user", NOT_ATTACHABLE)
         return data
 

@@ -45,7 +45,7 @@ def _setup() -> None:
 
 def seed_small(fake_url: str) -> dict[str, Any]:
     from accounts.models import Membership, Organization, User
-    from gateway.apikeys import create_key
+    from gateway.models import ApiKey
     from models_catalog.models import AIModel, Grant
     from providers.models import Provider
 
@@ -79,7 +79,7 @@ def seed_small(fake_url: str) -> dict[str, Any]:
         )
         Grant.objects.create(model=model, organization=org)
         models.append(model_id)
-    _key, secret = create_key(
+    _key, secret = ApiKey.issue(
         organization=org, user=user, name="bench", requests_per_minute=HIGH_RPM
     )
     return {"key": secret, "models": models, "org_id": org.pk, "user_id": user.pk}

@@ -1,13 +1,15 @@
 """Modelgate settings: the only settings module, read from the environment.
 
 Every variable is listed with its default in ``.env.example``. A ``.env`` file at
-the project root is read when present; real environment variables win. Any
+the project root is read when present (``DOTENV_PATH`` names another file; set it
+empty to read none, as the tests do); real environment variables win. Any
 variable may instead be given as ``<NAME>_FILE`` pointing at a file holding the
 value (Docker/Kubernetes secrets).
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,8 +20,11 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.FileAwareEnv()
-if (BASE_DIR / ".env").is_file():
-    env.read_env(BASE_DIR / ".env", overwrite=False)
+# Unset: the project's .env (bin/run writes one). Empty: no file at all, so a
+# developer's .env never changes what the tests (tests/testenv.py) configure.
+DOTENV_PATH = os.environ.get("DOTENV_PATH", str(BASE_DIR / ".env"))
+if DOTENV_PATH and Path(DOTENV_PATH).is_file():
+    env.read_env(DOTENV_PATH, overwrite=False)
 
 DEFAULT_SECRET_KEY = "insecure-dev-only-secret-key-change-me"
 
@@ -63,6 +68,7 @@ INSTALLED_APPS = [
     "providers",
     "models_catalog",
     "gateway",
+    "bootstrap",
 ]
 
 MIDDLEWARE = [
@@ -195,12 +201,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_IGNORE_RESULT = env.bool("CELERY_TASK_IGNORE_RESULT", default=True)
 CELERY_TASK_STORE_ERRORS_EVEN_IF_IGNORED = False
 CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=3600)
-
-REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "UNAUTHENTICATED_USER": None,
-}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

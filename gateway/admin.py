@@ -8,10 +8,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
-from accounts.admin import OrganizationScopedAdmin
-from gateway.apikeys import display_prefix, hash_secret, new_secret
+from accounts.access import OrganizationScopedAdmin
 from gateway.forms import ApiKeyForm
 from gateway.models import ApiKey, UsageRecord
 
@@ -62,13 +60,25 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
     def save_model(
         self, request: HttpRequest, obj: ApiKey, form: Any, change: bool
     ) -> None:
-        if not change:
-            secret = new_secret()
-            obj.prefix = display_prefix(secret)
-            obj.secret_hash = hash_secret(secret)
-            obj.created_by = request.user  # type: ignore[assignment]
-            request._new_api_key_secret = secret  # type: ignore[attr-defined]
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # The form's other fields (ApiKeyForm.Meta.fields) are the key's settings.
+        fields = {
+            name: getattr(obj, name)
+            for name in ("allowed_models", "requests_per_minute", "expires_at")
+        }
+        key, secret = ApiKey.issue(
+            obj.organization,
+            obj.user,
+            obj.name,
+            created_by=request.user,  # type: ignore[arg-type]
+            **fields,
+        )
+        # The admin goes on with the form's instance (log entry, the response).
+        obj.pk = key.pk
+        obj.refresh_from_db()
+        request._new_api_key_secret = secret  # type: ignore[attr-defined]
 
     def response_add(
         self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None
@@ -91,11 +101,7 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = 0
-        for key in queryset.filter(revoked_at__isnull=True):
-            key.revoked_at = timezone.now()
-            key.save(update_fields=["revoked_at"])
-            count += 1
+        count = sum(key.revoke() for key in queryset.filter(revoked_at__isnull=True))
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 
 

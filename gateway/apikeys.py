@@ -1,20 +1,15 @@
-"""Generate, hash and look up gateway API keys; the secret is returned once.
+"""Gateway API key secrets: generate, hash and check them (pure functions).
 
 Keys are ``mg-`` followed by 40 URL-safe characters (240 bits of entropy), so a
 plain SHA-256 is a safe, fast, lookup-able hash (as for GitHub tokens); only the
-hash and a short display prefix are stored.
+hash and a short display prefix are stored. Keys are issued and revoked by the
+model (``ApiKey.issue``, ``ApiKey.revoke``), which uses these.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import TYPE_CHECKING, Any
-
-from gateway.models import ApiKey
-
-if TYPE_CHECKING:
-    from accounts.models import Organization, User
 
 KEY_PREFIX = "mg-"
 DISPLAY_CHARS = 11  # "mg-" plus 8 characters
@@ -39,29 +34,3 @@ def validate_operator_secret(secret: str) -> str:
     if any(c.isspace() for c in secret) or not secret.isprintable():
         return "An API key secret may not contain spaces or control characters."
     return ""
-
-
-def create_key(
-    *,
-    organization: Organization,
-    name: str,
-    user: User | None = None,
-    secret: str | None = None,
-    created_by: User | None = None,
-    **fields: Any,
-) -> tuple[ApiKey, str]:
-    """Create a key; returns it with its secret, which is never available again."""
-    secret = secret or new_secret()
-    problem = validate_operator_secret(secret)
-    if problem:
-        raise ValueError(problem)
-    key = ApiKey.objects.create(
-        organization=organization,
-        user=user,
-        name=name,
-        prefix=display_prefix(secret),
-        secret_hash=hash_secret(secret),
-        created_by=created_by,
-        **fields,
-    )
-    return key, secret

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db.models import OuterRef, Subquery
 
+from accounts.access import administers
 from accounts.models import Membership
 from gateway import throttle
 from gateway.apikeys import hash_secret
@@ -69,7 +70,7 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         principal = Principal(
             organization_id=key.organization_id,
             user_id=key.user_id,
-            is_org_admin=key.member_role == Membership.Role.ADMIN,
+            is_org_admin=administers(key.member_role),
         )
     else:
         principal = Principal.for_organization(key.organization_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from accounts.models import Membership
+from accounts.access import is_member
 from gateway.models import ApiKey
 
 
@@ -56,10 +56,6 @@ class ApiKeyForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         org, user = data.get("organization"), data.get("user")
-        if (
-            org
-            and user
-            and not Membership.objects.filter(user=user, organization=org).exists()
-        ):
+        if org and user and not is_member(user.pk, org.pk):
             self.add_error("user", "The user is not a member of this organization.")
         return data

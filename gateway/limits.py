@@ -68,6 +68,12 @@ class LocalLimiter:
 
 _local = LocalLimiter()
 
+
+def reset_for_tests() -> None:
+    """Forget the in-process counters (Redis counters are the caller's to clear)."""
+    _local.clear()
+
+
 # KEYS: one sorted set per capped bucket. ARGV: window (µs), a nonce unique to
 # this call, the weight, then each bucket's cap. Returns {0, 0} when admitted,
 # else {index of the first full bucket (1-based), µs until it admits again}.

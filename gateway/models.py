@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.utils import timezone
+
+from gateway.apikeys import (
+    display_prefix,
+    hash_secret,
+    new_secret,
+    validate_operator_secret,
+)
+
+if TYPE_CHECKING:
+    from accounts.models import Organization, User
 
 
 class ApiKey(models.Model):
@@ -55,6 +66,56 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+    @classmethod
+    def issue(
+        cls,
+        organization: Organization,
+        user: User | None,
+        name: str,
+        *,
+        secret: str | None = None,
+        created_by: User | None = None,
+        **fields: Any,
+    ) -> tuple[ApiKey, str]:
+        """Create and save a key; return it with its secret, never available again.
+
+        The one way to mint a key (admin, user pages, command, bootstrap). A fresh
+        secret is generated unless the operator supplies one (bootstrap), which
+        must pass ``validate_operator_secret``; ``fields`` are further model fields
+        (``allowed_models``, ``expires_at``, ``requests_per_minute``).
+        Raises ``ValueError`` for an unacceptable operator secret.
+        """
+        key = cls(organization=organization, user=user, name=name, **fields)
+        secret = key.set_secret(secret)
+        key.created_by = created_by
+        key.save()
+        return key, secret
+
+    def set_secret(self, secret: str | None = None) -> str:
+        """Store the hash and display prefix of ``secret`` (fresh when None); no save.
+
+        Returns the secret. Raises ``ValueError`` for an unacceptable one.
+        """
+        secret = secret or new_secret()
+        problem = validate_operator_secret(secret)
+        if problem:
+            raise ValueError(problem)
+        self.prefix = display_prefix(secret)
+        self.secret_hash = hash_secret(secret)
+        return secret
+
+    def revoke(self) -> bool:
+        """Revoke the key now; False when it was already revoked.
+
+        A model save, so the gateway's caches are invalidated at once (signals);
+        every replica refuses the key within 2 s even if that message is lost.
+        """
+        if self.revoked_at is not None:
+            return False
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+        return True
+
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
@@ -62,10 +123,6 @@ class ApiKey(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
-
-    @property
-    def is_usable(self) -> bool:
-        return not self.is_revoked and not self.is_expired
 
 
 class UsageRecord(models.Model):

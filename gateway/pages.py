@@ -24,7 +24,6 @@ from accounts.access import (
     organization_context,
 )
 from accounts.models import Organization
-from gateway.apikeys import create_key
 from gateway.forms import ModelListField
 from gateway.models import ApiKey
 from models_catalog.models import AIModel
@@ -90,10 +89,10 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     form = PersonalKeyForm(request.POST or None, organization=org)
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires_in_days"]
-        _key, secret = create_key(
-            organization=org,
-            user=request.user,  # type: ignore[arg-type]
-            name=form.cleaned_data["name"],
+        _key, secret = ApiKey.issue(
+            org,
+            request.user,  # type: ignore[arg-type]
+            form.cleaned_data["name"],
             created_by=request.user,  # type: ignore[arg-type]
             allowed_models=form.cleaned_data["allowed_models"],
             expires_at=timezone.now() + timedelta(days=days) if days else None,
@@ -114,9 +113,7 @@ def keys_page(request: HttpRequest) -> HttpResponse:
 def revoke_key(request: HttpRequest, pk: int) -> HttpResponse:
     org = organization_context(request).organization
     key = get_object_or_404(ApiKey, pk=pk, user=request.user, organization=org)
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+    key.revoke()
     return redirect("keys")
 
 

@@ -106,6 +106,17 @@ def discard_queued() -> None:
         _journal.discard(_journal.rotate())
 
 
+def queued() -> int:
+    """How many records wait in this process for the next flush."""
+    with _lock:
+        return len(_buffer)
+
+
+def journal_path() -> Path | None:
+    """The journal segment this process appends to now (None before the first)."""
+    return Path(_journal.path) if _journal.path else None
+
+
 def recover_journals() -> int:
     """Import the journals of dead gateway processes; returns records read.
 

@@ -8,8 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 
-from accounts.admin import OrganizationScopedAdmin, is_superuser
-from accounts.models import Membership
+from accounts.access import OrganizationScopedAdmin, is_member, is_superuser
 from models_catalog.discovery import sync_provider_models
 from models_catalog.models import AIModel, Grant
 from providers.admin import ProviderAdmin
@@ -155,9 +154,7 @@ class GrantForm(forms.ModelForm):
         if (
             target is not None
             and user is not None
-            and not Membership.objects.filter(
-                user=user, organization_id=target.organization_id
-            ).exists()
+            and not is_member(user.pk, target.organization_id)
         ):
             self.add_error(
                 "user",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from accounts.access import administers, member_role
 from accounts.models import Membership
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
@@ -45,17 +46,13 @@ class Principal:
     @classmethod
     def for_member(cls, user_id: int, organization_id: int) -> Principal | None:
         """The user acting in the organization, or None when not a member (1 query)."""
-        role = (
-            Membership.objects.filter(user_id=user_id, organization_id=organization_id)
-            .values_list("role", flat=True)
-            .first()
-        )
+        role = member_role(user_id, organization_id)
         if role is None:
             return None
         return cls(
             organization_id=organization_id,
             user_id=user_id,
-            is_org_admin=role == Membership.Role.ADMIN,
+            is_org_admin=administers(role),
         )
 
     @classmethod
@@ -64,7 +61,7 @@ class Principal:
         return cls(
             organization_id=membership.organization_id,
             user_id=membership.user_id,
-            is_org_admin=membership.role == Membership.Role.ADMIN,
+            is_org_admin=administers(membership.role),
         )
 
     @classmethod

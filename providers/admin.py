@@ -12,7 +12,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.admin import OrganizationScopedAdmin, is_superuser, request_admin_org_ids
+from accounts.access import (
+    OrganizationScopedAdmin,
+    is_superuser,
+    request_admin_org_ids,
+)
 from providers import catalog
 from providers.forms import HEADERS_FIELD, SECRET_FIELDS, ProviderForm
 from providers.health import check_provider

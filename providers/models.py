@@ -105,10 +105,6 @@ class Provider(EncryptedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def type_spec(self) -> catalog.TypeSpec:
-        return catalog.TYPES[self.provider_type]
-
     def get_config(self) -> dict[str, Any]:
         value = self.reveal("provider_config", default={})
         return value if isinstance(value, dict) else {}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from accounts.models import Membership, Organization, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -20,6 +23,22 @@ class World:
     alice: User
     bob: User
     charlie: User
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+) -> None:
+    """On SQLite, a test database file instead of Django's shared-cache memory DB.
+
+    Threads sharing the in-memory database fail at once with "database table is
+    locked" (shared-cache locks ignore the busy timeout); on a file they wait for
+    the lock like the web, worker and scheduler processes of a real instance.
+    """
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        folder = Path(tempfile.mkdtemp(prefix="mg-test-db-"))
+        db.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,6 @@ from django.urls import NoReverseMatch, reverse
 
 from accounts.models import Membership, Organization, User
 from gateway import usage
-from gateway.apikeys import create_key
 from gateway.models import ApiKey, UsageRecord
 from models_catalog.models import AIModel, Grant
 from providers.models import HealthEvent, Provider
@@ -170,7 +169,7 @@ def matrix(world: World) -> Matrix:
         ("service@globex", world.globex, None),
     ]:
         marker = acme.marker if org == world.acme else globex.marker
-        m.keys[label] = create_key(
+        m.keys[label] = ApiKey.issue(
             organization=org, user=user, name=f"{label.split('@')[0]}-{marker}-key"
         )
     for tenant in (acme, globex):
@@ -419,7 +418,7 @@ def test_the_key_and_usage_filters_name_only_the_admins_organizations(
     Membership.objects.create(
         user=world.alice, organization=initech, role=Membership.Role.ADMIN
     )
-    key, _ = create_key(organization=initech, name="initech-key")
+    key, _ = ApiKey.issue(organization=initech, user=None, name="initech-key")
     UsageRecord.objects.create(
         organization=initech, api_key=key, endpoint="chat", model_name="m",
         status_code=200,

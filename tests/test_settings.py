@@ -19,12 +19,6 @@ BASE_DIR = Path(settings.BASE_DIR)
 KEY = "k1:" + base64.b64encode(b"k" * 32).decode()
 SECRET = "a-real-secret-key-for-this-test-only-0123456789"
 
-# settings.py reads a .env at the project root; one would leak into the clean env.
-pytestmark = pytest.mark.skipif(
-    (BASE_DIR / ".env").exists(),
-    reason="a .env file at the project root would change what the settings read",
-)
-
 
 def start(
     env: dict[str, str], tmp_path: Path, code: str = ""
@@ -33,6 +27,8 @@ def start(
     clean = {
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATA_DIR": str(tmp_path / "data"),
+        # Never a developer's .env (bin/run writes one): only what is given.
+        "DOTENV_PATH": "",
         "PATH": "/usr/bin:/bin",
         **env,
     }
@@ -122,6 +118,7 @@ def test_the_system_check_warns_in_debug_without_a_key(tmp_path: Path) -> None:
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATA_DIR": str(tmp_path / "data"),
+            "DOTENV_PATH": "",
             "PATH": "/usr/bin:/bin",
             "DEBUG": "true",
         },
@@ -141,6 +138,7 @@ def test_the_system_check_fails_on_a_malformed_key(tmp_path: Path) -> None:
         env={
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATA_DIR": str(tmp_path / "data"),
+            "DOTENV_PATH": "",
             "PATH": "/usr/bin:/bin",
             "SECRET_KEY": SECRET,
             "CREDENTIALS_KEYS": "k1:tooshort",
@@ -199,3 +197,19 @@ def test_the_check_warns_in_debug_and_errors_otherwise_without_a_key() -> None:
 
 def test_the_check_is_registered() -> None:
     assert check_credentials_keys in checks.registry.registry.get_checks()
+
+
+def test_the_settings_read_the_dotenv_file_it_names(tmp_path: Path) -> None:
+    dotenv = tmp_path / "dev.env"
+    dotenv.write_text(f"SECRET_KEY={SECRET}\nCREDENTIALS_KEYS={KEY}\n")
+    result = start(
+        {"DOTENV_PATH": str(dotenv)},
+        tmp_path,
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == SECRET
+
+
+def test_the_tests_never_read_a_developers_dotenv() -> None:
+    assert settings.DOTENV_PATH == ""

@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 import tempfile
 
+# Never read a developer's .env (bin/run writes one at the project root): the
+# tests configure everything they need here, and the settings tests start
+# clean interpreters that must see only what they pass.
+os.environ["DOTENV_PATH"] = ""
+
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # The key that wraps new values; rotation tests add and remove keys themselves.
 os.environ.setdefault(

@@ -74,7 +74,7 @@ def _fresh_auth_failure_counts() -> Iterator[None]:
 def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
     """The live gateway with fresh caches and limit counters for this test."""
     state.reset_for_tests()
-    limits._local.clear()
+    limits.reset_for_tests()
     _clear_redis_counters()
     usage.discard_queued()  # records queued by tests that ran without this fixture
     yield _uvicorn

@@ -211,7 +211,7 @@ class RedisServer:
 
 def _seed(upstream_url: str, rpm: str) -> dict[str, Any]:
     from accounts.models import Membership, Organization, User
-    from gateway.apikeys import create_key
+    from gateway.models import ApiKey
     from models_catalog.models import AIModel, Grant
     from providers.models import Provider
 
@@ -232,7 +232,7 @@ def _seed(upstream_url: str, rpm: str) -> dict[str, Any]:
     )
     Grant.objects.create(model=model, organization=org)
     cap = None if rpm == "None" else int(rpm)
-    _key, secret = create_key(
+    _key, secret = ApiKey.issue(
         organization=org, user=user, name="faults", requests_per_minute=cap
     )
     return {"key": secret}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import io
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from gateway.apikeys import hash_secret
@@ -118,3 +121,76 @@ def test_the_command_prints_the_secret_once(world):
             stdout=io.StringIO(),
             stderr=io.StringIO(),
         )
+
+
+def test_a_key_issued_with_an_operator_secret_stores_only_its_hash(world):
+    secret = "ci-operator-secret-0123456789"
+    key, returned = ApiKey.issue(
+        world.acme, world.bob, "ci", secret=secret, requests_per_minute=5
+    )
+    key.refresh_from_db()
+    assert returned == secret
+    assert key.secret_hash == hash_secret(secret) and key.prefix == secret[:11]
+    assert key.user == world.bob and key.requests_per_minute == 5
+
+
+def test_a_weak_operator_secret_is_refused_and_nothing_is_stored(world):
+    with pytest.raises(ValueError, match="at least 24"):
+        ApiKey.issue(world.acme, None, "weak", secret="short")
+    assert not ApiKey.objects.exists()
+
+
+def test_revoking_twice_keeps_the_first_revocation_time(world):
+    key, _ = ApiKey.issue(world.acme, world.bob, "k")
+    assert key.revoke() is True
+    first = ApiKey.objects.get(pk=key.pk).revoked_at
+    assert first is not None
+    assert key.revoke() is False
+    assert ApiKey.objects.get(pk=key.pk).revoked_at == first
+
+
+def test_the_admin_records_who_issued_a_key_and_its_action_revokes(client, world):
+    login(client, world.alice)
+    client.post(
+        "/admin/gateway/apikey/add/",
+        {"organization": world.acme.pk, "user": world.bob.pk, "name": "agent"},
+    )
+    key = ApiKey.objects.get(name="agent")
+    assert key.created_by == world.alice and key.prefix.startswith("mg-")
+    client.post(
+        "/admin/gateway/apikey/",
+        {"action": "revoke_keys", "_selected_action": [key.pk]},
+    )
+    key.refresh_from_db()
+    assert key.is_revoked
+
+
+WRITERS = {"create", "update", "update_or_create", "get_or_create", "ApiKey"}
+
+
+def writes_rows(func: ast.expr) -> bool:
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in WRITERS
+
+
+def test_only_the_model_mints_or_revokes_keys():
+    """No surface writes a key's hash or revocation itself: ApiKey does."""
+    base = Path(settings.BASE_DIR)
+    offenders = []
+    for app in ["accounts", "providers", "models_catalog", "gateway", "bootstrap"]:
+        for path in sorted((base / app).rglob("*.py")):
+            relative = path.relative_to(base).as_posix()
+            if "/migrations/" in relative or relative == "gateway/models.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), relative)):
+                targets = []
+                if isinstance(node, ast.Assign):
+                    targets = node.targets
+                elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                    targets = [node.target]
+                names = [t.attr for t in targets if isinstance(t, ast.Attribute)]
+                if isinstance(node, ast.Call) and writes_rows(node.func):
+                    names += [k.arg for k in node.keywords if k.arg]
+                if {"secret_hash", "revoked_at", "prefix"} & set(names):
+                    offenders.append(f"{relative}:{node.lineno}")
+    assert offenders == []

@@ -8,7 +8,7 @@ import openai
 import pytest
 from django.utils import timezone
 
-from gateway.apikeys import create_key
+from gateway.models import ApiKey
 from models_catalog.models import AIModel, Grant
 from tests.factories import AIModelFactory, ProviderFactory
 
@@ -38,9 +38,9 @@ def test_it_rejects_missing_and_wrong_keys(gateway, world):
 
 
 def test_it_lists_exactly_the_visible_models(gateway, world, catalog):
-    _, bob_secret = create_key(organization=world.acme, user=world.bob, name="bob")
-    _, alice_secret = create_key(organization=world.acme, user=world.alice, name="al")
-    _, svc_secret = create_key(organization=world.globex, name="svc")
+    _, bob_secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
+    _, alice_secret = ApiKey.issue(organization=world.acme, user=world.alice, name="al")
+    _, svc_secret = ApiKey.issue(organization=world.globex, user=None, name="svc")
 
     assert [m.id for m in client(gateway, bob_secret).models.list()] == ["gpt-acme"]
     # alice administers acme, so she sees what acme owns
@@ -54,7 +54,7 @@ def test_it_lists_exactly_the_visible_models(gateway, world, catalog):
 
 
 def test_a_foreign_model_is_answered_like_a_missing_one(gateway, world, catalog):
-    _, charlie_secret = create_key(
+    _, charlie_secret = ApiKey.issue(
         organization=world.globex, user=world.charlie, name="c"
     )
     sdk = client(gateway, charlie_secret)
@@ -78,7 +78,7 @@ def test_a_foreign_model_is_answered_like_a_missing_one(gateway, world, catalog)
 
 
 def test_revocation_and_expiry_take_effect(gateway, world, catalog):
-    key, secret = create_key(organization=world.acme, user=world.bob, name="bob")
+    key, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
     sdk = client(gateway, secret)
     assert sdk.models.list().data
     key.revoked_at = timezone.now()
@@ -86,7 +86,7 @@ def test_revocation_and_expiry_take_effect(gateway, world, catalog):
     with pytest.raises(openai.AuthenticationError):
         sdk.models.list()
 
-    _expired, expired_secret = create_key(
+    _expired, expired_secret = ApiKey.issue(
         organization=world.acme,
         user=world.bob,
         name="old",
@@ -97,7 +97,7 @@ def test_revocation_and_expiry_take_effect(gateway, world, catalog):
 
 
 def test_a_user_removed_from_the_org_loses_the_key(gateway, world, catalog):
-    _, secret = create_key(organization=world.acme, user=world.bob, name="bob")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
     assert client(gateway, secret).models.list().data
     world.bob.memberships.all().delete()
     with pytest.raises(openai.AuthenticationError):
@@ -105,7 +105,7 @@ def test_a_user_removed_from_the_org_loses_the_key(gateway, world, catalog):
 
 
 def test_the_allow_list_limits_models(gateway, world, catalog):
-    _, secret = create_key(
+    _, secret = ApiKey.issue(
         organization=world.acme,
         user=world.alice,
         name="ci",
@@ -121,7 +121,7 @@ def test_the_allow_list_limits_models(gateway, world, catalog):
 
 
 def test_inactive_models_disappear(gateway, world, catalog):
-    _, secret = create_key(organization=world.acme, user=world.bob, name="bob")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
     sdk = client(gateway, secret)
     assert [m.id for m in sdk.models.list()] == ["gpt-acme"]
     model = catalog["granted"]

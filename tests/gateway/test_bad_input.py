@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.apikeys import create_key
+from gateway.models import ApiKey
 from tests.gateway import upstreams
 
 
@@ -221,7 +221,7 @@ class Cells:
 def cells(request, gateway, world) -> Iterator[Cells]:
     with upstreams.start(request.param) as upstream:
         upstreams.register(upstream, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         headers = {"Authorization": f"Bearer {secret}"}
         with httpx.Client(base_url=gateway.v1, headers=headers, timeout=30) as client:
             yield Cells(client, upstream)

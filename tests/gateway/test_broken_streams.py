@@ -13,8 +13,7 @@ import openai
 import pytest
 
 from gateway import usage
-from gateway.apikeys import create_key
-from gateway.models import UsageRecord
+from gateway.models import ApiKey, UsageRecord
 from tests.gateway import upstreams
 
 
@@ -22,7 +21,7 @@ from tests.gateway import upstreams
 def vendor(request, gateway, world):
     with upstreams.start(request.param) as upstream:
         upstreams.register(upstream, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         sdk = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
         yield upstream, sdk
 
@@ -61,7 +60,7 @@ def test_a_malformed_event_ends_the_stream_with_an_error_recorded_as_502(vendor)
 def test_an_unknown_bedrock_event_ends_the_stream_with_an_error(gateway, world):
     with upstreams.start("bedrock") as upstream:
         upstreams.register(upstream, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         sdk = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
         _text, error = stream_until_error(sdk, upstream.chat_model, "UNKNOWN EVENT")
     assert error is not None

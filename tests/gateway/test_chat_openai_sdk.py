@@ -9,8 +9,7 @@ import openai
 import pytest
 
 from gateway import usage
-from gateway.apikeys import create_key
-from gateway.models import UsageRecord
+from gateway.models import ApiKey, UsageRecord
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
 from tests.gateway import upstreams
@@ -38,7 +37,7 @@ def fake_openai():
 @pytest.fixture
 def sdk(gateway, world, fake_openai):
     upstreams.register(fake_openai, world.acme)
-    key, secret = create_key(organization=world.acme, user=world.bob, name="bob")
+    key, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
     client = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
     client.key = key  # type: ignore[attr-defined]
     return client
@@ -174,7 +173,7 @@ def test_the_next_provider_is_tried_when_the_first_fails(gateway, world, fake_op
     dead.endpoint = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
     dead.save()
     upstreams.register(fake_openai, world.acme, name="alive", priority=2)
-    _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
     client = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
     assert ask(client, "hi").choices[0].message.content == "Hello from openai: hi"
     assert (
@@ -244,7 +243,7 @@ def test_bad_requests_get_the_openai_envelope(sdk, gateway):
 def test_an_unhealthy_provider_is_tried_last(gateway, world, fake_openai):
     first = upstreams.register(fake_openai, world.acme, name="first", priority=1)
     upstreams.register(fake_openai, world.acme, name="second", priority=2)
-    _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
     client = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
 
     def served_by() -> str:

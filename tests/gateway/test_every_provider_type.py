@@ -8,13 +8,15 @@ streamed), tool results, errors and embeddings.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import openai
 import pytest
 
 from gateway import usage
-from gateway.apikeys import create_key
-from gateway.models import UsageRecord
+from gateway.models import ApiKey, UsageRecord
+from models_catalog.models import AIModel, Grant
+from providers.models import Provider
 from tests.gateway import upstreams
 
 VENDORS = ["openai", "groq", "azure", "anthropic", "bedrock", "ollama", "gemini"]
@@ -32,13 +34,30 @@ TOOL = {
 }
 
 
-@pytest.fixture(params=VENDORS)
-def vendor(request, gateway, world):
-    with upstreams.start(request.param) as upstream:
+# Anthropic has no embeddings API: the gateway refuses them (tested below).
+EMBEDDING_VENDORS = [v for v in VENDORS if v != "anthropic"]
+
+
+@contextmanager
+def serving(vendor_name, gateway, world):
+    with upstreams.start(vendor_name) as upstream:
         upstreams.register(upstream, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         sdk = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
         yield upstream, sdk
+
+
+@pytest.fixture(params=VENDORS)
+def vendor(request, gateway, world):
+    with serving(request.param, gateway, world) as served:
+        yield served
+
+
+@pytest.fixture(params=EMBEDDING_VENDORS)
+def embedding_vendor(request, gateway, world):
+    with serving(request.param, gateway, world) as served:
+        assert served[0].embed_model is not None
+        yield served
 
 
 def label(upstream) -> str:
@@ -163,13 +182,33 @@ def test_a_broken_stream_raises_instead_of_hanging(vendor):
             pass
 
 
-def test_embeddings_and_usage(vendor, world):
-    upstream, sdk = vendor
-    if upstream.embed_model is None:
-        pytest.skip(f"{upstream.vendor} has no embeddings API")
+def test_embeddings_and_usage(embedding_vendor, world):
+    upstream, sdk = embedding_vendor
     answer = sdk.embeddings.create(model=upstream.embed_model, input=["a", "bb"])
     assert [d.index for d in answer.data] == [0, 1]
     assert all(len(d.embedding) > 0 for d in answer.data)
     usage.flush()
     record = UsageRecord.objects.get(endpoint="embeddings")
     assert record.status_code == 200 and record.organization == world.acme
+
+
+def test_a_vendor_without_embeddings_refuses_them_with_a_clear_400(gateway, world):
+    """An Anthropic model marked as an embedding model is refused, not sent."""
+    with serving("anthropic", gateway, world) as (_upstream, sdk):
+        provider = Provider.objects.get(organization=world.acme)
+        model = AIModel.objects.create(
+            provider=provider,
+            organization=world.acme,
+            model_id="claude-embed",
+            model_type=AIModel.ModelType.EMBEDDING,
+        )
+        Grant.objects.create(model=model, organization=world.acme)
+        with pytest.raises(openai.BadRequestError) as refused:
+            sdk.embeddings.create(model="claude-embed", input=["a"])
+    error = refused.value.body
+    assert refused.value.status_code == 400
+    assert error["message"] == "anthropic providers do not serve embeddings here."
+    assert error["param"] == "model"
+    usage.flush()
+    record = UsageRecord.objects.get(endpoint="embeddings")
+    assert record.status_code == 400

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 
-from gateway.apikeys import create_key
 from gateway.hosts import is_allowed_host
+from gateway.models import ApiKey
 
 
 def test_a_foreign_host_gets_a_json_400_before_anything_else(gateway, world):
-    _, secret = create_key(organization=world.acme, user=world.bob, name="bob")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
     for path in ["/v1/models", "/v1/chat/completions"]:
         response = httpx.post(
             f"{gateway.url}{path}",
@@ -29,7 +29,7 @@ def test_a_foreign_host_gets_a_json_400_before_anything_else(gateway, world):
 
 
 def test_an_allowed_host_is_served(gateway, world):
-    _, secret = create_key(organization=world.acme, user=world.bob, name="bob")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
     headers = {"Authorization": f"Bearer {secret}"}
     for host in ["localhost", "127.0.0.1:8000", "[::1]:8000"]:
         response = httpx.get(

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from gateway import state
-from gateway.apikeys import create_key
+from gateway.models import ApiKey
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
 from tests.fakes.server import free_port, serve
@@ -76,7 +76,7 @@ def register_compatible(world, url: str) -> str:
         provider=provider, organization=world.acme, model_id="slow-model"
     )
     Grant.objects.create(model=model, organization=world.acme)
-    _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
     return secret
 
 
@@ -88,7 +88,7 @@ def test_a_warm_gateway_call_makes_no_database_queries(world, settings):
 
     with upstreams.start("openai") as fake:
         upstreams.register(fake, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
 
         async def call(path: str, body: dict | None = None) -> httpx.Response:
             transport = httpx.ASGITransport(app=application)
@@ -123,7 +123,7 @@ def test_after_the_cache_ttl_a_key_is_checked_again_with_one_query(world, settin
     from config.asgi import application
 
     settings.GATEWAY_CACHE_TTL = 1.0
-    _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
 
     async def calls(n: int) -> None:
         transport = httpx.ASGITransport(app=application)
@@ -200,7 +200,7 @@ def test_changes_reach_another_replica_within_two_seconds(transactional_db, worl
     """A second gateway process drops its caches when this one changes a key."""
     with upstreams.start("openai") as fake:
         upstreams.register(fake, world.acme)
-        key, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        key, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         db = connection.settings_dict
         port = free_port()
         env = {

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from gateway import state
-from gateway.apikeys import create_key
+from gateway.models import ApiKey
 from gateway.state import TTLCache
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
@@ -55,7 +55,7 @@ def head(path: str, *lines: str) -> str:
 def openai_key(gateway, world) -> Iterator[tuple[upstreams.Upstream, str]]:
     with upstreams.start("openai") as fake:
         upstreams.register(fake, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         yield fake, secret
 
 
@@ -206,7 +206,7 @@ def test_wrong_types_and_ranges_are_400s_naming_the_field(
 ):
     with upstreams.start(vendor) as fake:
         upstreams.register(fake, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         body = {
             "model": fake.chat_model,
             "messages": [{"role": "user", "content": "x"}],
@@ -226,7 +226,7 @@ def test_wrong_types_and_ranges_are_400s_naming_the_field(
 def test_a_vendor_refusal_names_the_vendor_range(gateway, world):
     with upstreams.start("anthropic") as fake:
         upstreams.register(fake, world.acme)
-        _, secret = create_key(organization=world.acme, user=world.bob, name="k")
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         body = {**CHAT, "model": fake.chat_model, "temperature": 1.5}
         error = post(gateway, secret, body).json()["error"]
     assert "Anthropic accepts temperature from 0 to 1" in error["message"]
@@ -291,7 +291,7 @@ def register_bedrock(world, url: str, model_id: str) -> str:
         model_type=AIModel.ModelType.EMBEDDING,
     )
     Grant.objects.create(model=model, organization=world.acme)
-    _, secret = create_key(
+    _, secret = ApiKey.issue(
         organization=world.acme, user=world.bob, name="k", requests_per_minute=30
     )
     return secret

@@ -13,8 +13,8 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from gateway import state
-from gateway.apikeys import create_key
 from gateway.limits import admit
+from gateway.models import ApiKey
 from tests.gateway import upstreams
 
 
@@ -24,7 +24,7 @@ def capped(gateway, world, settings):
     settings.GATEWAY_LIMIT_WINDOW_SECONDS = 1.5
     with upstreams.start("openai") as upstream:
         upstreams.register(upstream, world.acme)
-        _, secret = create_key(
+        _, secret = ApiKey.issue(
             organization=world.acme, user=world.bob, name="k", requests_per_minute=3
         )
         with httpx.Client(

@@ -6,7 +6,6 @@ import pytest
 from django.test import Client
 
 from accounts.models import Membership, User
-from gateway.apikeys import create_key
 from gateway.models import ApiKey
 from models_catalog.models import Grant
 from tests.conftest import World
@@ -104,8 +103,8 @@ def test_leaving_the_chosen_organization_falls_back_to_another(
 def test_keys_are_listed_created_and_revoked_in_the_current_organization_only(
     world: World, dan: User
 ) -> None:
-    acme_key, _ = create_key(organization=world.acme, user=dan, name="dan-acme")
-    globex_key, _ = create_key(organization=world.globex, user=dan, name="dan-globex")
+    acme_key, _ = ApiKey.issue(organization=world.acme, user=dan, name="dan-acme")
+    globex_key, _ = ApiKey.issue(organization=world.globex, user=dan, name="dan-globex")
     client = signed_in(dan)
     page = client.get("/keys/").content.decode()
     assert "dan-acme" in page and "dan-globex" not in page

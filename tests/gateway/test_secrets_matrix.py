@@ -29,7 +29,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from gateway.apikeys import create_key
+from gateway.models import ApiKey
 from models_catalog.discovery import sync_provider_models
 from models_catalog.tasks import discover_models
 from providers.forms import CONFIG_TEXT_FIELDS
@@ -297,7 +297,7 @@ def test_no_secret_reaches_any_answer_page_log_or_stored_message(
             endpoint=server.url + spec.path,
         )
         provider = upstreams.register(upstream, world.acme, name=f"echo-{vendor}")
-        _, api_key = create_key(organization=world.acme, user=world.bob, name="k")
+        _, api_key = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         admin = Client()
         admin.force_login(world.alice)
         headers = {"Authorization": f"Bearer {api_key}"}

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from django.test import Client
 
-from gateway.apikeys import create_key
+from gateway.models import ApiKey
 from models_catalog.discovery import fetch_models
 from models_catalog.models import AIModel, Grant
 from providers.drivers.errors import DriverError
@@ -268,7 +268,7 @@ def test_no_outbound_path_reaches_loopback_in_any_spelling(
     world.alice.save()
     admin = Client()
     admin.force_login(world.alice)
-    _, secret = create_key(organization=world.acme, user=world.bob, name="ssrf")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="ssrf")
     outcomes: Counter[str] = Counter()
     leaks: list[str] = []
     with upstreams.start("ollama") as ollama:
@@ -306,7 +306,7 @@ def test_an_unresolvable_or_blocked_provider_fails_over_to_the_next(
     gateway: Any, world: World, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_dns(monkeypatch, {})
-    _, secret = create_key(organization=world.acme, user=world.bob, name="fo")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="fo")
     with upstreams.start("openai") as upstream:
         dead = upstreams.register(upstream, world.acme, name="dead", priority=1)
         dead.endpoint = "http://no-such-host.test/v1"

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.network import client_address
 from gateway import state
-from gateway.apikeys import create_key
+from gateway.models import ApiKey
 
 
 def get_models(url: str, secret: str, **headers: str) -> httpx.Response:
@@ -55,7 +55,7 @@ def test_a_valid_key_from_a_throttled_address_keeps_working(
     gateway, world, limit, settings
 ):
     """Only failures are throttled: neighbours behind one NAT are not locked out."""
-    _, secret = create_key(organization=world.acme, user=world.bob, name="bob")
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
     assert get_models(gateway.url, secret).status_code == 200
     for n in range(limit + 2):
         get_models(gateway.url, unknown(n))

@@ -8,13 +8,11 @@ import signal
 import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 from django.conf import settings
 
 from gateway import usage
-from gateway.apikeys import create_key
-from gateway.models import UsageRecord
+from gateway.models import ApiKey, UsageRecord
 from gateway.tasks import recover_usage_journals
 
 
@@ -37,7 +35,7 @@ def record(org_id: int, key_id: int, **extra) -> None:
 
 
 def test_a_batch_is_written_with_every_field(transactional_db, world):
-    key, _ = create_key(organization=world.acme, name="k")
+    key, _ = ApiKey.issue(organization=world.acme, user=None, name="k")
     usage.discard_queued()
     for _ in range(3):
         record(world.acme.pk, key.pk, stream=True, ttfb_ms=2)
@@ -57,24 +55,25 @@ def test_a_batch_is_written_with_every_field(transactional_db, world):
 
 
 def test_a_record_that_no_longer_fits_is_dropped_alone(transactional_db, world):
-    key, _ = create_key(organization=world.acme, name="k")
+    key, _ = ApiKey.issue(organization=world.acme, user=None, name="k")
     usage.discard_queued()
     record(world.acme.pk, key.pk)
     record(999_999, key.pk)  # its organization is gone
     record(world.acme.pk, key.pk)
     assert usage.flush() == 2
     assert UsageRecord.objects.count() == 2
-    assert usage._buffer == []
+    assert usage.queued() == 0
 
 
 def test_a_journal_replayed_after_its_batch_was_written_counts_once(
     transactional_db, world
 ):
-    key, _ = create_key(organization=world.acme, name="k")
+    key, _ = ApiKey.issue(organization=world.acme, user=None, name="k")
     usage.discard_queued()
     for _ in range(3):
         record(world.acme.pk, key.pk)
-    segment = Path(usage._journal.path)
+    segment = usage.journal_path()
+    assert segment is not None
     journaled = segment.read_bytes()
     assert journaled.count(b"\n") == 3
     assert usage.flush() == 3
@@ -89,7 +88,7 @@ def test_a_journal_replayed_after_its_batch_was_written_counts_once(
 def test_the_journal_of_a_killed_process_is_imported_and_a_live_one_is_not(
     transactional_db, world
 ):
-    key, _ = create_key(organization=world.acme, name="k")
+    key, _ = ApiKey.issue(organization=world.acme, user=None, name="k")
     usage.discard_queued()
     record(world.acme.pk, key.pk)  # this process's own segment: alive, locked
     script = (

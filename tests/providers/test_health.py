@@ -6,6 +6,7 @@ import itertools
 import threading
 
 import pytest
+from django.db import connection
 
 from models_catalog.models import AIModel
 from providers.fields import Sealed
@@ -21,9 +22,20 @@ WRONG = {
 }
 
 
+# Ollama's API takes no credentials, so none can be refused.
+TAKING_CREDENTIALS = [v for v in VENDORS if v != "ollama"]
+
+
 @pytest.fixture(params=VENDORS)
 def provider(request, world):
     with upstreams.start(request.param) as upstream:
+        yield upstreams.register(upstream, world.acme), upstream
+
+
+@pytest.fixture(params=TAKING_CREDENTIALS)
+def provider_taking_credentials(request, world):
+    with upstreams.start(request.param) as upstream:
+        assert upstream.auth_method != "none"
         yield upstreams.register(upstream, world.acme), upstream
 
 
@@ -37,10 +49,10 @@ def test_a_working_provider_becomes_available(provider):
     assert (event.from_health, event.to_health) == ("unknown", "available")
 
 
-def test_refused_credentials_make_it_unavailable_without_leaking(provider):
-    prov, upstream = provider
-    if upstream.auth_method == "none":
-        pytest.skip("this fake takes no credentials")
+def test_refused_credentials_make_it_unavailable_without_leaking(
+    provider_taking_credentials,
+):
+    prov, upstream = provider_taking_credentials
     creds = {k: WRONG.get(k, v) for k, v in upstream.credentials.items()}
     prov.seal("credentials", creds)
     prov.save()
@@ -109,14 +121,22 @@ def test_concurrent_checks_leave_a_consistent_history(transactional_db, world):
     with upstreams.start("openai") as upstream:
         prov = upstreams.register(upstream, world.acme)
     results = ["available", "unavailable"] * 4
-    threads = [
-        threading.Thread(target=record, args=(prov.pk, CheckResult(h, h)))
-        for h in results
-    ]
+    failures: list[BaseException] = []
+
+    def check(health: str) -> None:
+        try:
+            record(prov.pk, CheckResult(health, health))
+        except BaseException as exc:  # a dead worker must fail the test
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=check, args=(h,)) for h in results]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert failures == []
     events = list(
         HealthEvent.objects.filter(provider=prov)
         .order_by("pk")

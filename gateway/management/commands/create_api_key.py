@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from accounts.models import Membership, Organization, User
-from gateway.apikeys import create_key
+from accounts.access import is_member
+from accounts.models import Organization, User
 from gateway.forms import parse_model_list
 from gateway.models import ApiKey
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             user = User.objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"No user {options['user']!r}.")
-            if not Membership.objects.filter(user=user, organization=org).exists():
+            if not is_member(user.pk, org.pk):
                 raise CommandError(f"{user} is not a member of {org.slug}.")
         if ApiKey.objects.filter(organization=org, name=options["name"]).exists():
             raise CommandError(
@@ -45,10 +45,10 @@ class Command(BaseCommand):
         days = options["expires_in_days"]
         if days is not None and days < 1:
             raise CommandError("--expires-in-days must be at least 1.")
-        _key, secret = create_key(
-            organization=org,
-            user=user,
-            name=options["name"],
+        _key, secret = ApiKey.issue(
+            org,
+            user,
+            options["name"],
             allowed_models=parse_model_list(options["models"]),
             expires_at=timezone.now() + timedelta(days=days) if days else None,
             requests_per_minute=options["rpm"],

@@ -44,7 +44,6 @@ _FINISH_ALIASES = {
     "safety": "content_filter",
 }
 # Chunk envelope fields the gateway sets itself.
-ENVELOPE_KEYS = frozenset({"id", "object", "created", "model", "system_fingerprint"})
 
 
 def normalize_finish_reason(value: Any) -> str:

@@ -33,8 +33,8 @@ from pathlib import Path
 import yaml
 from django.db import IntegrityError, transaction
 
-from gateway.bootstrap.api_keys import apply_api_keys, parse_api_keys, resolve_api_keys
-from gateway.bootstrap.document import (
+from bootstrap.api_keys import apply_api_keys, parse_api_keys, resolve_api_keys
+from bootstrap.document import (
     BootstrapError,
     Composer,
     Context,
@@ -42,14 +42,14 @@ from gateway.bootstrap.document import (
     Item,
     Problem,
 )
-from gateway.bootstrap.grants import apply_grants, parse_grants, resolve_grants
-from gateway.bootstrap.organizations import (
+from bootstrap.grants import apply_grants, parse_grants, resolve_grants
+from bootstrap.organizations import (
     apply_organizations,
     parse_organizations,
     resolve_organizations,
 )
-from gateway.bootstrap.plan import KINDS, Plan, Report
-from gateway.bootstrap.providers import (
+from bootstrap.plan import KINDS, Plan, Report
+from bootstrap.providers import (
     apply_providers,
     parse_providers,
     resolve_providers,

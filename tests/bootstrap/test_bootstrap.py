@@ -160,12 +160,18 @@ def test_credentials_are_stored_encrypted(tmp_path: Path) -> None:
     for provider in Provider.objects.all():
         for column in ("credentials", "provider_config"):
             stored = raw_column(Provider, provider.pk, column)
-            assert stored.startswith('{"v":') or column == "provider_config"
+            if column == "provider_config" and not provider.get_config():
+                assert stored == ""  # no vendor settings: nothing stored at all
+            else:
+                assert stored.startswith('{"v":')
             for secret in SECRETS.values():
                 assert secret not in stored
-    assert "us-east-1" not in raw_column(
+    bedrock_config = raw_column(
         Provider, Provider.objects.get(name="bedrock-us").pk, "provider_config"
     )
+    assert bedrock_config.startswith('{"v":') and "us-east-1" not in bedrock_config
+    anthropic = Provider.objects.get(name="anthropic-prod")
+    assert raw_column(Provider, anthropic.pk, "provider_config") == ""
 
 
 def test_a_second_run_changes_nothing(tmp_path: Path) -> None:

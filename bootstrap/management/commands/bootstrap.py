@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gateway import bootstrap
+from bootstrap import sections
 
 
 class Command(BaseCommand):
@@ -33,9 +33,9 @@ class Command(BaseCommand):
         try:
             # ${VAR} interpolation is the file format's contract with the
             # process environment, so the command hands the environment over.
-            plan = bootstrap.load(path, os.environ)
-            report = bootstrap.apply(plan, dry_run=options["dry_run"])
-        except bootstrap.BootstrapError as exc:
+            plan = sections.load(path, os.environ)
+            report = sections.apply(plan, dry_run=options["dry_run"])
+        except sections.BootstrapError as exc:
             raise CommandError(str(exc)) from None
         suffix = " (dry run: rolled back)" if options["dry_run"] else ""
         self.stdout.write(f"Bootstrap from {path}{suffix}:")

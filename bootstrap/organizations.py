@@ -7,9 +7,10 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from accounts.access import administers
 from accounts.models import Membership, Organization, User
-from gateway.bootstrap.document import USERNAME_RE, Context, Fields, Item
-from gateway.bootstrap.plan import (
+from bootstrap.document import USERNAME_RE, Context, Fields, Item
+from bootstrap.plan import (
     MemberSpec,
     Plan,
     Report,
@@ -81,7 +82,7 @@ def _parse_member(ctx: Context, item: Item, path: str, org: str, plan: Plan) -> 
                     attr,
                     f"differs from the one given for {username} at line {user.line}",
                 )
-    user.staff = user.staff or role == Membership.Role.ADMIN
+    user.staff = user.staff or administers(role)
 
 
 def resolve_organizations(ctx: Context, plan: Plan) -> None:

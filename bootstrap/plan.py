@@ -16,7 +16,7 @@ from typing import Any
 from django.db import models
 
 from accounts.models import Membership, Organization, User
-from gateway.bootstrap.document import Context, Item, kind_of
+from bootstrap.document import Context, Item, kind_of
 from models_catalog.models import AIModel
 from providers.crypto import CryptoError
 from providers.models import Provider

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from accounts.models import Organization
-from gateway.bootstrap.document import (
+from bootstrap.document import (
     Context,
     Fields,
     Item,
@@ -18,7 +18,7 @@ from gateway.bootstrap.document import (
     kind_of,
     plain,
 )
-from gateway.bootstrap.plan import (
+from bootstrap.plan import (
     ModelSpec,
     Plan,
     ProviderSpec,

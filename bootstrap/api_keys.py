@@ -1,6 +1,7 @@
 """The ``api_keys`` section: gateway keys whose secret the operator provides.
 
-Only the hash and display prefix of a secret are stored.
+Keys are issued through ``ApiKey.issue`` with the operator's secret, and a changed
+secret is stored through ``ApiKey.set_secret``: only its hash and display prefix.
 """
 
 from __future__ import annotations
@@ -8,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import Organization, User
-from gateway.apikeys import display_prefix, hash_secret, validate_operator_secret
-from gateway.bootstrap.document import Context, Fields, Item
-from gateway.bootstrap.plan import (
+from bootstrap.document import Context, Fields, Item
+from bootstrap.plan import (
     ApiKeySpec,
     Plan,
     Report,
@@ -20,6 +20,7 @@ from gateway.bootstrap.plan import (
     save,
     section_entries,
 )
+from gateway.apikeys import hash_secret, validate_operator_secret
 from gateway.models import ApiKey
 
 API_KEY_FIELDS = (
@@ -107,19 +108,22 @@ def resolve_api_keys(ctx: Context, plan: Plan) -> None:
 def apply_api_keys(plan: Plan, report: Report) -> None:
     for spec in plan.api_keys:
         org = Organization.objects.get(slug=spec.organization)
-        key = ApiKey.objects.filter(organization=org, name=spec.name).first()
-        created = key is None
-        if key is None:
-            key = ApiKey(organization=org, name=spec.name)
         user = User.objects.get(username=spec.user) if spec.user else None
         values: dict[str, Any] = {
-            "secret_hash": hash_secret(spec.secret),
-            "prefix": display_prefix(spec.secret),
             "requests_per_minute": spec.requests_per_minute,
             "allowed_models": spec.models,
         }
+        key = ApiKey.objects.filter(organization=org, name=spec.name).first()
+        if key is None:
+            given = {k: v for k, v in values.items() if v is not None}
+            ApiKey.issue(org, user, spec.name, secret=spec.secret, **given)
+            report.add("api_keys", "created")
+            continue
         changed = assign(key, values)
+        if key.secret_hash != hash_secret(spec.secret):
+            key.set_secret(spec.secret)
+            changed += ["secret_hash", "prefix"]
         if key.user_id != (user.pk if user else None):
             key.user = user
             changed.append("user")
-        save(report, "api_keys", key, created, changed)
+        save(report, "api_keys", key, False, changed)

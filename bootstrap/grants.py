@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import Organization, User
-from gateway.bootstrap.document import Context, Fields, Item
-from gateway.bootstrap.plan import (
+from bootstrap.document import Context, Fields, Item
+from bootstrap.plan import (
     GrantSpec,
     Plan,
     Report,
