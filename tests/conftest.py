@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from accounts.models import Membership, Organization, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -39,6 +41,18 @@ def django_db_modify_db_settings(
     if db["ENGINE"] == "django.db.backends.sqlite3":
         folder = Path(tempfile.mkdtemp(prefix="mg-test-db-"))
         db.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _unhashed_static_files(django_test_environment: None) -> Iterator[None]:
+    # Hashed names need collectstatic's files; the suite renders pages without
+    # them. tests/test_static_files.py runs the hashed storage as bin/run does.
+    storages = dict(settings.STORAGES)
+    storages["staticfiles"] = {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+    }
+    with override_settings(STORAGES=storages):
+        yield
 
 
 @pytest.fixture(autouse=True)
