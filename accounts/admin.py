@@ -9,6 +9,7 @@ base every app's admin uses lives in ``accounts.access`` (re-exported here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -42,7 +43,7 @@ NOT_ATTACHABLE = (
 )
 
 
-class MembershipForm(forms.ModelForm):
+class MembershipForm(forms.ModelForm[Membership]):
     """A membership, naming its user by username so no list of users is shown.
 
     Only superusers attach existing users of the instance to an organization
@@ -88,7 +89,9 @@ class MembershipForm(forms.ModelForm):
         return user
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
+        super().clean()
+        data = self.cleaned_data
         user = data.get("user")
         org = data.get("organization") or self.instance_organization()
         if self.may_attach_any_user or user is None or org is None:
@@ -123,7 +126,7 @@ def membership_form_for(request: HttpRequest) -> type[MembershipForm]:
     )
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, Organization]):
     model = Membership
     form = MembershipForm
     fields = ["user", "role", "created_at"]
@@ -169,11 +172,8 @@ class OrganizationAdmin(OrganizationScopedAdmin):
         return getattr(obj, "pk", None)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(member_count=Count("memberships", distinct=True))
-        )
+        orgs: QuerySet[Organization] = super().get_queryset(request)
+        return orgs.annotate(member_count=Count("memberships", distinct=True))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # The slug names the tenant in URLs and config; only operators rename it.
@@ -181,7 +181,7 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 
     def get_prepopulated_fields(
         self, request: HttpRequest, obj: Any = None
-    ) -> dict[str, tuple[str, ...]]:
+    ) -> dict[str, Sequence[str]]:
         return {"slug": ("name",)} if is_superuser(request) else {}
 
     # Creating or deleting a tenant is an operator's job.
@@ -212,7 +212,7 @@ class MembershipAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     """All users of the instance: operators (superusers) only."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -20,6 +20,8 @@ from providers.models import HealthEvent, Provider
 from providers.tasks import after_provider_saved
 
 if TYPE_CHECKING:
+    # The stubs' name for what get_fieldsets returns (a stub-only alias).
+    from django.contrib.admin.options import _FieldsetSpec
     from django.forms import ModelForm
     from django.http import HttpRequest, HttpResponse
     from django.utils.safestring import SafeString
@@ -71,19 +73,28 @@ class ProviderAdmin(OrganizationScopedAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(model_count=Count("models", distinct=True))
-        )
+        providers: QuerySet[Provider] = super().get_queryset(request)
+        return providers.annotate(model_count=Count("models", distinct=True))
 
-    def get_fieldsets(
-        self, request: HttpRequest, obj: Any = None
-    ) -> list[tuple[str | None, dict[str, Any]]]:
-        main = ["organization", "name", "provider_type", "endpoint", "auth_method"]
-        main += ["status", "priority", "instance_wide", "activate_discovered", "owner"]
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> _FieldsetSpec:
         return [
-            (None, {"fields": main}),
+            (
+                None,
+                {
+                    "fields": [
+                        "organization",
+                        "name",
+                        "provider_type",
+                        "endpoint",
+                        "auth_method",
+                        "status",
+                        "priority",
+                        "instance_wide",
+                        "activate_discovered",
+                        "owner",
+                    ]
+                },
+            ),
             (
                 "Credentials (write-only)",
                 {
@@ -154,7 +165,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
         self, request: HttpRequest, obj: Provider, form: Any, change: bool
     ) -> None:
         if not change and obj.owner_id is None:
-            obj.owner = request.user  # type: ignore[assignment]
+            obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
         if form.connection_changed:
             after_provider_saved(obj.pk)

@@ -120,7 +120,7 @@ def local_keys() -> tuple[LocalKey, ...]:
 
 def current_kid() -> str:
     """The id of the key that wraps new values."""
-    kms_key = settings.CREDENTIALS_KMS_KEY_ID
+    kms_key: str = settings.CREDENTIALS_KMS_KEY_ID
     if kms_key:
         return KMS_PREFIX + kms_key
     keys = local_keys()
