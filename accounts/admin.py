@@ -26,6 +26,7 @@ from accounts.access import (
 from accounts.models import Membership, Organization, User
 
 if TYPE_CHECKING:
+    from django.forms import BaseInlineFormSet, ModelForm
     from django.http import HttpRequest
 
 __all__ = [
@@ -136,26 +137,36 @@ class MembershipInline(admin.TabularInline[Membership, Organization]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         return super().get_queryset(request).select_related("user")
 
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_formset(
+        self, request: HttpRequest, obj: Organization | None = None, **kwargs: Any
+    ) -> type[BaseInlineFormSet[Membership, Organization, ModelForm[Membership]]]:
         kwargs["form"] = membership_form_for(request)
         return super().get_formset(request, obj, **kwargs)
 
-    def _may_manage(self, request: HttpRequest, obj: Any) -> bool:
+    def _may_manage(self, request: HttpRequest, obj: Organization | None) -> bool:
         if is_superuser(request):
             return True
         ids = request_admin_org_ids(request)
         return bool(ids) if obj is None else obj.pk in ids
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return self._may_manage(request, obj)
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return self._may_manage(request, obj)
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return self._may_manage(request, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return self._may_manage(request, obj)
 
 
@@ -168,19 +179,21 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     def scope_q(self, org_ids: frozenset[int]) -> Q:
         return Q(pk__in=org_ids)
 
-    def organization_id_of(self, obj: Any) -> int | None:
+    def organization_id_of(self, obj: Organization) -> int | None:
         return getattr(obj, "pk", None)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
         orgs: QuerySet[Organization] = super().get_queryset(request)
         return orgs.annotate(member_count=Count("memberships", distinct=True))
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> list[str]:
         # The slug names the tenant in URLs and config; only operators rename it.
         return [] if is_superuser(request) else ["slug"]
 
     def get_prepopulated_fields(
-        self, request: HttpRequest, obj: Any = None
+        self, request: HttpRequest, obj: Organization | None = None
     ) -> dict[str, Sequence[str]]:
         return {"slug": ("name",)} if is_superuser(request) else {}
 
@@ -188,7 +201,9 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return is_superuser(request)
 
     @admin.display(description="members", ordering="member_count")
@@ -205,8 +220,12 @@ class MembershipAdmin(OrganizationScopedAdmin):
     search_fields = ["user__username", "user__email", "organization__name"]
 
     def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
-    ) -> Any:
+        self,
+        request: HttpRequest,
+        obj: Membership | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[ModelForm[Membership]]:
         kwargs["form"] = membership_form_for(request)
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -218,14 +237,20 @@ class UserAdmin(DjangoUserAdmin[User]):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request)
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: User | None = None
+    ) -> bool:
         return is_superuser(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request)
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: User | None = None
+    ) -> bool:
         return is_superuser(request)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: User | None = None
+    ) -> bool:
         return is_superuser(request)

@@ -104,7 +104,9 @@ class AIModelAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "model_id", "alias", "provider__name"]
     list_per_page = 50
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+    def get_fields(
+        self, request: HttpRequest, obj: AIModel | None = None
+    ) -> tuple[str, ...]:
         return (
             "provider",
             "organization",
@@ -124,7 +126,9 @@ class AIModelAdmin(OrganizationScopedAdmin):
             "owner",
         )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: AIModel | None = None
+    ) -> list[str]:
         readonly = ["organization", "source", "missing_since", "owner"]
         if not is_superuser(request):
             # Left out of the form, so a POSTed value is ignored.
@@ -132,7 +136,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
         return readonly
 
     def save_model(
-        self, request: HttpRequest, obj: AIModel, form: Any, change: bool
+        self, request: HttpRequest, obj: AIModel, form: AIModelForm, change: bool
     ) -> None:
         if not change and obj.owner_id is None:
             obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
@@ -210,7 +214,7 @@ class GrantAdmin(OrganizationScopedAdmin):
         return obj.owner_organization_id
 
     def save_model(
-        self, request: HttpRequest, obj: Grant, form: Any, change: bool
+        self, request: HttpRequest, obj: Grant, form: GrantForm, change: bool
     ) -> None:
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User

@@ -76,7 +76,9 @@ class ProviderAdmin(OrganizationScopedAdmin):
         providers: QuerySet[Provider] = super().get_queryset(request)
         return providers.annotate(model_count=Count("models", distinct=True))
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> _FieldsetSpec:
+    def get_fieldsets(
+        self, request: HttpRequest, obj: Provider | None = None
+    ) -> _FieldsetSpec:
         return [
             (
                 None,
@@ -143,7 +145,9 @@ class ProviderAdmin(OrganizationScopedAdmin):
             ("Health", {"fields": [*HEALTH_FIELDS, "health_history"]}),
         ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Provider | None = None
+    ) -> list[str]:
         readonly = [*HEALTH_FIELDS, "health_history", "owner"]
         if not is_superuser(request):
             # Read-only fields are left out of the form, so a POSTed value is ignored.
@@ -151,7 +155,11 @@ class ProviderAdmin(OrganizationScopedAdmin):
         return readonly
 
     def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+        self,
+        request: HttpRequest,
+        obj: Provider | None = None,
+        change: bool = False,
+        **kwargs: Any,
     ) -> type[ModelForm[Provider]]:
         form = super().get_form(request, obj, change=change, **kwargs)
         field = form.base_fields.get("organization")
@@ -162,7 +170,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
         return form
 
     def save_model(
-        self, request: HttpRequest, obj: Provider, form: Any, change: bool
+        self, request: HttpRequest, obj: Provider, form: ProviderForm, change: bool
     ) -> None:
         if not change and obj.owner_id is None:
             obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
