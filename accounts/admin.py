@@ -9,6 +9,7 @@ base every app's admin uses lives in ``accounts.access``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -25,6 +26,7 @@ from accounts.access import (
 from accounts.models import Membership, Organization, User
 
 if TYPE_CHECKING:
+    from django.forms import BaseInlineFormSet, ModelForm
     from django.http import HttpRequest
 
 # One answer for every username an org admin may not attach, so the form never
@@ -35,7 +37,7 @@ NOT_ATTACHABLE = (
 )
 
 
-class MembershipForm(forms.ModelForm):
+class MembershipForm(forms.ModelForm[Membership]):
     """A membership, naming its user by username so no list of users is shown.
 
     Only superusers attach existing users of the instance to an organization
@@ -81,7 +83,9 @@ class MembershipForm(forms.ModelForm):
         return user
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
+        super().clean()
+        data = self.cleaned_data
         user = data.get("user")
         org = data.get("organization") or self.instance_organization()
         if self.may_attach_any_user or user is None or org is None:
@@ -113,7 +117,7 @@ def membership_form_for(request: HttpRequest) -> type[MembershipForm]:
     )
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, Organization]):
     model = Membership
     form = MembershipForm
     fields = ["user", "role", "created_at"]
@@ -123,26 +127,36 @@ class MembershipInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         return super().get_queryset(request).select_related("user")
 
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_formset(
+        self, request: HttpRequest, obj: Organization | None = None, **kwargs: Any
+    ) -> type[BaseInlineFormSet[Membership, Organization, ModelForm[Membership]]]:
         kwargs["form"] = membership_form_for(request)
         return super().get_formset(request, obj, **kwargs)
 
-    def _may_manage(self, request: HttpRequest, obj: Any) -> bool:
+    def _may_manage(self, request: HttpRequest, obj: Organization | None) -> bool:
         if is_superuser(request):
             return True
         ids = request_admin_org_ids(request)
         return bool(ids) if obj is None else obj.pk in ids
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return self._may_manage(request, obj)
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return self._may_manage(request, obj)
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return self._may_manage(request, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return self._may_manage(request, obj)
 
 
@@ -155,30 +169,31 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     def scope_q(self, org_ids: frozenset[int]) -> Q:
         return Q(pk__in=org_ids)
 
-    def organization_id_of(self, obj: Any) -> int | None:
+    def organization_id_of(self, obj: Organization) -> int | None:
         return getattr(obj, "pk", None)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(member_count=Count("memberships", distinct=True))
-        )
+        orgs: QuerySet[Organization] = super().get_queryset(request)
+        return orgs.annotate(member_count=Count("memberships", distinct=True))
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> list[str]:
         # The slug names the tenant in URLs and config; only operators rename it.
         return [] if is_superuser(request) else ["slug"]
 
     def get_prepopulated_fields(
-        self, request: HttpRequest, obj: Any = None
-    ) -> dict[str, tuple[str, ...]]:
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> dict[str, Sequence[str]]:
         return {"slug": ("name",)} if is_superuser(request) else {}
 
     # Creating or deleting a tenant is an operator's job.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> bool:
         return is_superuser(request)
 
     @admin.display(description="members", ordering="member_count")
@@ -195,27 +210,37 @@ class MembershipAdmin(OrganizationScopedAdmin):
     search_fields = ["user__username", "user__email", "organization__name"]
 
     def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
-    ) -> Any:
+        self,
+        request: HttpRequest,
+        obj: Membership | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[ModelForm[Membership]]:
         kwargs["form"] = membership_form_for(request)
         return super().get_form(request, obj, change=change, **kwargs)
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     """All users of the instance: operators (superusers) only."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request)
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: User | None = None
+    ) -> bool:
         return is_superuser(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request)
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: User | None = None
+    ) -> bool:
         return is_superuser(request)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: User | None = None
+    ) -> bool:
         return is_superuser(request)

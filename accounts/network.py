@@ -21,7 +21,7 @@ from django.http import HttpRequest
 def client_address(meta: Mapping[str, Any]) -> str:
     """The client's address from a request's ``META`` (``""`` when unknown)."""
     remote = str(meta.get("REMOTE_ADDR") or "")
-    count = settings.TRUSTED_PROXY_COUNT
+    count: int = settings.TRUSTED_PROXY_COUNT
     if count <= 0:
         return remote
     forwarded = [

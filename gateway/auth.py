@@ -62,8 +62,9 @@ def load_key(secret_hash: str) -> KeyInfo | None:
     if key is None or key.is_expired:
         return None
     principal: Principal
-    if key.user_id is not None:
-        if not key.user.is_active or key.member_role is None:
+    user = key.user  # select_related above: no query
+    if user is not None:
+        if not user.is_active or key.member_role is None:
             # A key whose user has left its organization is dead.
             return None
         # The key acts for its user inside the key's organization only.

@@ -9,7 +9,7 @@ would have.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar, TypeVarTuple
 
 from asgiref.sync import sync_to_async
 from django.db import connections
@@ -23,7 +23,11 @@ def _release() -> None:
             conn.close_if_unusable_or_obsolete()
 
 
-def _closing(fn: Callable[..., Any], *args: Any) -> Any:
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+def _closing(fn: Callable[[*Ts], T], *args: *Ts) -> T:
     _release()
     try:
         return fn(*args)
@@ -31,6 +35,6 @@ def _closing(fn: Callable[..., Any], *args: Any) -> Any:
         _release()
 
 
-async def run_db(fn: Callable[..., Any], *args: Any) -> Any:
+async def run_db(fn: Callable[[*Ts], T], *args: *Ts) -> T:
     """``fn(*args)`` on asgiref's shared sync thread (cache misses only)."""
     return await sync_to_async(_closing)(fn, *args)

@@ -175,7 +175,9 @@ def check_object(value: Any, where: str) -> None:
         raise wrong(where, "an object", value)
 
 
-def check_array(value: Any, where: str, low: int = 0, high: int | None = None) -> list:
+def check_array(
+    value: Any, where: str, low: int = 0, high: int | None = None
+) -> list[Any]:
     if not isinstance(value, list):
         raise wrong(where, "an array", value)
     if len(value) < low:

@@ -17,7 +17,7 @@ from django.http.request import split_domain_port, validate_host
 
 _MAX_DECISIONS = 1024
 _decisions: dict[bytes, bool] = {}
-_decided_for: list[Any] = [None]
+_decided_for: list[list[str] | None] = [None]  # the ALLOWED_HOSTS decided for
 
 REFUSAL_BODY = orjson.dumps(
     {

@@ -21,12 +21,15 @@ import logging
 import secrets
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from gateway.errors import GatewayError
 from gateway.state import RedisUnavailable, state
+
+if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ for i, key in ipairs(KEYS) do
 end
 return {0, 0}
 """
-_scripts: dict[int, Any] = {}
+_scripts: dict[int, AsyncScript] = {}
 _last_warning = 0.0
 # Log members must be unique across replicas: a random prefix per process and a
 # counter (cheaper per call than fresh random bytes).
@@ -117,12 +120,16 @@ _calls = itertools.count()
 async def _admit_redis(
     buckets: list[tuple[str, int]], weight: int, window: float
 ) -> tuple[int, float] | None:
-    client: Any = state().redis()
+    client = state().redis()
     script = _scripts.get(id(client))
     if script is None:
         script = _scripts[id(client)] = client.register_script(_SLIDING_LOG)
     keys = [key for key, _ in buckets]
-    args = [int(window * 1_000_000), f"{_NONCE}{next(_calls)}", weight]
+    args: list[int | str] = [
+        int(window * 1_000_000),
+        f"{_NONCE}{next(_calls)}",
+        weight,
+    ]
     args += [cap for _, cap in buckets]
     index, wait_us = await state().breaker.call(lambda: script(keys=keys, args=args))
     if not int(index):

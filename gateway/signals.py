@@ -7,15 +7,18 @@ house style allows in signals. Connected in ``GatewayConfig.ready()``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 # Saves that cannot change who may call what (a login stamps last_login).
 IRRELEVANT_UPDATES = frozenset({"last_login"})
 
 
-def on_change(sender: Any, **kwargs: Any) -> None:
+def on_change(sender: type[Model], **kwargs: Any) -> None:
     from gateway.state import invalidate
 
     update_fields = kwargs.get("update_fields")

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 
@@ -26,6 +26,11 @@ POLL_SECONDS = 1.0
 VERSION_KEY = "modelgate:gateway:version"
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+T = TypeVar("T")
 
 
 def cache_ttl() -> float:
@@ -158,7 +163,7 @@ class RedisBreaker:
     def seconds_left(self) -> float:
         return max(0.0, self.open_until - time.monotonic())
 
-    async def call(self, command: Callable[[], Awaitable[Any]]) -> Any:
+    async def call(self, command: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis command, or raise ``RedisUnavailable`` without waiting."""
         if self.is_open:
             raise RedisUnavailable("Redis is skipped after a recent failure")
@@ -191,7 +196,7 @@ class GatewayState:
         self.known_keys: set[str] = set()
         self.seen_version: int | None = None
         self.next_poll = 0.0
-        self._redis: Any = None
+        self._redis: Redis | None = None
         self.breaker = RedisBreaker(reset=self._drop_connections)
 
     def clear(self) -> None:
@@ -206,7 +211,7 @@ class GatewayState:
             self.known_keys.clear()
         self.known_keys.add(digest)
 
-    def redis(self) -> Any:
+    def redis(self) -> Redis:
         """The shared async client; every call on it fails within the timeout.
 
         Callers go through ``breaker`` so that an outage costs one timeout per

@@ -84,8 +84,8 @@ async def record_failure(address: str) -> float | None:
         key = _redis_key(address, window)
         caches = state()
 
-        async def count_one() -> Any:
-            pipe: Any = caches.redis().pipeline(transaction=False)
+        async def count_one() -> list[Any]:
+            pipe = caches.redis().pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, settings.GATEWAY_AUTH_FAILURE_WINDOW * 2)
             return await pipe.execute()

@@ -20,7 +20,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import (
@@ -163,7 +163,8 @@ def _insert_many(batch: list[dict[str, Any]]) -> None:
     # A record replayed from a journal after its batch was committed is skipped.
     sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(
         quote(UsageRecord._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
+        # A concrete field always has a column (the stub's "| None" is for others).
+        ", ".join(quote(cast(str, f.column)) for f in fields),
         ", ".join(["%s"] * len(fields)),
         quote("uuid"),
     )

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
 
-class AIModelForm(forms.ModelForm):
+class AIModelForm(forms.ModelForm[AIModel]):
     """The vendor config as a JSON object: decrypted for editing, resealed on save."""
 
     model_config_json = JSONObjectField(
@@ -62,7 +62,9 @@ class AIModelForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
+        super().clean()
+        data = self.cleaned_data
         provider = data.get("provider")
         if provider is not None:
             # The organization always follows the provider; it is never chosen.
@@ -101,8 +103,10 @@ class AIModelAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "model_id", "alias", "provider__name"]
     list_per_page = 50
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [
+    def get_fields(
+        self, request: HttpRequest, obj: AIModel | None = None
+    ) -> tuple[str, ...]:
+        return (
             "provider",
             "organization",
             "name",
@@ -119,9 +123,11 @@ class AIModelAdmin(OrganizationScopedAdmin):
             "source",
             "missing_since",
             "owner",
-        ]
+        )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: AIModel | None = None
+    ) -> list[str]:
         readonly = ["organization", "source", "missing_since", "owner"]
         if not is_superuser(request):
             # Left out of the form, so a POSTed value is ignored.
@@ -129,14 +135,14 @@ class AIModelAdmin(OrganizationScopedAdmin):
         return readonly
 
     def save_model(
-        self, request: HttpRequest, obj: AIModel, form: Any, change: bool
+        self, request: HttpRequest, obj: AIModel, form: AIModelForm, change: bool
     ) -> None:
         if not change and obj.owner_id is None:
-            obj.owner = request.user  # type: ignore[assignment]
+            obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
 
 
-class GrantForm(forms.ModelForm):
+class GrantForm(forms.ModelForm[Grant]):
     """A grant; a user grantee must be a member of the organization owning the target.
 
     Visibility counts a grant to a user only inside that organization (rule 3),
@@ -148,7 +154,9 @@ class GrantForm(forms.ModelForm):
         fields = ["provider", "model", "user", "organization"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
+        super().clean()
+        data = self.cleaned_data
         target = data.get("model") or data.get("provider")
         user = data.get("user")
         if (
@@ -199,14 +207,14 @@ class GrantAdmin(OrganizationScopedAdmin):
             provider__organization_id__in=org_ids
         )
 
-    def organization_id_of(self, obj: Any) -> int | None:
+    def organization_id_of(self, obj: Grant) -> int | None:
         return obj.owner_organization_id
 
     def save_model(
-        self, request: HttpRequest, obj: Grant, form: Any, change: bool
+        self, request: HttpRequest, obj: Grant, form: GrantForm, change: bool
     ) -> None:
         if not change:
-            obj.created_by = request.user  # type: ignore[assignment]
+            obj.created_by = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
 
     @admin.display(description="target")

@@ -208,9 +208,10 @@ class Grant(models.Model):
     @property
     def owner_organization_id(self) -> int | None:
         """The organization that owns the granted object (and so manages the grant)."""
-        if self.model_id:
+        # A null foreign key reads as None without a query.
+        if self.model is not None:
             return self.model.organization_id
-        if self.provider_id:
+        if self.provider is not None:
             return self.provider.organization_id
         return None
 

@@ -24,6 +24,8 @@ from providers.models import HealthEvent, Provider
 from providers.tasks import after_provider_saved
 
 if TYPE_CHECKING:
+    # The stubs' name for what get_fieldsets returns (a stub-only alias).
+    from django.contrib.admin.options import _FieldsetSpec
     from django.forms import ModelForm
     from django.http import HttpRequest, HttpResponse
     from django.utils.safestring import SafeString
@@ -75,19 +77,30 @@ class ProviderAdmin(OrganizationScopedAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(model_count=Count("models", distinct=True))
-        )
+        providers: QuerySet[Provider] = super().get_queryset(request)
+        return providers.annotate(model_count=Count("models", distinct=True))
 
     def get_fieldsets(
-        self, request: HttpRequest, obj: Any = None
-    ) -> list[tuple[str | None, dict[str, Any]]]:
-        main = ["organization", "name", "provider_type", "endpoint", "auth_method"]
-        main += ["status", "priority", "instance_wide", "activate_discovered", "owner"]
+        self, request: HttpRequest, obj: Provider | None = None
+    ) -> _FieldsetSpec:
         return [
-            (None, {"fields": main}),
+            (
+                None,
+                {
+                    "fields": [
+                        "organization",
+                        "name",
+                        "provider_type",
+                        "endpoint",
+                        "auth_method",
+                        "status",
+                        "priority",
+                        "instance_wide",
+                        "activate_discovered",
+                        "owner",
+                    ]
+                },
+            ),
             (
                 "Credentials (write-only)",
                 {
@@ -136,7 +149,9 @@ class ProviderAdmin(OrganizationScopedAdmin):
             ("Health", {"fields": [*HEALTH_FIELDS, "health_history"]}),
         ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Provider | None = None
+    ) -> list[str]:
         readonly = [*HEALTH_FIELDS, "health_history", "owner"]
         if not is_superuser(request):
             # Read-only fields are left out of the form, so a POSTed value is ignored.
@@ -144,7 +159,11 @@ class ProviderAdmin(OrganizationScopedAdmin):
         return readonly
 
     def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+        self,
+        request: HttpRequest,
+        obj: Provider | None = None,
+        change: bool = False,
+        **kwargs: Any,
     ) -> type[ModelForm[Provider]]:
         form = super().get_form(request, obj, change=change, **kwargs)
         field = form.base_fields.get("organization")
@@ -155,10 +174,10 @@ class ProviderAdmin(OrganizationScopedAdmin):
         return form
 
     def save_model(
-        self, request: HttpRequest, obj: Provider, form: Any, change: bool
+        self, request: HttpRequest, obj: Provider, form: ProviderForm, change: bool
     ) -> None:
         if not change and obj.owner_id is None:
-            obj.owner = request.user  # type: ignore[assignment]
+            obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
         if form.connection_changed:
             after_provider_saved(obj.pk)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import checks
+
+if TYPE_CHECKING:
+    from django.apps import AppConfig
 
 from providers import crypto
 
@@ -16,7 +20,7 @@ GENERATE_HINT = (
 
 
 def check_credentials_keys(
-    app_configs: Any = None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """CREDENTIALS_KEYS must parse; some key must exist outside DEBUG."""
     entries = settings.CREDENTIALS_KEYS
@@ -53,7 +57,7 @@ def check_credentials_keys(
 
 
 def check_image_fetch_loopback(
-    app_configs: Any = None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """IMAGE_FETCH_ALLOW_LOOPBACK is a test switch: warn when it is on in production."""
     if getattr(settings, "IMAGE_FETCH_ALLOW_LOOPBACK", False) and not settings.DEBUG:

@@ -25,11 +25,15 @@ import os
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
+
+if TYPE_CHECKING:
+    # boto3-stubs (the test extra) types the KMS client; boto3 itself has no types.
+    from mypy_boto3_kms import KMSClient
 
 FORMAT_VERSION = 1
 KMS_PREFIX = "kms:"
@@ -120,7 +124,7 @@ def local_keys() -> tuple[LocalKey, ...]:
 
 def current_kid() -> str:
     """The id of the key that wraps new values."""
-    kms_key = settings.CREDENTIALS_KMS_KEY_ID
+    kms_key: str = settings.CREDENTIALS_KMS_KEY_ID
     if kms_key:
         return KMS_PREFIX + kms_key
     keys = local_keys()
@@ -149,7 +153,7 @@ def reset_kms_client() -> None:
 
 
 @lru_cache(maxsize=1)
-def _kms_client(region: str, endpoint_url: str) -> Any:
+def _kms_client(region: str, endpoint_url: str) -> KMSClient:
     import boto3
 
     kwargs: dict[str, Any] = {}
@@ -160,7 +164,7 @@ def _kms_client(region: str, endpoint_url: str) -> Any:
     return boto3.client("kms", **kwargs)
 
 
-def kms_client() -> Any:
+def kms_client() -> KMSClient:
     return _kms_client(
         settings.CREDENTIALS_KMS_REGION, settings.CREDENTIALS_KMS_ENDPOINT_URL
     )

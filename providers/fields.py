@@ -47,7 +47,7 @@ class Sealed:
         return crypto.key_id_of(self.stored) if self.stored else ""
 
 
-class EncryptedJSONField(models.TextField):
+class EncryptedJSONField(models.TextField[Sealed, Sealed]):
     """A JSON value stored as an envelope; read and write it through the model."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

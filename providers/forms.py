@@ -96,7 +96,7 @@ def parse_headers(text: str) -> dict[str, str]:
     return headers
 
 
-class ProviderForm(forms.ModelForm):
+class ProviderForm(forms.ModelForm[Provider]):
     api_key = forms.CharField(label="API key", required=False, widget=_secret_input())
     aws_access_key_id = forms.CharField(
         label="AWS access key id", required=False, widget=_secret_input()
@@ -233,7 +233,9 @@ class ProviderForm(forms.ModelForm):
         return self._clean_json_object("extra_config")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
+        super().clean()
+        data = self.cleaned_data
         self.final_credentials = self._merged_credentials(data)
         self.final_config = self._merged_config(data)
         self._refuse_kept_credentials_for_new_destination(data)
@@ -309,7 +311,7 @@ class ProviderForm(forms.ModelForm):
         if self.final_credentials is not None and self.final_config is not None:
             instance.seal("credentials", self.final_credentials)
             instance.seal("provider_config", self.final_config)
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # a private hook the stubs omit
         if self.cleaned_data.get("verify_credentials") and not self.errors:
             result = probe(instance)
             if result.health != Provider.Health.AVAILABLE:
@@ -338,7 +340,7 @@ class ProviderForm(forms.ModelForm):
         that already failed the form's own checks keeps only the form's message.
         """
         if not hasattr(errors, "error_dict"):
-            super()._update_errors(errors)
+            super()._update_errors(errors)  # type: ignore[misc]  # private, not in stubs
             return
         auth_method = self._auth_method(self.cleaned_data)
         remapped: dict[str, list[ValidationError]] = {}
@@ -349,8 +351,11 @@ class ProviderForm(forms.ModelForm):
                 target = NON_FIELD_ERRORS
             else:
                 target = key
-            if target != NON_FIELD_ERRORS and target in self._errors:
+            # self.errors is self._errors here (the form is being cleaned).
+            if target != NON_FIELD_ERRORS and target in self.errors:
                 continue
             remapped.setdefault(target, []).extend(messages)
         if remapped:
-            super()._update_errors(ValidationError(remapped))
+            super()._update_errors(  # type: ignore[misc]  # private, not in stubs
+                ValidationError(remapped)
+            )
