@@ -10,7 +10,10 @@ answer. Nothing here answers HTML or a 5xx.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -310,3 +313,44 @@ def test_answers_to_other_origins_carry_no_cors_headers(openai_key, gateway, set
             assert not [h for h in response.headers if h.startswith("access-control")]
             # The answer differs by Origin: caches must key on it.
             assert response.headers["vary"] == "Origin"
+
+
+def start_settings(origins: str, tmp_path) -> subprocess.CompletedProcess[str]:
+    """Import the settings in a fresh interpreter with the origins set."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "true",
+        "DATA_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "GATEWAY_CORS_ALLOWED_ORIGINS": origins,
+    }
+    code = "from django.conf import settings\n"
+    code += "print(settings.GATEWAY_CORS_ALLOWED_ORIGINS)"
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_allowed_origins_are_read_normalized_and_malformed_ones_refused(tmp_path):
+    started = start_settings(
+        " HTTPS://App.example.com/ ,http://localhost:3000,*", tmp_path
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == (
+        "['https://app.example.com', 'http://localhost:3000', '*']"
+    )
+    for wrong in [
+        "app.example.com",
+        "https://app.example.com/path",
+        "ftp://x",
+        "https://",
+    ]:
+        refused = start_settings(wrong, tmp_path)
+        assert refused.returncode != 0, wrong
+        assert "GATEWAY_CORS_ALLOWED_ORIGINS" in refused.stderr
