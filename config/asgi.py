@@ -80,10 +80,12 @@ class GatewayASGIHandler(ASGIHandler):
     """
 
     def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        self._middleware_chain = convert_exception_to_response(
+            self._get_response_async  # type: ignore[attr-defined]  # Django's, unstubbed
+        )
 
     async def _refuse(self, err: DriverError, scope: dict[str, Any], send: Any) -> None:
         response = envelope_response(err)
@@ -144,7 +146,7 @@ class GatewayASGIHandler(ASGIHandler):
         # chunked request has none: state the length actually read.
         request.META["CONTENT_LENGTH"] = str(len(body))
         # The view acts for this key; it does not authenticate again.
-        request.gateway_key = key
+        request.gateway_key = key  # type: ignore[attr-defined]  # read by gateway.views
 
         async def process_request() -> Any:
             response = await self.run_get_response(request)

@@ -100,18 +100,18 @@ async def relay(
         end(200)
         yield b"data: [DONE]\n\n"
     except TimeoutError:
-        err = errors.stream_timeout()
-        end(err.status, err.code or "")
-        yield error_event(err)
+        timeout = errors.stream_timeout()
+        end(timeout.status, timeout.code or "")
+        yield error_event(timeout)
     except DriverError as err:
         end(err.status, err.code or err.type)
         yield error_event(err)
     except Exception:
         # A bug of ours mid-stream: still an error the SDKs raise, and recorded.
         logger.exception("gateway error while relaying a stream")
-        err = errors.internal_error("The gateway failed while streaming the answer.")
-        end(err.status, "internal_error")
-        yield error_event(err)
+        bug = errors.internal_error("The gateway failed while streaming the answer.")
+        end(bug.status, "internal_error")
+        yield error_event(bug)
     finally:
         # Reached without an end only when the caller went away (the view was
         # cancelled or the generator closed).

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, cast
 
 import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -105,7 +106,7 @@ class GatewayView(View):
     is the authenticated key by then.
     """
 
-    http_method_names = ["options"]
+    http_method_names: Sequence[str] = ["options"]
     # dispatch is a coroutine whatever the handlers are (Django would infer a
     # sync view from a class without handlers and run it in a thread).
     view_is_async = True
@@ -131,21 +132,28 @@ class GatewayView(View):
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
         """The method's handler (Django's routing, ``View.dispatch``)."""
-        response: HttpResponseBase = await super().dispatch(request, *args, **kwargs)
-        return response
+        # In an async view, View.dispatch returns the handler's coroutine.
+        handler = cast(
+            "Awaitable[HttpResponseBase]", super().dispatch(request, *args, **kwargs)
+        )
+        return await handler
+
+    def allowed_methods(self) -> list[str]:
+        """The methods this route serves, for ``Allow`` (``HEAD`` with ``GET``)."""
+        return [m.upper() for m in self.http_method_names if hasattr(self, m)]
 
     async def http_method_not_allowed(  # type: ignore[override]  # async view
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         response = error_response(errors.method_not_allowed(str(request.method)))
-        response["Allow"] = ", ".join(self._allowed_methods())
+        response["Allow"] = ", ".join(self.allowed_methods())
         return response
 
     async def options(  # type: ignore[override]  # async view
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         """The route's methods in ``Allow``; a CORS preflight's answer."""
-        methods = self._allowed_methods()
+        methods = self.allowed_methods()
         response = HttpResponse(status=204)
         del response["Content-Type"]
         response["Allow"] = ", ".join(methods)
