@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gateway import errors, estimate, usage
@@ -187,6 +188,15 @@ class Call:
         )
 
 
+@dataclass(frozen=True)
+class OpenStream:
+    """A stream that has produced its first chunk, and the loop time it must end by."""
+
+    first: dict[str, Any]
+    chunks: Chunks
+    deadline: float
+
+
 def driver_for(candidate: Candidate) -> Driver:
     """The candidate's driver on the shared pooled client (502 if misconfigured)."""
     if candidate.driver_config is None:
@@ -235,7 +245,7 @@ async def chat_stream(call: Call) -> AsyncIterator[bytes]:
     options = call.body.get("stream_options") or {}
     include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
 
-    async def attempt(candidate: Candidate) -> tuple[dict[str, Any], Chunks, float]:
+    async def attempt(candidate: Candidate) -> OpenStream:
         driver = driver_for(candidate)
         deadline = asyncio.get_running_loop().time() + _total_timeout(candidate)
         chunks = driver.chat_stream(call.body, candidate.model_id)
@@ -244,9 +254,9 @@ async def chat_stream(call: Call) -> AsyncIterator[bytes]:
                 first = await anext(chunks)
         except StopAsyncIteration:
             raise errors.empty_stream() from None
-        return first, chunks, deadline
+        return OpenStream(first, chunks, deadline)
 
-    candidate, (first, chunks, deadline) = await call.first_success(candidates, attempt)
+    candidate, opened = await call.first_success(candidates, attempt)
 
     def finish(end: StreamEnd) -> None:
         usage_data, estimated = estimate.usage_or_estimate(
@@ -262,9 +272,9 @@ async def chat_stream(call: Call) -> AsyncIterator[bytes]:
         )
 
     return relay(
-        first,
-        chunks,
-        deadline,
+        opened.first,
+        opened.chunks,
+        opened.deadline,
         model=call.name,
         include_usage=include_usage,
         finish=finish,
