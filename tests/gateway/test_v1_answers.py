@@ -88,7 +88,9 @@ def raw(gateway, request: bytes, timeout: float = 5.0) -> bytes:
                         for line in head.lower().split(b"\r\n")
                         if line.startswith(b"content-length:")
                     ]
-                    if length and len(body) >= length[0]:
+                    if head.startswith(b"HTTP/1.1 204") or (
+                        length and len(body) >= length[0]
+                    ):
                         break
         except TimeoutError:
             pass
