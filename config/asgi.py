@@ -5,7 +5,9 @@ with API keys, needs no session, CSRF, messages or clickjacking protection, and
 its hot path cannot afford the stack (it halved a bare proxy view's throughput),
 so /v1/ is served by a second Django handler that loads no middleware. That
 handler checks the Host, authenticates the key before reading the body and reads
-at most the route's body limit (gateway/intake.py). This app also answers the
+at most the route's body limit (gateway/intake.py); an ``OPTIONS`` (the CORS
+preflight, which browsers send without a key or a body) skips both and goes
+straight to its view. This app also answers the
 ASGI lifespan protocol: at startup it imports the usage journals of dead gateway
 processes, at shutdown it flushes buffered usage.
 """
@@ -27,21 +29,22 @@ from django.core.handlers.exception import convert_exception_to_response
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
+from gateway import cors  # noqa: E402
+from gateway.errors import DriverError, bad_request, internal_error  # noqa: E402
 from gateway.errors import error_response as envelope_response  # noqa: E402
 from gateway.intake import (  # noqa: E402
     authenticate_scope,
     body_limit,
     check_declared_length,
+    header,
     read_body,
 )
-from providers.drivers.errors import DriverError  # noqa: E402
 
 GATEWAY_PREFIX = "/v1/"
 logger = logging.getLogger(__name__)
-INTAKE_FAILED = DriverError(
-    "The gateway failed to handle the request.",
-    status=500,
-    code="internal_error",
+INTAKE_FAILED = internal_error()
+UNREADABLE_REQUEST = bad_request(
+    "The request could not be read (its query string is not UTF-8)."
 )
 
 from gateway.hosts import host_refusal  # noqa: E402  (needs django.setup())
@@ -77,13 +80,29 @@ class GatewayASGIHandler(ASGIHandler):
     """
 
     def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        self._middleware_chain = convert_exception_to_response(
+            self._get_response_async  # type: ignore[attr-defined]  # Django's, unstubbed
+        )
 
-    async def _refuse(self, err: DriverError, send: Any) -> None:
+    async def _refuse(self, err: DriverError, scope: dict[str, Any], send: Any) -> None:
         response = envelope_response(err)
+        # A browser's page may read why it was refused (a 401, a 413).
+        cors.add_headers(response, header(scope, b"origin"))
+        await self.send_response(response, send)
+        response.close()
+
+    async def _preflight(self, scope: dict[str, Any], send: Any) -> None:
+        """An ``OPTIONS``: no key, no body, no upstream; answered at once."""
+        body_file = io.BytesIO()
+        request, _ = self.create_request(scope, body_file)
+        if request is None:
+            await self._refuse(UNREADABLE_REQUEST, scope, send)
+            return
+        request.META["CONTENT_LENGTH"] = "0"
+        response = await self.run_get_response(request)
         await self.send_response(response, send)
         response.close()
 
@@ -98,6 +117,9 @@ class GatewayASGIHandler(ASGIHandler):
         if refusal is not None:
             await send_json_error(send, 400, refusal)
             return
+        if scope["method"] == "OPTIONS":
+            await self._preflight(scope, send)
+            return
         try:
             key = await authenticate_scope(scope)
             limit = body_limit(scope["path"])
@@ -106,25 +128,25 @@ class GatewayASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         except DriverError as err:
-            await self._refuse(err, send)
+            await self._refuse(err, scope, send)
             return
         except Exception:
             # A bug of ours or the database down: the envelope, never a bare 500.
             logger.exception("gateway intake failed on %s", scope.get("path"))
-            await self._refuse(INTAKE_FAILED, send)
+            await self._refuse(INTAKE_FAILED, scope, send)
             return
         body_file = io.BytesIO(body)
-        request, error_response = self.create_request(scope, body_file)
+        request, _ = self.create_request(scope, body_file)
         if request is None:
+            # Django's answer would be an empty text/html 400.
             body_file.close()
-            await self.send_response(error_response, send)
-            error_response.close()
+            await self._refuse(UNREADABLE_REQUEST, scope, send)
             return
         # Django and DRF read a body only as long as CONTENT_LENGTH says, and a
         # chunked request has none: state the length actually read.
         request.META["CONTENT_LENGTH"] = str(len(body))
         # The view acts for this key; it does not authenticate again.
-        request.gateway_key = key
+        request.gateway_key = key  # type: ignore[attr-defined]  # read by gateway.views
 
         async def process_request() -> Any:
             response = await self.run_get_response(request)
@@ -189,7 +211,9 @@ async def _lifespan(receive: Any, send: Any) -> None:
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
+    if scope["type"] == "http" and (
+        scope["path"].startswith(GATEWAY_PREFIX) or scope["path"] == "/v1"
+    ):
         await gateway_app(scope, receive, send)
     elif scope["type"] == "lifespan":
         await _lifespan(receive, send)

@@ -369,3 +369,20 @@ GATEWAY_MAX_EMBEDDINGS_BODY_BYTES = env.int(
 GATEWAY_MAX_OTHER_BODY_BYTES = env.int(
     "GATEWAY_MAX_OTHER_BODY_BYTES", default=64 * 1024
 )
+
+# Browser origins allowed to call /v1 (CORS), e.g. "https://app.example.com";
+# "*" allows any. None by default: no response carries a CORS header.
+GATEWAY_CORS_ALLOWED_ORIGINS = [
+    origin.strip().rstrip("/").lower()
+    for origin in env.list("GATEWAY_CORS_ALLOWED_ORIGINS", default=[])
+    if origin.strip()
+]
+for _origin in GATEWAY_CORS_ALLOWED_ORIGINS:
+    _scheme, _sep, _host = _origin.partition("://")
+    if _origin != "*" and (
+        _scheme not in ("http", "https") or not _host or set("/?#@ ") & set(_host)
+    ):
+        raise ImproperlyConfigured(
+            f"GATEWAY_CORS_ALLOWED_ORIGINS: {_origin!r} is not an origin "
+            "(scheme://host[:port]) or *."
+        )

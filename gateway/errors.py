@@ -1,4 +1,9 @@
-"""The gateway's errors, answered in OpenAI's envelope with a fitting status."""
+"""The gateway's errors, answered in OpenAI's envelope with a fitting status.
+
+Every error the gateway itself raises is built here, and ``error_response``
+and ``error_event`` are the only places an error becomes bytes. ``DriverError``
+is re-exported so the rest of ``gateway`` imports it from here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from typing import Any
 import orjson
 from django.http import HttpResponse
 
-from providers.drivers.errors import DriverError
+# Re-exported (the explicit alias): gateway modules import it from here.
+from providers.drivers.errors import DriverError as DriverError
+from providers.drivers.errors import TransientDriverError
 
 
 class GatewayError(DriverError):
@@ -55,12 +62,30 @@ def bad_request(
     )
 
 
+def wrong_model_type(name: str, model_type: str) -> GatewayError:
+    article = "an" if model_type[0] in "aeiou" else "a"
+    return bad_request(
+        f"The model `{name}` is not {article} {model_type} model.",
+        "model",
+        "invalid_model_type",
+    )
+
+
 def method_not_allowed(method: str) -> GatewayError:
     return GatewayError(
         f"Method {method} is not allowed on this route.",
         status=405,
         type="invalid_request_error",
         code="method_not_allowed",
+    )
+
+
+def unknown_url(method: str, path: str) -> GatewayError:
+    return GatewayError(
+        f"Invalid URL ({method} {path[:200]}).",
+        status=404,
+        type="invalid_request_error",
+        code="unknown_url",
     )
 
 
@@ -72,6 +97,50 @@ def rate_limited(message: str, retry_after: float) -> GatewayError:
         code="rate_limit_exceeded",
         retry_after=retry_after,
     )
+
+
+def over_limit(scope: str, retry_after: float) -> GatewayError:
+    """A requests-per-minute cap of the key, the model or the provider is full."""
+    return rate_limited(
+        f"Rate limit reached for this {'API key' if scope == 'key' else scope} "
+        "(requests per minute). Retry after the time in Retry-After.",
+        retry_after,
+    )
+
+
+def upstream_timeout() -> DriverError:
+    return TransientDriverError(
+        "The provider timed out.", status=504, code="upstream_timeout"
+    )
+
+
+def stream_timeout() -> DriverError:
+    return DriverError(
+        "The provider stream exceeded its time limit.",
+        status=504,
+        code="upstream_timeout",
+    )
+
+
+def empty_stream() -> DriverError:
+    return TransientDriverError(
+        "The provider sent an empty stream.", status=502, code="upstream_error"
+    )
+
+
+def provider_misconfigured(provider_name: str, reason: str) -> DriverError:
+    return DriverError(
+        f"The provider '{provider_name}' is misconfigured: {reason}",
+        status=502,
+        code="provider_misconfigured",
+    )
+
+
+def internal_error(
+    message: str = "The gateway failed to handle the request.",
+) -> DriverError:
+    """A bug of ours (or a dependency down): still the envelope SDKs understand."""
+    return DriverError(message, status=500, code="internal_error")
 
 
 def error_response(err: DriverError) -> HttpResponse:

@@ -4,7 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.auth import KeyInfo
+from gateway.db import run_db
+from gateway.state import state
 from models_catalog.visibility import Principal, visible_models
+
+
+async def models_for(key: KeyInfo) -> list[dict[str, Any]]:
+    """The entries this key may call (its allow-list applied), cached per principal.
+
+    Entries keep the private ``_names`` they answer to; ``public`` drops it.
+    """
+    listing: list[dict[str, Any]] = await state().listings.get_or_load(
+        key.principal_key, lambda: run_db(list_models_for, key.principal)
+    )
+    if not key.allowed_models:
+        return listing
+    return [e for e in listing if set(e["_names"]) & key.allowed_models]
+
+
+def public(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry in OpenAI's Model shape, without the private ``_names``."""
+    return {k: v for k, v in entry.items() if k != "_names"}
 
 
 def list_models_for(principal: Principal) -> list[dict[str, Any]]:

@@ -1,9 +1,12 @@
-"""Recording calls and relaying streams: what happens once a provider answers.
+"""Relaying a stream: a driver's canonical chunks re-emitted as OpenAI's SSE.
 
-``record_call`` journals a call's usage record (``gateway.usage``): every path
-calls it before the answer's last byte is sent. ``relay`` re-emits a driver's
-canonical chunks as OpenAI server-sent events and records the outcome of the
-stream, errors and estimated output included.
+``relay`` is the streaming half of the call path (``gateway.call``): it frames
+each chunk as a server-sent event in OpenAI's ``chat.completion.chunk`` shape,
+ends with ``[DONE]`` or an error event the SDKs raise on, and reports how the
+stream ended (``StreamEnd``) to its ``finish`` callback exactly once, before
+the last event is yielded. One exception policy: a timeout is a 504 event, a
+``DriverError`` its own event, anything else a logged 500 event; the caller
+going away is reported as 499; the upstream is always closed.
 """
 
 from __future__ import annotations
@@ -11,110 +14,67 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from gateway import estimate, usage
-from gateway.auth import KeyInfo
-from gateway.errors import error_event
-from gateway.routing import Candidate
+from gateway import errors, estimate
+from gateway.errors import DriverError, error_event
 from providers.drivers.canonical import new_completion_id, now
-from providers.drivers.errors import DriverError
 
 logger = logging.getLogger(__name__)
 
 
-def record_call(
-    key: KeyInfo,
-    candidate: Candidate | None,
-    endpoint: str,
-    name: str,
-    started: float,
-    status: int,
-    *,
-    usage_data: dict[str, Any] | None = None,
-    error_type: str = "",
-    stream: bool = False,
-    ttfb: float | None = None,
-    estimated: bool = False,
-) -> None:
-    """Record one call, durably (``usage.record``): before the answer is sent."""
-    usage_data = usage_data or {}
-    tokens_in = int(usage_data.get("prompt_tokens") or 0)
-    tokens_out = int(usage_data.get("completion_tokens") or 0)
-    usage.record(
-        organization_id=key.organization_id,
-        user_id=key.user_id,
-        api_key_id=key.key_pk,
-        provider_id=candidate.provider_pk if candidate else None,
-        model_id=candidate.model_pk if candidate else None,
-        endpoint=endpoint,
-        model_name=name[:255],
-        stream=stream,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cost=usage.cost(
-            tokens_in, tokens_out, candidate.input_cost, candidate.output_cost
-        )
-        if candidate
-        else 0,
-        latency_ms=int((time.monotonic() - started) * 1000),
-        ttfb_ms=int((ttfb - started) * 1000) if ttfb else None,
-        status_code=status,
-        error_type=error_type[:64],
-        usage_estimated=estimated,
-    )
+@dataclass(frozen=True)
+class StreamEnd:
+    """How a relayed stream ended, for its usage record.
+
+    ``usage`` is the vendor's usage chunk (None when it sent none),
+    ``delivered_chars`` the output characters sent to the caller (for an
+    estimate), ``ttfb`` the monotonic time the relay started answering.
+    """
+
+    status: int
+    error_type: str
+    usage: dict[str, Any] | None
+    delivered_chars: int
+    ttfb: float
 
 
 async def relay(
     first: dict[str, Any],
     chunks: AsyncIterator[dict[str, Any]],
     deadline: float,
-    key: KeyInfo,
-    candidate: Candidate,
-    name: str,
+    *,
+    model: str,
     include_usage: bool,
-    started: float,
-    body: dict[str, Any],
+    finish: Callable[[StreamEnd], None],
 ) -> AsyncIterator[bytes]:
     """Re-emit the driver's chunks as OpenAI SSE; always close the upstream.
 
-    The call is recorded before the last event (``[DONE]`` or the error event)
-    is yielded, so a worker killed after answering has journaled it. A stream
-    that breaks is recorded as the error it ended with; output delivered
-    without a vendor count is estimated (``usage_estimated``).
+    ``first`` is the chunk already received, ``chunks`` the rest, ``deadline``
+    the loop time the whole stream must end by; ``model`` is the name the
+    chunks carry. ``finish`` is called once, before the last event (``[DONE]``
+    or the error event) is yielded, so a worker killed after answering has
+    recorded the call; a stream that breaks ends with the error it broke on.
     """
     envelope = {
         "id": new_completion_id(),
         "object": "chat.completion.chunk",
         "created": now(),
-        "model": name,
+        "model": model,
         "system_fingerprint": None,
     }
     usage_data: dict[str, Any] | None = None
-    ttfb, delivered, recorded = time.monotonic(), 0, False
+    ttfb, delivered, finished = time.monotonic(), 0, False
 
-    def record(status: int, error_type: str = "") -> None:
-        nonlocal recorded
-        if recorded:
-            return
-        recorded = True
-        data, estimated = estimate.usage_or_estimate(usage_data, body, delivered)
-        record_call(
-            key,
-            candidate,
-            "chat",
-            name,
-            started,
-            status,
-            usage_data=data,
-            error_type=error_type,
-            stream=True,
-            ttfb=ttfb,
-            estimated=estimated,
-        )
+    def end(status: int, error_type: str = "") -> None:
+        nonlocal finished
+        if not finished:
+            finished = True
+            finish(StreamEnd(status, error_type, usage_data, delivered, ttfb))
 
     chunk: dict[str, Any] | None = first
     try:
@@ -137,33 +97,25 @@ async def relay(
                     chunk = await anext(chunks)
             except StopAsyncIteration:
                 chunk = None
-        record(200)
+        end(200)
         yield b"data: [DONE]\n\n"
     except TimeoutError:
-        err = DriverError(
-            "The provider stream exceeded its time limit.",
-            status=504,
-            code="upstream_timeout",
-        )
-        record(err.status, err.code or "")
-        yield error_event(err)
+        timeout = errors.stream_timeout()
+        end(timeout.status, timeout.code or "")
+        yield error_event(timeout)
     except DriverError as err:
-        record(err.status, err.code or err.type)
+        end(err.status, err.code or err.type)
         yield error_event(err)
     except Exception:
         # A bug of ours mid-stream: still an error the SDKs raise, and recorded.
         logger.exception("gateway error while relaying a stream")
-        err = DriverError(
-            "The gateway failed while streaming the answer.",
-            status=500,
-            code="internal_error",
-        )
-        record(err.status, "internal_error")
-        yield error_event(err)
+        bug = errors.internal_error("The gateway failed while streaming the answer.")
+        end(bug.status, "internal_error")
+        yield error_event(bug)
     finally:
-        # Reached without a record only when the caller went away (the view
-        # was cancelled or the generator closed).
-        record(499, "client_disconnected")
+        # Reached without an end only when the caller went away (the view was
+        # cancelled or the generator closed).
+        end(499, "client_disconnected")
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()

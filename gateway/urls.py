@@ -1,4 +1,9 @@
-"""Gateway routes, mounted under /v1/."""
+"""Gateway routes, mounted under /v1/; any other /v1 URL is a JSON 404.
+
+``/v1/chat/completions/`` (a trailing slash) and ``/v1//models`` are other URLs:
+404, not redirects (a redirected POST loses its body, and the SDKs never send
+them).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from gateway.views import (
     ChatCompletionsView,
     EmbeddingsView,
     ModelsView,
-    unknown_route,
+    UnknownRouteView,
 )
 
 urlpatterns = [
@@ -16,5 +21,5 @@ urlpatterns = [
     path("embeddings", EmbeddingsView.as_view(), name="embeddings"),
     path("models", ModelsView.as_view(), name="models"),
     path("models/<path:model>", ModelsView.as_view(), name="model-detail"),
-    re_path(r"", unknown_route),
+    re_path(r"", UnknownRouteView.as_view(), name="unknown-route"),
 ]

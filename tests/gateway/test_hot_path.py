@@ -18,7 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from gateway import state
+from gateway import state, usage
 from gateway.models import ApiKey
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
@@ -116,6 +116,53 @@ def test_a_warm_gateway_call_makes_no_database_queries(world, settings):
             with CaptureQueriesContext(connection) as warm:
                 assert async_to_sync(call)(path, body).status_code == 200
             assert warm.captured_queries == [], path
+
+
+def test_a_warm_gateway_call_never_hops_to_a_thread(world, settings, monkeypatch):
+    """No ``sync_to_async`` on a warm call: a sync view or signal would add one."""
+    from asgiref import sync
+
+    from config.asgi import application
+
+    settings.GATEWAY_CACHE_TTL = 1.5
+    with upstreams.start("openai") as fake:
+        upstreams.register(fake, world.acme)
+        _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
+        chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}
+        calls = [
+            ("/v1/chat/completions", chat),
+            ("/v1/chat/completions", {**chat, "stream": True}),
+            ("/v1/models", None),
+        ]
+
+        async def send_all() -> list[int]:
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1"
+            ) as client:
+                headers = {"Authorization": f"Bearer {secret}"}
+                return [
+                    (
+                        await client.get(path, headers=headers)
+                        if body is None
+                        else await client.post(path, json=body, headers=headers)
+                    ).status_code
+                    for path, body in calls
+                ]
+
+        state.reset_for_tests()
+        assert async_to_sync(send_all)() == [200, 200, 200]  # cold: fills caches
+        hops: list[str] = []
+        original = sync.SyncToAsync.__call__
+
+        async def counted(self, *args, **kwargs):
+            hops.append(getattr(self.func, "__qualname__", repr(self.func)))
+            return await original(self, *args, **kwargs)
+
+        monkeypatch.setattr(sync.SyncToAsync, "__call__", counted)
+        assert async_to_sync(send_all)() == [200, 200, 200]
+    usage.discard_queued()  # the records of a test without the live gateway
+    assert hops == []
 
 
 def test_after_the_cache_ttl_a_key_is_checked_again_with_one_query(world, settings):

@@ -1,0 +1,304 @@
+"""The gateway's call path: one /v1 call from its model name to its usage record.
+
+A view parses and validates the body, then hands a ``Call`` to one of the entry
+points here and answers with what comes back:
+
+- ``chat(call)``: a whole chat completion (a dict in OpenAI's shape);
+- ``chat_stream(call)``: the server-sent events of a streamed one;
+- ``embeddings(call)``: an embeddings answer.
+
+Each runs the same steps, in order: ``Call.resolve`` turns the model name into
+the candidates visible to the key's principal (cached; no query when warm);
+``Call.first_success`` admits each candidate against the key's, model's and
+provider's limits and tries them in order, failing over to the next one only
+on a transient failure before the caller has received a byte; the answer is
+relayed (``gateway.relay`` for streams); ``Call.record`` journals the usage
+record of every attempt before the answer's last byte leaves. Nothing here
+blocks the event loop: database reads happen only on a cache miss, through
+``gateway.db.run_db``.
+
+Failures are raised as ``DriverError`` (``GatewayError`` for refusals of our
+own); the view turns them into OpenAI's envelope (``gateway.errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from gateway import errors, estimate, usage
+from gateway.auth import KeyInfo
+from gateway.db import run_db
+from gateway.errors import DriverError
+from gateway.limits import admit
+from gateway.relay import StreamEnd, relay
+from gateway.routing import Candidate, candidates_for
+from gateway.state import state
+from providers.drivers import get_driver
+from providers.drivers.base import Driver
+from providers.drivers.canonical import new_completion_id, now
+from providers.http import get_client
+
+T = TypeVar("T")
+
+Chunks = AsyncIterator[dict[str, Any]]
+
+
+class Call:
+    """One call through the gateway: who, what, and when it started.
+
+    ``endpoint`` is the usage record's (``chat`` or ``embeddings``); ``name`` is
+    the model name as the caller wrote it (answers carry it back); ``body`` is
+    the validated request body, passed to the driver as it is.
+    """
+
+    __slots__ = ("body", "endpoint", "key", "name", "started", "stream")
+
+    def __init__(
+        self,
+        key: KeyInfo,
+        endpoint: str,
+        body: dict[str, Any],
+        *,
+        started: float | None = None,
+        stream: bool = False,
+    ) -> None:
+        self.key = key
+        self.endpoint = endpoint
+        self.body = body
+        self.name: str = body["model"]
+        self.started = time.monotonic() if started is None else started
+        self.stream = stream
+
+    async def resolve(self, model_type: str) -> list[Candidate]:
+        """The candidates for the name, best first, that this key may call.
+
+        A name that is not visible is answered exactly as one that does not
+        exist (404); a visible one outside the key's allow-list is a 403; a
+        visible one of the wrong type (an embedding model for chat) is a 400.
+        """
+        key, name = self.key, self.name
+        cached = state()
+        cache_key = (key.principal_key, name)
+        if cached.unknown_routes.get(cache_key):
+            raise errors.model_not_found(name)
+        found: list[Candidate] = await cached.routes.get_or_load(
+            cache_key, lambda: run_db(candidates_for, key.principal, name), keep=bool
+        )
+        if not found:
+            # Unknown names have their own smaller cache: a flood of them cannot
+            # push the known routes out.
+            cached.unknown_routes.set(cache_key, True)
+            raise errors.model_not_found(name)
+        if key.allowed_models:
+            found = [c for c in found if c.names() & key.allowed_models]
+            if not found:
+                raise errors.model_not_allowed(name)
+        typed = [c for c in found if c.model_type == model_type]
+        if not typed:
+            raise errors.wrong_model_type(name, model_type)
+        return typed
+
+    async def admit(self, candidate: Candidate, weight: int = 1) -> None:
+        """Count the call against the key's, model's and provider's caps, or 429."""
+        refused = await admit(
+            [
+                (f"key:{self.key.key_pk}", self.key.requests_per_minute),
+                (f"model:{candidate.model_pk}", candidate.model_rpm),
+                (f"provider:{candidate.provider_pk}", candidate.provider_rpm),
+            ],
+            weight,
+        )
+        if refused:
+            label, retry_after = refused
+            raise errors.over_limit(label.split(":", 1)[0], retry_after)
+
+    async def first_success(
+        self,
+        candidates: list[Candidate],
+        attempt: Callable[[Candidate], Awaitable[T]],
+        weight: Callable[[Candidate], int] | None = None,
+    ) -> tuple[Candidate, T]:
+        """Try the candidates in order until one answers; raise the last failure.
+
+        Each candidate is admitted first (a 429 ends the call: limits are not
+        failed over). Only transient failures (timeouts, 5xx, 429, unreachable)
+        move on to the next candidate; every failed attempt is recorded.
+        ``weight`` counts a call that fans out into several upstream calls as
+        that many against the limits.
+        """
+        last: DriverError | None = None
+        for candidate in candidates:
+            await self.admit(candidate, weight(candidate) if weight else 1)
+            try:
+                return candidate, await attempt(candidate)
+            except TimeoutError:
+                last = errors.upstream_timeout()
+            except DriverError as err:
+                last = err
+            self.record(candidate, last.status, error_type=last.code or last.type)
+            if not last.transient:
+                break
+        if last is None:  # resolve() never returns an empty list
+            raise errors.internal_error()
+        raise last
+
+    def record(
+        self,
+        candidate: Candidate | None,
+        status: int,
+        *,
+        usage_data: dict[str, Any] | None = None,
+        error_type: str = "",
+        ttfb: float | None = None,
+        estimated: bool = False,
+    ) -> None:
+        """Journal one attempt's usage record (``usage.record``), durably.
+
+        Called before the answer's last byte is sent, so a worker killed after
+        answering has journaled what it answered.
+        """
+        usage_data = usage_data or {}
+        tokens_in = int(usage_data.get("prompt_tokens") or 0)
+        tokens_out = int(usage_data.get("completion_tokens") or 0)
+        key = self.key
+        usage.record(
+            organization_id=key.organization_id,
+            user_id=key.user_id,
+            api_key_id=key.key_pk,
+            provider_id=candidate.provider_pk if candidate else None,
+            model_id=candidate.model_pk if candidate else None,
+            endpoint=self.endpoint,
+            model_name=self.name[:255],
+            stream=self.stream,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost=usage.cost(
+                tokens_in, tokens_out, candidate.input_cost, candidate.output_cost
+            )
+            if candidate
+            else 0,
+            latency_ms=int((time.monotonic() - self.started) * 1000),
+            ttfb_ms=int((ttfb - self.started) * 1000) if ttfb else None,
+            status_code=status,
+            error_type=error_type[:64],
+            usage_estimated=estimated,
+        )
+
+
+@dataclass(frozen=True)
+class OpenStream:
+    """A stream that has produced its first chunk, and the loop time it must end by."""
+
+    first: dict[str, Any]
+    chunks: Chunks
+    deadline: float
+
+
+def driver_for(candidate: Candidate) -> Driver:
+    """The candidate's driver on the shared pooled client (502 if misconfigured)."""
+    if candidate.driver_config is None:
+        raise errors.provider_misconfigured(
+            candidate.provider_name, candidate.config_error
+        )
+    return get_driver(candidate.driver_config, get_client())
+
+
+def _total_timeout(candidate: Candidate) -> float:
+    # driver_for() has refused a candidate without a configuration already.
+    assert candidate.driver_config is not None
+    return float(candidate.driver_config.timeouts.total)
+
+
+async def chat(call: Call) -> dict[str, Any]:
+    """A whole chat completion, named as the caller named the model, recorded."""
+    candidates = await call.resolve("inference")
+
+    async def attempt(candidate: Candidate) -> dict[str, Any]:
+        driver = driver_for(candidate)
+        async with asyncio.timeout(_total_timeout(candidate)):
+            return await driver.chat(call.body, candidate.model_id)
+
+    candidate, answer = await call.first_success(candidates, attempt)
+    answer["model"] = call.name
+    answer.setdefault("id", new_completion_id())
+    answer.setdefault("object", "chat.completion")
+    answer.setdefault("created", now())
+    usage_data, estimated = estimate.usage_or_estimate(
+        answer.get("usage"), call.body, estimate.answer_chars(answer)
+    )
+    call.record(candidate, 200, usage_data=usage_data, estimated=estimated)
+    return answer
+
+
+async def chat_stream(call: Call) -> AsyncIterator[bytes]:
+    """The server-sent events of a streamed chat completion.
+
+    Returns once a candidate has produced its first chunk: a provider that
+    fails before sending anything is answered with a real HTTP error (and the
+    next candidate gets its turn) instead of a broken 200 stream. The events
+    record the stream's outcome before their last one (``gateway.relay``).
+    """
+    candidates = await call.resolve("inference")
+    options = call.body.get("stream_options") or {}
+    include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+
+    async def attempt(candidate: Candidate) -> OpenStream:
+        driver = driver_for(candidate)
+        deadline = asyncio.get_running_loop().time() + _total_timeout(candidate)
+        chunks = driver.chat_stream(call.body, candidate.model_id)
+        try:
+            async with asyncio.timeout_at(deadline):
+                first = await anext(chunks)
+        except StopAsyncIteration:
+            raise errors.empty_stream() from None
+        return OpenStream(first, chunks, deadline)
+
+    candidate, opened = await call.first_success(candidates, attempt)
+
+    def finish(end: StreamEnd) -> None:
+        usage_data, estimated = estimate.usage_or_estimate(
+            end.usage, call.body, end.delivered_chars
+        )
+        call.record(
+            candidate,
+            end.status,
+            usage_data=usage_data,
+            error_type=end.error_type,
+            ttfb=end.ttfb,
+            estimated=estimated,
+        )
+
+    return relay(
+        opened.first,
+        opened.chunks,
+        opened.deadline,
+        model=call.name,
+        include_usage=include_usage,
+        finish=finish,
+    )
+
+
+async def embeddings(call: Call) -> dict[str, Any]:
+    """An embeddings answer, named as the caller named the model, recorded."""
+    candidates = await call.resolve("embedding")
+
+    async def attempt(candidate: Candidate) -> dict[str, Any]:
+        driver = driver_for(candidate)
+        async with asyncio.timeout(_total_timeout(candidate)):
+            return await driver.embed(call.body, candidate.model_id)
+
+    def upstream_calls(candidate: Candidate) -> int:
+        # Each upstream call counts: 1,000 inputs on a one-text-per-call vendor
+        # are 1,000 calls against the limits, not one.
+        if candidate.driver_config is None:
+            return 1
+        return int(driver_for(candidate).embed_calls(call.body, candidate.model_id))
+
+    candidate, answer = await call.first_success(candidates, attempt, upstream_calls)
+    answer["model"] = call.name
+    call.record(candidate, 200, usage_data=answer.get("usage"))
+    return answer
