@@ -20,7 +20,7 @@ choice, filter or error offers only rows of the organizations they administer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
@@ -31,8 +31,10 @@ from accounts.models import Membership, Organization, User
 
 if TYPE_CHECKING:
     from django.db.models import ForeignKey
+    from django.db.models.fields.related import RelatedField
     from django.forms import ModelChoiceField
     from django.http import HttpRequest
+    from django_stubs_ext import StrOrPromise
 
 # Per-request caches, set on the request object by the functions below.
 _ADMIN_ORG_IDS_ATTR = "_modelgate_admin_org_ids"
@@ -91,7 +93,7 @@ def request_admin_org_ids(request: HttpRequest) -> frozenset[int]:
         if not (user.is_authenticated and user.is_active and user.is_staff):
             cached = frozenset()
         else:
-            cached = frozenset(admin_org_ids(user))  # type: ignore[arg-type]
+            cached = frozenset(admin_org_ids(user))
         setattr(request, _ADMIN_ORG_IDS_ATTR, cached)
     return cached
 
@@ -127,8 +129,11 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
     """
 
     def field_choices(
-        self, field: Any, request: HttpRequest, model_admin: Any
-    ) -> list[tuple[Any, str]]:
+        self,
+        field: RelatedField[Any, Any],
+        request: HttpRequest,
+        model_admin: admin.ModelAdmin[Any],
+    ) -> list[tuple[str, StrOrPromise]]:
         present = (
             model_admin.get_queryset(request)
             .distinct()
@@ -139,9 +144,12 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
         if allowed is not None:
             limit &= Q(pk__in=allowed.values("pk"))
         ordering = self.field_admin_ordering(field, request, model_admin)
-        return field.get_choices(
+        choices = field.get_choices(
             include_blank=False, limit_choices_to=limit, ordering=ordering
         )
+        # Without the blank choice Field.get_choices returns the plain list of
+        # (value, label) pairs, the list Django's own field_choices returns.
+        return cast("list[tuple[str, StrOrPromise]]", choices)
 
 
 def scoped_list_filter(model: type[Model], list_filter: Any) -> list[Any]:
@@ -158,7 +166,7 @@ def scoped_list_filter(model: type[Model], list_filter: Any) -> list[Any]:
     return scoped
 
 
-class OrganizationScopedAdmin(admin.ModelAdmin):
+class OrganizationScopedAdmin(admin.ModelAdmin[Any]):
     """A ModelAdmin whose rows belong to organizations; access follows the role.
 
     Subclasses whose rows reach their organization other than through an
@@ -218,7 +226,7 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
-    ) -> ModelChoiceField | None:
+    ) -> ModelChoiceField[Any] | None:
         if "queryset" not in kwargs:
             queryset = scoped_choices(db_field.related_model, request)
             if queryset is not None:
@@ -259,7 +267,8 @@ def organization_context(request: HttpRequest) -> OrganizationContext:
     cached: OrganizationContext | None = getattr(request, _CONTEXT_ATTR, None)
     if cached is not None:
         return cached
-    memberships = _memberships(request.user)  # type: ignore[arg-type]
+    user = request.user  # signed out: a member of nothing (no query)
+    memberships = _memberships(user) if user.is_authenticated else []
     chosen = request.session.get(SESSION_ORGANIZATION)
     current = next(
         (m for m in memberships if m.organization_id == chosen),
@@ -275,8 +284,11 @@ def choose_organization(request: HttpRequest, slug: str) -> Membership:
 
     The 404 is the same whether the organization exists or not.
     """
+    user = request.user
+    if not user.is_authenticated:  # a member of nothing: the same 404 as before
+        raise Http404
     membership = (
-        Membership.objects.filter(user_id=request.user.pk, organization__slug=slug)
+        Membership.objects.filter(user_id=user.pk, organization__slug=slug)
         .select_related("organization")
         .first()
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -128,7 +128,8 @@ class Composer:
                     for i, child in enumerate(node.value)
                 ]
                 return Item(children, line)
-            return self._scalar(node, path, line)
+            # The composer builds only mapping, sequence and scalar nodes.
+            return self._scalar(cast(yaml.ScalarNode, node), path, line)
         finally:
             self.active.discard(id(node))
 
@@ -175,7 +176,9 @@ class Composer:
             if len(self.ctx.problems) > before:
                 return Item(text, line, text=text, broken=True)
             if node.style is None:  # plain scalars get their type from the result
-                tag = self.resolver.resolve(yaml.ScalarNode, text, (True, False))
+                tag = self.resolver.resolve(  # type: ignore[no-untyped-call]  # types-PyYAML leaves it unannotated
+                    yaml.ScalarNode, text, (True, False)
+                )
         try:
             value = self.constructor.construct_object(
                 yaml.ScalarNode(tag, text, node.start_mark, node.end_mark, node.style)

@@ -7,7 +7,7 @@ values (credentials, config, endpoint) are merged in; secrets stay encrypted.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from accounts.models import Organization
 from bootstrap.document import (
@@ -33,6 +33,9 @@ from bootstrap.plan import (
 from models_catalog.models import AIModel
 from providers import catalog
 from providers.models import Provider
+
+if TYPE_CHECKING:
+    from django.db.models import Field
 
 _MAX_COST = Decimal("1000000")
 _CENT = Decimal("0.000001")  # the catalog stores costs with 6 decimals
@@ -89,7 +92,7 @@ def parse_providers(ctx: Context, item: Item, path: str, plan: Plan) -> None:
         endpoint = f.text("endpoint", max_length=500)
         if endpoint and not catalog.is_http_url(endpoint.strip()):
             f.error("endpoint", "must be an http:// or https:// URL with a host")
-        values = {
+        values: dict[str, Any] = {
             "provider_type": ptype,
             "endpoint": endpoint,
             "instance_wide": f.flag("instance_wide"),
@@ -334,7 +337,8 @@ def _check_timeouts(ctx: Context, spec: ProviderSpec, stored: Provider | None) -
         given = spec.values[name]
         if given is not None:
             return float(given)
-        default = Provider._meta.get_field(name).default
+        # The timeouts are plain model fields, not relations.
+        default = cast("Field[Any, Any]", Provider._meta.get_field(name)).default
         return float(getattr(stored, name) if stored else default)
 
     if final("timeout_first_byte") > final("timeout_total"):

@@ -72,13 +72,13 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
             obj.organization,
             obj.user,
             obj.name,
-            created_by=request.user,  # type: ignore[arg-type]
+            created_by=request.user,  # type: ignore[arg-type]  # the admin serves signed-in staff only: a User
             **fields,
         )
         # The admin goes on with the form's instance (log entry, the response).
         obj.pk = key.pk
         obj.refresh_from_db()
-        request._new_api_key_secret = secret  # type: ignore[attr-defined]
+        request._new_api_key_secret = secret  # type: ignore[attr-defined]  # handed to response_add on this request
 
     def response_add(
         self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None

@@ -11,7 +11,7 @@ from accounts.access import is_member
 from gateway.models import ApiKey
 
 
-def parse_model_list(text: str) -> list[str]:
+def parse_model_list(text: str | None) -> list[str]:
     """Model names from a comma/newline separated list, deduplicated, order kept."""
     names: list[str] = []
     for part in re.split(r"[,\n]", text or ""):
@@ -29,13 +29,13 @@ class ModelListField(forms.CharField):
             return "\n".join(value)
         return value
 
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]  # a list-valued CharField
         if isinstance(value, list):
             return value
         return parse_model_list(super().to_python(value))
 
 
-class ApiKeyForm(forms.ModelForm):
+class ApiKeyForm(forms.ModelForm[ApiKey]):
     allowed_models = ModelListField(
         required=False,
         help_text="One model name per line (or comma-separated); empty allows "
@@ -54,7 +54,8 @@ class ApiKeyForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()  # ModelForm.clean returns self.cleaned_data
+        data = self.cleaned_data
         org, user = data.get("organization"), data.get("user")
         if org and user and not is_member(user.pk, org.pk):
             self.add_error("user", "The user is not a member of this organization.")

@@ -9,6 +9,7 @@ organization.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -23,7 +24,7 @@ from accounts.access import (
     choose_organization,
     organization_context,
 )
-from accounts.models import Organization
+from accounts.models import Organization, User
 from gateway.forms import ModelListField
 from gateway.models import ApiKey
 from models_catalog.models import AIModel
@@ -37,8 +38,8 @@ class PersonalKeyForm(forms.Form):
         required=False, min_value=1, max_value=3650, label="Expires in (days)"
     )
 
-    def __init__(self, *args: object, organization: Organization, **kwargs: object):
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self.organization = organization
 
     def clean(self) -> dict[str, object]:
@@ -85,20 +86,21 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     org = ctx.organization
     if org is None:
         return _render(request, "gateway/keys.html", ctx, keys=[], form=None)
+    user = cast(User, request.user)  # login_required: a signed-in User
     secret = None
     form = PersonalKeyForm(request.POST or None, organization=org)
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires_in_days"]
         _key, secret = ApiKey.issue(
             org,
-            request.user,  # type: ignore[arg-type]
+            user,
             form.cleaned_data["name"],
-            created_by=request.user,  # type: ignore[arg-type]
+            created_by=user,
             allowed_models=form.cleaned_data["allowed_models"],
             expires_at=timezone.now() + timedelta(days=days) if days else None,
         )
         form = PersonalKeyForm(organization=org)
-    keys = ApiKey.objects.filter(user=request.user, organization=org).select_related(
+    keys = ApiKey.objects.filter(user=user, organization=org).select_related(
         "organization"
     )
     response = _render(

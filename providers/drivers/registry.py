@@ -55,4 +55,4 @@ def driver_class(provider_type: str) -> type[Driver]:
     if spec is None:
         raise LookupError(f"No driver for provider type {provider_type!r}.")
     module, _, name = spec.driver.rpartition(".")
-    return getattr(import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(import_module(module), name)  # type: ignore[no-any-return]  # the vendor spec names a Driver subclass

@@ -64,7 +64,8 @@ async def iter_sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
     Comment lines are skipped; multi-line data is joined with newlines; an event
     without ``event:`` is reported as ``message``.
     """
-    event, data_lines = "", []
+    event = ""
+    data_lines: list[str] = []
     async for line in response.aiter_lines():
         if line == "":
             if data_lines:

@@ -43,7 +43,8 @@ def _error_parts(body: Any) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(err, dict):
         text = body if isinstance(body, bytes | str) else json.dumps(body)
         return "", error_message_from_body(text), {}
-    details = err.get("details") if isinstance(err.get("details"), dict) else {}
+    given = err.get("details")
+    details: dict[str, Any] = given if isinstance(given, dict) else {}
     return str(err.get("type") or ""), str(err.get("message") or ""), details
 
 

@@ -42,7 +42,9 @@ def _text_block(
     return block
 
 
-def _text_blocks(content: Any, where: str, allowed: tuple[str, ...]) -> list[dict]:
+def _text_blocks(
+    content: Any, where: str, allowed: tuple[str, ...]
+) -> list[dict[str, Any]]:
     """Text blocks from string-or-parts content where only text-like parts fit."""
     if content is None:
         return []
@@ -51,7 +53,7 @@ def _text_blocks(content: Any, where: str, allowed: tuple[str, ...]) -> list[dic
         return [block] if block else []
     if not isinstance(content, list):
         raise invalid_request("Content must be a string or an array of parts.", where)
-    blocks: list[dict] = []
+    blocks: list[dict[str, Any]] = []
     for j, part in enumerate(content):
         if not isinstance(part, dict) or part.get("type") not in allowed:
             raise invalid_request(
@@ -90,7 +92,8 @@ def _image_block(part: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _file_block(part: Mapping[str, Any], where: str) -> dict[str, Any]:
-    file = part.get("file") if isinstance(part.get("file"), dict) else {}
+    given = part.get("file")
+    file: Mapping[str, Any] = given if isinstance(given, dict) else {}
     match = DATA_URL_RE.match(str(file.get("file_data") or ""))
     if not match or match.group(1) != "application/pdf":
         raise invalid_request(
@@ -101,12 +104,12 @@ def _file_block(part: Mapping[str, Any], where: str) -> dict[str, Any]:
     return {"type": "document", "source": source}
 
 
-def _user_blocks(content: Any, where: str) -> list[dict]:
+def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if content is None or isinstance(content, str):
         return _text_blocks(content, where, ("text",))
     if not isinstance(content, list):
         raise invalid_request("Content must be a string or an array of parts.", where)
-    blocks: list[dict] = []
+    blocks: list[dict[str, Any]] = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         part_where = f"{where}[{j}]"
@@ -126,7 +129,7 @@ def _user_blocks(content: Any, where: str) -> list[dict]:
     return blocks
 
 
-def _tool_use_blocks(tool_calls: Any, i: int) -> list[dict]:
+def _tool_use_blocks(tool_calls: Any, i: int) -> list[dict[str, Any]]:
     if tool_calls is None:
         return []
     if not isinstance(tool_calls, list):

@@ -36,7 +36,7 @@ class AzureOpenAIDriver(OpenAIDriver):
     ) -> dict[str, Any]:
         return build_azure_chat_body(self.config, request, model_id, stream)
 
-    def embeddings_body(self, request: dict[str, Any], model_id: str) -> dict:
+    def embeddings_body(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         return build_azure_embeddings_body(self.config, request, model_id)
 
     def parse_models(self, data: Any) -> list[ModelInfo]:

@@ -8,7 +8,7 @@ HTTP, so the address guard covers ``control_endpoint`` too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +17,7 @@ from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
 
 
 def parse_models(
-    foundation: list[Mapping[str, Any]], profiles: list[Mapping[str, Any]]
+    foundation: Sequence[Mapping[str, Any]], profiles: Sequence[Mapping[str, Any]]
 ) -> list[ModelInfo]:
     """Foundation models (text/embedding, on-demand) plus active inference profiles.
 

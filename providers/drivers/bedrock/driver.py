@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -55,7 +55,10 @@ async def converse_events(
                 break
             except ParserError as exc:
                 raise malformed_stream(VENDOR, type(exc).__name__) from None
-            yield decode_event(message.headers, message.payload)
+            # botocore-stubs type ``headers`` as int; botocore fills it with the
+            # dict EventStreamHeaderParser.parse returns.
+            headers = cast("Mapping[str, Any]", message.headers)
+            yield decode_event(headers, message.payload)
 
 
 class BedrockDriver(Driver):

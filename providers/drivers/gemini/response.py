@@ -75,7 +75,9 @@ def parse_chat_response(data: Mapping[str, Any], model: str = "") -> dict[str, A
     choices = []
     candidates = data.get("candidates") or []
     for pos, cand in enumerate(candidates):
-        texts, thoughts, calls = [], [], []
+        texts: list[str] = []
+        thoughts: list[str] = []
+        calls: list[dict[str, Any]] = []
         for part in (cand.get("content") or {}).get("parts") or []:
             if "functionCall" in part:
                 calls.append(_tool_call(part))

@@ -98,9 +98,9 @@ def _schema(
     for sub in node.pop("allOf", None) or []:
         if isinstance(sub, dict):
             sub = _deref(sub, defs, 0)
-            props = {**(sub.get("properties") or {}), **(node.get("properties") or {})}
+            merged = {**(sub.get("properties") or {}), **(node.get("properties") or {})}
             required = [*(node.get("required") or []), *(sub.get("required") or [])]
-            node = {**sub, **node, "properties": props, "required": required}
+            node = {**sub, **node, "properties": merged, "required": required}
     out: dict[str, Any] = {}
     kind = node.get("type")
     if isinstance(kind, list):

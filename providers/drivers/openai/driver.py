@@ -65,7 +65,7 @@ class OpenAIDriver(Driver):
     ) -> dict[str, Any]:
         return build_chat_body(self.config, request, model_id, stream)
 
-    def embeddings_body(self, request: dict[str, Any], model_id: str) -> dict:
+    def embeddings_body(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         return build_embeddings_body(self.config, request, model_id)
 
     def parse_models(self, data: Any) -> list[ModelInfo]:

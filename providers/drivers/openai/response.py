@@ -253,7 +253,9 @@ class OpenAIStreamTranslator:
             )
         return out
 
-    def _start(self, index: int, state: _ChoiceState, slot: _ToolSlot) -> dict:
+    def _start(
+        self, index: int, state: _ChoiceState, slot: _ToolSlot
+    ) -> dict[str, Any]:
         slot.out_index = state.next_tool
         state.next_tool += 1
         if not slot.id:
@@ -269,8 +271,8 @@ class OpenAIStreamTranslator:
             if not slot.started:
                 out.append(self._start(index, state, slot))
                 if slot.pending:
-                    fragment = {"index": slot.out_index, "function": {}}
-                    fragment["function"]["arguments"] = slot.pending
+                    function = {"arguments": slot.pending}
+                    fragment = {"index": slot.out_index, "function": function}
                     out.append(chunk({"tool_calls": [fragment]}, index=index))
                     slot.pending = ""
         if finish is None:
