@@ -102,6 +102,9 @@ print(json.dumps({
 
 
 def test_pages_carry_hsts_csp_and_secure_cookies_in_production(tmp_path):
+    # As deployed: static files collected first (the pages link hashed names).
+    collected = run(["manage.py", "collectstatic", "--noinput"], PRODUCTION, tmp_path)
+    assert collected.returncode == 0, collected.stderr
     result = run(["-c", RESPONSE_HEADERS], PRODUCTION, tmp_path)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
