@@ -80,6 +80,15 @@ def method_not_allowed(method: str) -> GatewayError:
     )
 
 
+def too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        f"The request body is larger than this route accepts ({limit} bytes).",
+        status=413,
+        type="invalid_request_error",
+        code="request_too_large",
+    )
+
+
 def unknown_url(method: str, path: str) -> GatewayError:
     return GatewayError(
         f"Invalid URL ({method} {path[:200]}).",

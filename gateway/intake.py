@@ -16,7 +16,7 @@ from django.core.exceptions import RequestAborted
 
 from accounts.network import client_address
 from gateway.auth import KeyInfo, authenticate
-from gateway.errors import GatewayError, bad_request
+from gateway.errors import bad_request, too_large
 from gateway.state import state
 
 GATEWAY_PREFIX = "/v1/"
@@ -30,15 +30,6 @@ def body_limit(path: str) -> int:
     if route == "embeddings":
         return int(settings.GATEWAY_MAX_EMBEDDINGS_BODY_BYTES)
     return int(settings.GATEWAY_MAX_OTHER_BODY_BYTES)
-
-
-def too_large(limit: int) -> GatewayError:
-    return GatewayError(
-        f"The request body is larger than this route accepts ({limit} bytes).",
-        status=413,
-        type="invalid_request_error",
-        code="request_too_large",
-    )
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
