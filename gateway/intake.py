@@ -33,11 +33,18 @@ def body_limit(path: str) -> int:
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
-    """The first value of a request header (``name`` lower-case), as latin-1 text."""
-    for key, value in scope.get("headers") or ():
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
+    """A request header (``name`` lower-case) as latin-1 text, or None.
+
+    Repeated lines are joined with ", " as Django's ``META`` joins them: a proxy
+    that adds its own ``X-Forwarded-For`` line instead of appending to the
+    client's must not leave the client's forged line the only one read.
+    """
+    values = [
+        bytes(value).decode("latin-1")
+        for key, value in scope.get("headers") or ()
+        if key == name
+    ]
+    return ", ".join(values) if values else None
 
 
 async def authenticate_scope(scope: dict[str, Any]) -> KeyInfo:

@@ -142,3 +142,33 @@ def test_the_peer_address_counts_unless_proxies_are_trusted(settings):
     settings.TRUSTED_PROXY_COUNT = 3
     assert client_address(meta) == "10.0.0.5"
     assert client_address({"REMOTE_ADDR": "10.0.0.5"}) == "10.0.0.5"
+
+
+def test_a_forged_forwarded_for_line_before_the_proxys_own_is_not_the_address(
+    world, settings
+):
+    """A proxy that adds its own X-Forwarded-For line (HAProxy's ``forwardfor``)
+    instead of appending: the lines are read joined, as Django joins them."""
+    from config.asgi import application
+
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.GATEWAY_AUTH_FAILURE_LIMIT = 5
+    state.reset_for_tests()
+
+    async def rotate_forged_lines() -> list[int]:
+        transport = httpx.ASGITransport(app=application, client=("10.0.0.2", 1))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1"
+        ) as client:
+            statuses = []
+            for n in range(8):
+                headers = [
+                    ("Authorization", f"Bearer {unknown(n)}"),
+                    ("X-Forwarded-For", f"203.0.113.{n}"),  # the client's own
+                    ("X-Forwarded-For", "198.51.100.9"),  # the proxy's line
+                ]
+                response = await client.get("/v1/models", headers=headers)
+                statuses.append(response.status_code)
+            return statuses
+
+    assert async_to_sync(rotate_forged_lines)() == [401] * 5 + [429] * 3
