@@ -144,6 +144,10 @@ class Call:
                 break
         if last is None:  # resolve() never returns an empty list
             raise errors.internal_error()
+        if candidate.provider_organization_id != self.key.organization_id:
+            # Shared with us (a grant, instance-wide): its owner's configuration
+            # (hosts, addresses, key ids) is theirs to see, not ours.
+            raise errors.for_another_organization(last)
         raise last
 
     def record(

@@ -145,6 +145,28 @@ def provider_misconfigured(provider_name: str, reason: str) -> DriverError:
     )
 
 
+# Failures whose message describes the provider's configuration (its host and
+# addresses, the decryption keys configured): for its own organization only.
+CONFIGURATION_CODES = frozenset({"upstream_blocked", "provider_misconfigured"})
+
+
+def for_another_organization(err: DriverError) -> DriverError:
+    """``err`` as a caller from another organization may see it.
+
+    A provider shared through a grant or instance-wide fails with the same
+    status and code, but a message that tells nothing of how its owner set it up.
+    """
+    if err.code not in CONFIGURATION_CODES:
+        return err
+    return type(err)(
+        "The provider serving this model cannot be used with its current "
+        "configuration; its owners can see why in its health status.",
+        status=err.status,
+        code=err.code,
+        type=err.type,
+    )
+
+
 def internal_error(
     message: str = "The gateway failed to handle the request.",
 ) -> DriverError:

@@ -25,6 +25,7 @@ UNHEALTHY = {Provider.Health.UNAVAILABLE, Provider.Health.FAILED}
 class Candidate:
     model_pk: int
     provider_pk: int
+    provider_organization_id: int
     model_id: str
     alias: str
     provider_name: str
@@ -72,6 +73,7 @@ def candidates_for(principal: Principal, name: str) -> list[Candidate]:
                 Candidate(
                     model_pk=model.pk,
                     provider_pk=provider.pk,
+                    provider_organization_id=provider.organization_id,
                     model_id=model.model_id,
                     alias=model.alias,
                     provider_name=provider.name,

@@ -326,3 +326,26 @@ def test_an_unresolvable_or_blocked_provider_fails_over_to_the_next(
     # the last candidate's clean refusal, not a 500 from the first.
     assert _clean_v1(refused) == "502 upstream_blocked"
     assert "PROVIDERS_ALLOW_PRIVATE_IPS" in refused.json()["error"]["message"]
+
+
+def test_a_shared_providers_refusal_tells_other_organizations_nothing_of_its_setup(
+    gateway: Any, world: World, settings: Any
+) -> None:
+    """Globex uses acme's provider through a grant: when it is blocked, globex
+    gets the status and code, acme alone the host, address and setting."""
+    acme_key = ApiKey.issue(organization=world.acme, user=world.alice, name="own")[1]
+    globex_key = ApiKey.issue(organization=world.globex, user=None, name="svc")[1]
+    with upstreams.start("openai") as upstream:
+        upstreams.register(upstream, world.acme, name="shared", grant_to=world.globex)
+        body = {
+            "model": upstream.chat_model,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        settings.PROVIDERS_ALLOW_PRIVATE_IPS = False
+        own = _v1(gateway, acme_key, "chat/completions", body)
+        shared = _v1(gateway, globex_key, "chat/completions", body)
+    assert _clean_v1(own) == _clean_v1(shared) == "502 upstream_blocked"
+    assert "PROVIDERS_ALLOW_PRIVATE_IPS" in own.json()["error"]["message"]
+    told = shared.json()["error"]["message"]
+    for detail in ("PROVIDERS_ALLOW_PRIVATE_IPS", "127.0.0.1", "loopback"):
+        assert detail not in told
