@@ -33,6 +33,7 @@ from gateway import cors  # noqa: E402
 from gateway.errors import DriverError, bad_request, internal_error  # noqa: E402
 from gateway.errors import error_response as envelope_response  # noqa: E402
 from gateway.intake import (  # noqa: E402
+    GATEWAY_PREFIX,
     authenticate_scope,
     body_limit,
     check_declared_length,
@@ -40,7 +41,6 @@ from gateway.intake import (  # noqa: E402
     read_body,
 )
 
-GATEWAY_PREFIX = "/v1/"
 logger = logging.getLogger(__name__)
 INTAKE_FAILED = internal_error()
 UNREADABLE_REQUEST = bad_request(
@@ -142,7 +142,7 @@ class GatewayASGIHandler(ASGIHandler):
             body_file.close()
             await self._refuse(UNREADABLE_REQUEST, scope, send)
             return
-        # Django and DRF read a body only as long as CONTENT_LENGTH says, and a
+        # Django read a body only as long as CONTENT_LENGTH says, and a
         # chunked request has none: state the length actually read.
         request.META["CONTENT_LENGTH"] = str(len(body))
         # The view acts for this key; it does not authenticate again.

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from django.db.models import OuterRef, Subquery
 
-from accounts.access import administers
 from accounts.models import Membership
 from gateway import throttle
 from gateway.apikeys import hash_secret
@@ -68,11 +67,7 @@ def load_key(secret_hash: str) -> KeyInfo | None:
             # A key whose user has left its organization is dead.
             return None
         # The key acts for its user inside the key's organization only.
-        principal = Principal(
-            organization_id=key.organization_id,
-            user_id=key.user_id,
-            is_org_admin=administers(key.member_role),
-        )
+        principal = Principal.for_role(user.pk, key.organization_id, key.member_role)
     else:
         principal = Principal.for_organization(key.organization_id)
     return KeyInfo(

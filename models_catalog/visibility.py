@@ -49,19 +49,22 @@ class Principal:
         role = member_role(user_id, organization_id)
         if role is None:
             return None
-        return cls(
-            organization_id=organization_id,
-            user_id=user_id,
-            is_org_admin=administers(role),
-        )
+        return cls.for_role(user_id, organization_id, role)
 
     @classmethod
     def for_membership(cls, membership: Membership) -> Principal:
         """The membership's user acting in its organization (no query)."""
+        return cls.for_role(
+            membership.user_id, membership.organization_id, membership.role
+        )
+
+    @classmethod
+    def for_role(cls, user_id: int, organization_id: int, role: str) -> Principal:
+        """The user acting in the organization with this membership role (no query)."""
         return cls(
-            organization_id=membership.organization_id,
-            user_id=membership.user_id,
-            is_org_admin=administers(membership.role),
+            organization_id=organization_id,
+            user_id=user_id,
+            is_org_admin=administers(role),
         )
 
     @classmethod

@@ -7,7 +7,7 @@ provider config values that are secrets (extra header values, keys named like
 a secret). ``scrub(text, secrets)`` replaces each of them, in every common
 encoding (as is, URL-encoded, base64, JSON-escaped, ``user:pass`` in base64),
 with ``[redacted]``, plus the masked key echoes vendors produce
-(``sk-pr***RET``). ``Driver`` (``base.py``) applies it to every error leaving a
+(``sk-pr***RET``). ``boundary.contain`` applies it to every error leaving a
 driver, so vendors need no scrubbing of their own. Pure: no I/O, no ORM.
 """
 
