@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "models_catalog",
     "gateway",
     "bootstrap",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -147,8 +148,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
-LOGIN_REDIRECT_URL = "/models/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Outgoing email (password resets, invitations): EMAIL_URL as django-environ
+# reads it. The console by default (printed by the web process); in production
+# smtp+tls://user:password@host:587 (or smtps:// for TLS from the start).
+# filemail:////absolute/folder writes each message to a file there (four
+# slashes for an absolute path; the browser tests read their mail this way).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="Modelgate <modelgate@localhost>"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

@@ -17,7 +17,15 @@ from django.conf import settings
 BASE = Path(settings.BASE_DIR)
 # DESIGN.md, "Apps and the direction of imports": each app may import only from
 # the apps before it in this list. config wires the rest; nothing imports it.
-LAYERS = ["accounts", "providers", "models_catalog", "gateway", "bootstrap", "config"]
+LAYERS = [
+    "accounts",
+    "providers",
+    "models_catalog",
+    "gateway",
+    "bootstrap",
+    "portal",
+    "config",
+]
 
 
 def module_name(path: Path) -> str:

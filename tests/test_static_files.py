@@ -87,7 +87,7 @@ def test_the_admin_page_links_hashed_stylesheets_that_are_served(
 
 
 def test_the_sites_own_assets_are_served_compressed(production_server: str) -> None:
-    for name in ("gateway/site.css", "gateway/site.js", "providers/admin.css"):
+    for name in ("portal/site.css", "portal/site.js", "providers/admin.css"):
         plain = httpx.get(f"{production_server}/static/{name}")
         assert plain.status_code == 200, name
         assert plain.text.strip()

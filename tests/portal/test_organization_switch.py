@@ -54,7 +54,7 @@ def test_switching_shows_the_other_organization_and_is_remembered(
     """Issue 8: the pages showed every membership's models at once."""
     client = signed_in(dan)
     answer = client.post("/organization/", {"organization": "globex"})
-    assert answer.status_code == 302 and answer["Location"] == "/models/"
+    assert answer.status_code == 302 and answer["Location"] == "/"
     for _ in range(2):  # remembered in the session
         page = client.get("/models/").content.decode()
         assert "globex-private" in page
@@ -87,7 +87,7 @@ def test_the_switcher_never_redirects_off_site(world: World, dan: User) -> None:
     answer = signed_in(dan).post(
         "/organization/", {"organization": "globex", "next": "https://evil.test/"}
     )
-    assert answer["Location"] == "/models/"
+    assert answer["Location"] == "/"
 
 
 def test_leaving_the_chosen_organization_falls_back_to_another(

@@ -1,10 +1,4 @@
-"""User pages: the models a user may call, and their personal API keys.
-
-Each page acts in one organization at a time (``accounts.access``): the one the
-user chose with the switcher, remembered in the session, else their first.
-Nothing from another membership shows, exactly as for an API key of that
-organization.
-"""
+"""The user's own API keys in the current organization: list, create, revoke."""
 
 from __future__ import annotations
 
@@ -14,21 +8,15 @@ from typing import Any, cast
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.access import (
-    OrganizationContext,
-    choose_organization,
-    organization_context,
-)
+from accounts.access import organization_context
 from accounts.models import Organization, User
 from gateway.forms import ModelListField
 from gateway.models import ApiKey
-from models_catalog.models import AIModel
-from models_catalog.visibility import Principal, visible_models
+from portal.layout import page
 
 
 class PersonalKeyForm(forms.Form):
@@ -53,39 +41,12 @@ class PersonalKeyForm(forms.Form):
         return data
 
 
-def _render(
-    request: HttpRequest, template: str, ctx: OrganizationContext, **extra: object
-) -> HttpResponse:
-    return render(
-        request,
-        template,
-        {
-            "organization": ctx.organization,
-            "memberships": ctx.memberships,
-            **extra,
-        },
-    )
-
-
-@login_required
-def models_page(request: HttpRequest) -> HttpResponse:
-    ctx = organization_context(request)
-    rows = AIModel.objects.none()
-    if ctx.membership is not None:
-        rows = (
-            visible_models(Principal.for_membership(ctx.membership))
-            .select_related("provider", "organization")
-            .order_by("alias", "model_id")
-        )
-    return _render(request, "gateway/models.html", ctx, models=rows)
-
-
 @login_required
 def keys_page(request: HttpRequest) -> HttpResponse:
     ctx = organization_context(request)
     org = ctx.organization
     if org is None:
-        return _render(request, "gateway/keys.html", ctx, keys=[], form=None)
+        return page(request, "portal/keys.html", ctx, section="keys", keys=[])
     user = cast(User, request.user)  # login_required: a signed-in User
     secret = None
     form = PersonalKeyForm(request.POST or None, organization=org)
@@ -103,8 +64,14 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     keys = ApiKey.objects.filter(user=user, organization=org).select_related(
         "organization"
     )
-    response = _render(
-        request, "gateway/keys.html", ctx, form=form, keys=keys, secret=secret
+    response = page(
+        request,
+        "portal/keys.html",
+        ctx,
+        section="keys",
+        form=form,
+        keys=keys,
+        secret=secret,
     )
     response["Cache-Control"] = "no-store"
     return response
@@ -117,16 +84,3 @@ def revoke_key(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(ApiKey, pk=pk, user=request.user, organization=org)
     key.revoke()
     return redirect("keys")
-
-
-@require_POST
-@login_required
-def switch_organization(request: HttpRequest) -> HttpResponse:
-    """Act in another of the user's organizations; 404 unless a member of it."""
-    choose_organization(request, str(request.POST.get("organization", "")))
-    target = str(request.POST.get("next", ""))
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = "/models/"
-    return redirect(target)

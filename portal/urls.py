@@ -1,0 +1,25 @@
+"""The site's pages: sign-in, home, models, keys, and the organization switcher."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from portal import catalog, home, keys, organizations
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("favicon.ico", home.favicon),
+    path("models/", catalog.models_page, name="models"),
+    path("keys/", keys.keys_page, name="keys"),
+    path("keys/<int:pk>/revoke", keys.revoke_key, name="revoke-key"),
+    path(
+        "organization/", organizations.switch_organization, name="switch-organization"
+    ),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]
