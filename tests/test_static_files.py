@@ -86,6 +86,27 @@ def test_the_admin_page_links_hashed_stylesheets_that_are_served(
         assert "immutable" in answer.headers["cache-control"]
 
 
+def test_the_sites_pages_link_hashed_assets_cached_for_long(
+    production_server: str,
+) -> None:
+    page = httpx.get(f"{production_server}/accounts/login/")
+    assert page.status_code == 200
+    links = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+    names = {re.sub(r"\.[0-9a-f]{12}\.", ".", link) for link in links}
+    assert {
+        "/static/portal/site.css",
+        "/static/portal/site.js",
+        "/static/portal/favicon.svg",
+    } <= names
+    for link in links:
+        assert re.search(r"\.[0-9a-f]{12}\.(css|js|svg)$", link), link
+        answer = httpx.get(f"{production_server}{link}")
+        assert answer.status_code == 200, link
+        assert f"max-age={10 * YEAR}" in answer.headers["cache-control"]
+    chart = httpx.get(f"{production_server}/static/vendor/chartjs/chart.umd.min.js")
+    assert chart.status_code == 200 and "Chart" in chart.text
+
+
 def test_the_sites_own_assets_are_served_compressed(production_server: str) -> None:
     for name in ("portal/site.css", "portal/site.js", "providers/admin.css"):
         plain = httpx.get(f"{production_server}/static/{name}")
