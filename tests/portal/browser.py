@@ -221,15 +221,19 @@ class Visit:
         self.page.click("button[type=submit]")
         self.page.wait_for_load_state()
 
+    def screenshot(self, label: str) -> Path:
+        """Save the page (full height) as ``<visit name>-<label>.png``."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{self.name}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
     def check(
         self, label: str, *, allow_status: tuple[int, ...] = ()
     ) -> list[dict[str, Any]]:
         """Screenshot, then axe-core; asserts no serious or critical violation,
         no console error and no failed request (beyond ``allow_status``)."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(
-            path=str(SCREENSHOTS / f"{self.name}-{label}.png"), full_page=True
-        )
+        self.screenshot(label)
         # Evaluated through the DevTools protocol: the page's CSP (no inline
         # script) stays on and still reports anything the site itself breaks.
         self.page.evaluate(AXE.read_text())
