@@ -291,16 +291,29 @@ CONTENT_SECURITY_POLICY = {
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Sign-in guesses (django-axes, database-backed, so it holds across replicas with
-# or without Redis): LOGIN_FAILURE_LIMIT failed sign-ins for one username from
-# one address lock that pair out for LOGIN_LOCKOUT_MINUTES. Per pair, so nobody
-# can lock a real admin out by guessing their username from elsewhere.
+# or without Redis; the policy is accounts/signin_throttle.py). Within
+# LOGIN_LOCKOUT_MINUTES, sign-in locks for that long after LOGIN_FAILURE_LIMIT
+# failures for one username from one address, LOGIN_ADDRESS_FAILURE_LIMIT from
+# one address (any usernames) or LOGIN_USERNAME_FAILURE_LIMIT for one username
+# (any addresses: high, as anyone can lock a real user out with it). From half
+# of a limit on, each further attempt waits LOGIN_SLOWDOWN_SECONDS, doubling.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=50)
+LOGIN_SLOWDOWN_SECONDS = env.float("LOGIN_SLOWDOWN_SECONDS", default=1.0)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address", "username"]
+AXES_HANDLER = "accounts.signin_throttle.SigninThrottle"
 AXES_RESET_ON_SUCCESS = True
+# A refused attempt is not counted, so waiting out a lock or a slowdown works.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "accounts.network.request_client_address"
-AXES_LOCKOUT_TEMPLATE = "accounts/lockout.html"
+AXES_LOCKOUT_CALLABLE = "accounts.signin_throttle.lockout_response"
 AXES_VERBOSE = False
+
+# Password reset links expire after this many seconds (Django's default is
+# three days; an hour is enough to read a mail and limits a leaked link).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 
 # Gateway caches (gateway/state.py): every key and route entry is reloaded after
 # this many seconds, so any change, by any path, reaches every replica in time.

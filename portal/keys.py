@@ -1,4 +1,10 @@
-"""The user's own API keys in the current organization: list, create, revoke."""
+"""The user's own API keys in the current organization: list, create, revoke.
+
+A new key's secret is in the creation answer only (``Cache-Control: no-store``),
+with ready-to-run snippets for a model the key can call. "Only these models"
+offers the names visible to the user in this organization; a name that is not
+visible is refused with the same message as one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +19,45 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.access import organization_context
-from accounts.models import Organization, User
-from gateway.forms import ModelListField
+from accounts.models import Membership, Organization, User
 from gateway.models import ApiKey
+from models_catalog.models import AIModel
+from models_catalog.visibility import Principal, visible_models
 from portal.layout import page
+from portal.snippets import PLACEHOLDER_MODEL, chat_snippets
+
+
+def callable_models(membership: Membership) -> list[tuple[str, str]]:
+    """(name to call it by, model type) of each visible model, by name."""
+    rows = visible_models(Principal.for_membership(membership)).values_list(
+        "alias", "model_id", "model_type"
+    )
+    return sorted({(alias or model_id, kind) for alias, model_id, kind in rows})
 
 
 class PersonalKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
-    allowed_models = ModelListField(required=False, label="Only these models")
+    allowed_models = forms.MultipleChoiceField(
+        required=False,
+        label="Only these models",
+        help_text="Leave all unticked to allow every model you can use here.",
+        widget=forms.CheckboxSelectMultiple,
+    )
     expires_in_days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, label="Expires in (days)"
+        required=False,
+        min_value=1,
+        max_value=3650,
+        label="Expires in (days)",
+        help_text="Empty: the key does not expire.",
     )
 
-    def __init__(self, *args: Any, organization: Organization, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, *args: Any, organization: Organization, model_names: list[str], **kw: Any
+    ):
+        super().__init__(*args, **kw)
         self.organization = organization
+        field = cast(forms.MultipleChoiceField, self.fields["allowed_models"])
+        field.choices = [(name, name) for name in model_names]
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -41,37 +70,60 @@ class PersonalKeyForm(forms.Form):
         return data
 
 
+def snippet_model(models: list[tuple[str, str]], allowed: list[str]) -> str:
+    """The first chat model the new key may call, else a placeholder."""
+    for name, kind in models:
+        if kind == AIModel.ModelType.INFERENCE and (not allowed or name in allowed):
+            return name
+    return PLACEHOLDER_MODEL
+
+
+def key_status(key: ApiKey) -> str:
+    if key.is_revoked:
+        return "revoked"
+    return "expired" if key.is_expired else "active"
+
+
 @login_required
 def keys_page(request: HttpRequest) -> HttpResponse:
     ctx = organization_context(request)
-    org = ctx.organization
-    if org is None:
+    org, membership = ctx.organization, ctx.membership
+    if org is None or membership is None:
         return page(request, "portal/keys.html", ctx, section="keys", keys=[])
     user = cast(User, request.user)  # login_required: a signed-in User
-    secret = None
-    form = PersonalKeyForm(request.POST or None, organization=org)
+    models = callable_models(membership)
+    names = list(dict.fromkeys(name for name, _kind in models))
+    form = PersonalKeyForm(request.POST or None, organization=org, model_names=names)
+    created = None
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires_in_days"]
-        _key, secret = ApiKey.issue(
+        allowed = form.cleaned_data["allowed_models"]
+        key, secret = ApiKey.issue(
             org,
             user,
             form.cleaned_data["name"],
             created_by=user,
-            allowed_models=form.cleaned_data["allowed_models"],
+            allowed_models=allowed,
             expires_at=timezone.now() + timedelta(days=days) if days else None,
         )
-        form = PersonalKeyForm(organization=org)
-    keys = ApiKey.objects.filter(user=user, organization=org).select_related(
-        "organization"
-    )
+        model = snippet_model(models, allowed)
+        created = {
+            "key": key,
+            "secret": secret,
+            "model": model,
+            "snippets": chat_snippets(request.build_absolute_uri("/v1"), secret, model),
+        }
+        form = PersonalKeyForm(organization=org, model_names=names)
+    keys = ApiKey.objects.filter(user=user, organization=org).order_by("-created_at")
     response = page(
         request,
         "portal/keys.html",
         ctx,
         section="keys",
         form=form,
-        keys=keys,
-        secret=secret,
+        keys=[(k, key_status(k)) for k in keys],
+        created=created,
+        has_models=bool(names),
     )
     response["Cache-Control"] = "no-store"
     return response

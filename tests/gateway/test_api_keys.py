@@ -64,7 +64,7 @@ def test_another_org_admin_cannot_see_the_key(client, world):
 def test_the_user_page_creates_and_revokes_personal_keys(client, world):
     login(client, world.bob)
     response = client.post("/keys/", {"name": "laptop", "organization": world.acme.pk})
-    secret = response.context["secret"]
+    secret = response.context["created"]["secret"]
     assert secret in response.content.decode()
     key = ApiKey.objects.get(name="laptop")
     assert key.user == world.bob and key.secret_hash == hash_secret(secret)
