@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal import catalog, home, keys, organizations
+from portal import catalog, home, keys, organizations, playground, starter
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -22,4 +22,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("playground/", playground.playground_page, name="playground"),
+    path("playground/chat", playground.playground_chat, name="playground-chat"),
+    path("playground/starter", starter.add_starter_provider, name="starter-provider"),
 ]
