@@ -65,7 +65,6 @@ def add_starter(organization: Organization, user: User | None) -> tuple[Provider
                 provider=provider,
                 organization=organization,
                 owner=user,
-                name=f"{model_id} (starter)",
                 model_id=model_id,
                 model_type=AIModel.ModelType.INFERENCE,
                 input_cost_per_million=input_cost,

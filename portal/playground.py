@@ -94,18 +94,19 @@ def playground_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _key_for(request: HttpRequest) -> KeyInfo | None:
+def _key_for(request: HttpRequest) -> KeyInfo:
     """The signed-in user acting in the site's organization, as a keyless KeyInfo.
 
-    None when signed out or a member of no organization. No per-key limit,
-    allow-list or expiry: there is no key (``KeyInfo.key_pk`` None); the
-    model's and provider's limits still apply in the call path.
+    Raises a 401 when signed out, a 403 for a member of no organization. No
+    per-key limit, allow-list or expiry: there is no key (``key_pk`` None);
+    the model's and provider's limits still apply in the call path. Sync: it
+    reads the session's user and memberships (run in a thread).
     """
     if not request.user.is_authenticated:
-        return None
+        raise _signed_out()
     membership = organization_context(request).membership
     if membership is None:
-        return None
+        raise _no_organization()
     return KeyInfo(
         key_pk=None,
         organization_id=membership.organization_id,
@@ -166,12 +167,7 @@ async def playground_chat(request: HttpRequest) -> HttpResponseBase:
     """
     started = time.monotonic()
     try:
-        user = await request.auser()
-        if not user.is_authenticated:
-            raise _signed_out()
         key = await sync_to_async(_key_for)(request)
-        if key is None:
-            raise _no_organization()
         body = chat_body(request.body)
         await state().refresh()
         call = call_path.Call(

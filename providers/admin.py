@@ -276,6 +276,8 @@ class ProviderAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="endpoint")
     def effective_endpoint(self, obj: Provider) -> str:
+        if obj.starter:
+            return "platform starter (OpenAI)"
         # Decrypt the config only when it can change the answer.
         if obj.endpoint or not obj.is_configured("provider_config"):
             return catalog.effective_endpoint(obj.provider_type, obj.endpoint, None)

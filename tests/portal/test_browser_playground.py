@@ -20,7 +20,7 @@ from providers.models import Provider
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.fakes import openai as fake_openai
 from tests.fakes.server import FakeServer, serve
-from tests.portal.browser import PHONE, Visit, can_sign_in
+from tests.portal.browser import PHONE, SiteServer, Visit, can_sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,3 +152,53 @@ def test_a_member_streams_a_reply_in_the_playground(
     phone.page.click("#pg-send")
     replied(phone.page, 1)
     phone.check("reply")
+
+
+@pytest.fixture
+def starter_site(tmp_path: Any, upstream: FakeServer) -> Iterator[SiteServer]:
+    """A second production-like server whose operator configured the starter key."""
+    server = SiteServer(
+        tmp_path,
+        extra={
+            "STARTER_OPENAI_API_KEY": "sk-browser-key",
+            "STARTER_OPENAI_BASE_URL": upstream.url + "/v1",
+        },
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_an_org_admin_adds_the_starter_model_in_one_click(
+    visit: Callable[..., Visit], starter_site: SiteServer
+) -> None:
+    acme = OrganizationFactory(slug="acme", name="Acme Corp")
+    ann = can_sign_in(UserFactory(username="ann", is_staff=True))
+    MembershipFactory(user=ann, organization=acme, role=Membership.Role.ADMIN)
+
+    tab = visit("playground-starter")
+    tab.server = starter_site
+    tab.sign_in("ann")
+    # The admin's provider list offers the same button.
+    tab.goto("/admin/providers/provider/")
+    assert tab.page.locator(".starter-button").is_visible()
+    tab.check("admin-offer")
+    tab.goto("/playground/")
+    button = tab.page.locator("button", has_text="Add starter playground LLM")
+    assert button.is_visible()
+    tab.check("offer")
+    button.click()
+    tab.page.wait_for_load_state()
+    assert "Added the starter model gpt-4o-mini" in tab.page.inner_text(".messages")
+    assert tab.page.locator("#pg-model").input_value() == "starter/gpt-4o-mini"
+    tab.page.fill("#pg-message", "hello starter")
+    tab.page.click("#pg-send")
+    replied(tab.page, 1)
+    assert tab.page.locator(".pg-turn.assistant .pg-text").inner_text() == (
+        "Hello from openai: hello starter"
+    )
+    assert "sk-browser-key" not in tab.page.content()
+    tab.check("added")
+    assert Provider.objects.get(organization=acme).starter

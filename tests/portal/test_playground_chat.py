@@ -186,6 +186,19 @@ def test_signed_out_gets_a_401_and_no_call(
     assert "/accounts/login/" in page.headers["location"]
 
 
+def test_a_user_of_no_organization_gets_a_403_and_no_call(
+    gateway: LiveGateway,  # noqa: F811
+    acme: Organization,
+    upstream: Upstream,
+) -> None:
+    site = Site(gateway.url, session_for(UserFactory(username="loner")))
+    answer = site.chat(**hello())
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "no_organization"
+    assert site.get("/playground/").status_code == 200
+    assert upstream.requests == []
+
+
 def test_another_organizations_model_is_the_same_404_as_an_unknown_one(
     gateway: LiveGateway,  # noqa: F811
     acme: Organization,
