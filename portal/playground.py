@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
@@ -180,7 +180,7 @@ async def playground_chat(request: HttpRequest) -> HttpResponseBase:
         )
         events = await call_path.chat_stream(call)
     except DriverError as err:
-        return cast(HttpResponseBase, error_response(err))
+        return error_response(err)
     response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"
