@@ -191,6 +191,14 @@ IMAGE_FETCH_TIMEOUT = env.float("IMAGE_FETCH_TIMEOUT", default=10.0)
 # Tests only: let image URLs reach loopback (127.0.0.0/8, ::1). Never in production.
 IMAGE_FETCH_ALLOW_LOOPBACK = env.bool("IMAGE_FETCH_ALLOW_LOOPBACK", default=False)
 
+# The starter model (providers/starter.py): a platform OpenAI key org admins can
+# put to use in one click, without ever seeing it. Unset: no starter offered.
+STARTER_OPENAI_API_KEY = env.str("STARTER_OPENAI_API_KEY", default="")
+STARTER_OPENAI_BASE_URL = env.str(
+    "STARTER_OPENAI_BASE_URL", default="https://api.openai.com/v1"
+)
+STARTER_MODEL = env.str("STARTER_MODEL", default="gpt-4o-mini")
+
 # A bootstrap file (manage.py bootstrap) applied by the run command at start-up.
 BOOTSTRAP_FILE = env.str("BOOTSTRAP_FILE", default="")
 

@@ -112,6 +112,7 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         "organization",
         "user",
         "api_key",
+        "source",
         "model_name",
         "provider",
         "endpoint",
@@ -123,7 +124,7 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         "status_code",
         "error_type",
     ]
-    list_filter = ["organization", "endpoint", "status_code", "stream"]
+    list_filter = ["organization", "source", "endpoint", "status_code", "stream"]
     search_fields = ["model_name", "api_key__name", "user__username"]
     list_select_related = ["organization", "user", "api_key", "provider"]
     date_hierarchy = "created_at"

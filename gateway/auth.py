@@ -28,7 +28,13 @@ _INVALID = "invalid"
 
 @dataclass(frozen=True)
 class KeyInfo:
-    key_pk: int
+    """Who a call acts for, and the key's own restrictions.
+
+    ``key_pk`` is None for a call without an API key (the site's playground,
+    ``portal.playground``): no key limit, no allow-list, no expiry apply.
+    """
+
+    key_pk: int | None
     organization_id: int
     user_id: int | None
     principal: Principal

@@ -52,10 +52,11 @@ class Call:
 
     ``endpoint`` is the usage record's (``chat`` or ``embeddings``); ``name`` is
     the model name as the caller wrote it (answers carry it back); ``body`` is
-    the validated request body, passed to the driver as it is.
+    the validated request body, passed to the driver as it is; ``source`` is
+    the usage record's (``api``, or ``playground`` for the site's playground).
     """
 
-    __slots__ = ("body", "endpoint", "key", "name", "started", "stream")
+    __slots__ = ("body", "endpoint", "key", "name", "source", "started", "stream")
 
     def __init__(
         self,
@@ -65,8 +66,10 @@ class Call:
         *,
         started: float | None = None,
         stream: bool = False,
+        source: str = "api",
     ) -> None:
         self.key = key
+        self.source = source
         self.endpoint = endpoint
         self.body = body
         self.name: str = body["model"]
@@ -104,6 +107,7 @@ class Call:
 
     async def admit(self, candidate: Candidate, weight: int = 1) -> None:
         """Count the call against the key's, model's and provider's caps, or 429."""
+        # A call without a key (the playground) has no key bucket: its cap is None.
         refused = await admit(
             [
                 (f"key:{self.key.key_pk}", self.key.requests_per_minute),
@@ -176,6 +180,7 @@ class Call:
             provider_id=candidate.provider_pk if candidate else None,
             model_id=candidate.model_pk if candidate else None,
             endpoint=self.endpoint,
+            source=self.source,
             model_name=self.name[:255],
             stream=self.stream,
             input_tokens=tokens_in,

@@ -128,6 +128,10 @@ class ApiKey(models.Model):
 class UsageRecord(models.Model):
     """One gateway call: who, which model, tokens, cost, latency and outcome."""
 
+    class Source(models.TextChoices):
+        API = "api", "API"
+        PLAYGROUND = "playground", "Playground"
+
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="usage"
     )
@@ -160,6 +164,12 @@ class UsageRecord(models.Model):
         related_name="usage",
     )
     endpoint = models.CharField(max_length=32)
+    source = models.CharField(
+        max_length=16,
+        choices=Source.choices,
+        default=Source.API,
+        help_text="Where the call came from: an API key, or the site's playground.",
+    )
     model_name = models.CharField(max_length=255, help_text="As the caller sent it.")
     stream = models.BooleanField(default=False)
     input_tokens = models.PositiveIntegerField(default=0)

@@ -7,11 +7,15 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import URLPattern, path
 
 from accounts.access import OrganizationScopedAdmin, is_member, is_superuser
 from models_catalog.discovery import sync_provider_models
 from models_catalog.models import AIModel, Grant
-from providers.admin import ProviderAdmin
+from models_catalog.starter import add_starter
+from providers.admin import ProviderAdmin, starter_organizations
 from providers.crypto import CryptoError
 from providers.drivers.errors import DriverError
 from providers.forms import JSONObjectField
@@ -102,6 +106,39 @@ class AIModelAdmin(OrganizationScopedAdmin):
     list_select_related = ["provider", "organization"]
     search_fields = ["name", "model_id", "alias", "provider__name"]
     list_per_page = 50
+
+    def get_urls(self) -> list[URLPattern]:
+        add_starter_view = self.admin_site.admin_view(self.add_starter_view)
+        return [
+            path(
+                "add-starter/",
+                add_starter_view,
+                name="models_catalog_aimodel_add_starter",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_starter_view(self, request: HttpRequest) -> HttpResponse:
+        """The provider list's one-click starter button (``models_catalog.starter``).
+
+        Only for an organization the user may add it to (``starter_organizations``):
+        any other id, existing or not, is the same 404.
+        """
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        allowed = {str(org.pk): org for org in starter_organizations(request)}
+        org = allowed.get(str(request.POST.get("organization", "")))
+        if org is None:
+            raise Http404
+        provider, created = add_starter(org, request.user)  # type: ignore[arg-type]  # admin_view: a signed-in staff User
+        if created:
+            self.message_user(
+                request,
+                f"Added the starter model {provider.models.get().model_id} to "
+                f"{org.name} (provider “{provider.name}”).",
+                messages.SUCCESS,
+            )
+        return redirect("admin:providers_provider_changelist")
 
     def get_fields(
         self, request: HttpRequest, obj: AIModel | None = None

@@ -1,11 +1,11 @@
-"""The site's pages: sign-in, home, models, keys, and the organization switcher."""
+"""The site's pages: sign-in, home, models, keys, playground, organization switcher."""
 
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import catalog, home, keys, organizations
+from portal import catalog, home, keys, organizations, playground, starter
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -23,4 +23,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("portal.accounts_urls")),
+    path("playground/", playground.playground_page, name="playground"),
+    path("playground/chat", playground.playground_chat, name="playground-chat"),
+    path("playground/starter", starter.add_starter_provider, name="starter-provider"),
 ]

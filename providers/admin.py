@@ -17,7 +17,8 @@ from accounts.access import (
     is_superuser,
     request_admin_org_ids,
 )
-from providers import catalog
+from accounts.models import Organization
+from providers import catalog, starter
 from providers.forms import HEADERS_FIELD, SECRET_FIELDS, ProviderForm
 from providers.health import check_provider
 from providers.models import HealthEvent, Provider
@@ -35,6 +36,20 @@ HEALTH_FIELDS = ["health", "health_message", "health_checked_at", "health_latenc
 HISTORY_ROWS = 20
 # Checks run in the request: bound the work one click can cause.
 MAX_CHECKS_PER_ACTION = 25
+
+
+def starter_organizations(request: HttpRequest) -> list[Organization]:
+    """The organizations this user may add the starter provider to now.
+
+    None unless the operator configured the platform key; then the ones the
+    user administers (every one for a superuser) that have no starter yet.
+    """
+    if not starter.configured():
+        return []
+    orgs = Organization.objects.exclude(providers__starter=True)
+    if not is_superuser(request):
+        orgs = orgs.filter(pk__in=request_admin_org_ids(request))
+    return list(orgs.order_by("name"))
 
 
 @admin.register(Provider)
@@ -80,9 +95,24 @@ class ProviderAdmin(OrganizationScopedAdmin):
         providers: QuerySet[Provider] = super().get_queryset(request)
         return providers.annotate(model_count=Count("models", distinct=True))
 
+    change_list_template = "admin/providers/provider/change_list.html"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The list, with the one-click starter button where it may be used."""
+        context = {
+            "starter_organizations": starter_organizations(request),
+            "starter_model": starter.model_id(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
     def get_fieldsets(
         self, request: HttpRequest, obj: Provider | None = None
     ) -> _FieldsetSpec:
+        if obj is not None and obj.starter:
+            return self._starter_fieldsets()
         return [
             (
                 None,
@@ -149,10 +179,48 @@ class ProviderAdmin(OrganizationScopedAdmin):
             ("Health", {"fields": [*HEALTH_FIELDS, "health_history"]}),
         ]
 
+    def _starter_fieldsets(self) -> _FieldsetSpec:
+        """A starter provider: no endpoint, type or credential of its own to edit."""
+        return [
+            (
+                None,
+                {
+                    "fields": [
+                        "organization",
+                        "name",
+                        "starter",
+                        "provider_type",
+                        "status",
+                        "priority",
+                        "activate_discovered",
+                        "owner",
+                    ],
+                    "description": "Calls OpenAI with the platform's starter key, "
+                    "set by the operator. Nobody in the organization can see it; "
+                    "delete this provider to stop using it.",
+                },
+            ),
+            (
+                "Limits and timeouts",
+                {
+                    "fields": [
+                        "requests_per_minute",
+                        "timeout_connect",
+                        "timeout_first_byte",
+                        "timeout_total",
+                    ]
+                },
+            ),
+            ("Health", {"fields": [*HEALTH_FIELDS, "health_history"]}),
+        ]
+
     def get_readonly_fields(
         self, request: HttpRequest, obj: Provider | None = None
     ) -> list[str]:
         readonly = [*HEALTH_FIELDS, "health_history", "owner"]
+        if obj is not None and obj.starter:
+            # Where the platform key goes is the platform's, not the org's.
+            readonly += ["starter", "provider_type", "organization"]
         if not is_superuser(request):
             # Read-only fields are left out of the form, so a POSTed value is ignored.
             readonly.append("instance_wide")
@@ -208,6 +276,8 @@ class ProviderAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="endpoint")
     def effective_endpoint(self, obj: Provider) -> str:
+        if obj.starter:
+            return "platform starter (OpenAI)"
         # Decrypt the config only when it can change the answer.
         if obj.endpoint or not obj.is_configured("provider_config"):
             return catalog.effective_endpoint(obj.provider_type, obj.endpoint, None)

@@ -24,6 +24,7 @@ from providers.drivers.errors import DriverError, TransientDriverError
 from providers.drivers.scrub import scrub, secret_values
 from providers.http import build_client
 from providers.models import HealthEvent, Provider
+from providers.starter import PlatformKeyMissing
 
 Health = Provider.Health
 
@@ -74,8 +75,12 @@ def configuration_problem(provider: Provider) -> tuple[DriverConfig | None, str]
     """The driver config, or why the provider cannot be called at all."""
     try:
         cfg = provider.driver_config()
+    except PlatformKeyMissing as exc:
+        return None, str(exc)
     except CryptoError as exc:
         return None, f"The stored credentials cannot be decrypted: {exc}"
+    if provider.starter:
+        return cfg, ""  # the platform's settings: nothing of the org's to check
     problems = catalog.validate(
         provider.provider_type,
         cfg.auth_method,

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from providers import catalog
+from providers import catalog, starter
 from providers.crypto import CryptoError
 from providers.drivers.config import DriverConfig, Timeouts
 from providers.fields import EncryptedFieldsMixin, EncryptedJSONField
@@ -57,6 +57,14 @@ class Provider(EncryptedFieldsMixin, models.Model):
     instance_wide = models.BooleanField(
         default=False, help_text="Every user of this instance may use its models."
     )
+    starter = models.BooleanField(
+        "starter (platform key)",
+        default=False,
+        editable=False,
+        help_text="Calls OpenAI with the platform's starter key, read from the "
+        "operator's settings at call time; its endpoint and credentials are not "
+        "the organization's to set.",
+    )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
@@ -94,6 +102,11 @@ class Provider(EncryptedFieldsMixin, models.Model):
             models.UniqueConstraint(
                 fields=["organization", "name"], name="provider_unique_name_per_org"
             ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(starter=True),
+                name="provider_one_starter_per_org",
+            ),
             models.CheckConstraint(
                 condition=models.Q(timeout_connect__gt=0)
                 & models.Q(timeout_first_byte__gt=0)
@@ -124,15 +137,27 @@ class Provider(EncryptedFieldsMixin, models.Model):
         )
 
     def driver_config(self) -> DriverConfig:
-        """The decrypted, ORM-free settings a driver needs (may raise CryptoError)."""
-        config = self.get_config()
-        return DriverConfig(
-            provider_type=self.provider_type,
-            base_url=catalog.effective_endpoint(
+        """The decrypted, ORM-free settings a driver needs (may raise CryptoError).
+
+        A starter provider's endpoint and key are the platform's, read from the
+        settings now (``providers.starter``); whatever is stored is ignored.
+        """
+        if self.starter:
+            base_url, credentials = starter.starter_driver_settings()
+            config: dict[str, Any] = {}
+            provider_type, auth_method = starter.PROVIDER_TYPE, starter.AUTH_METHOD
+        else:
+            config = self.get_config()
+            credentials = self.get_credentials()
+            base_url = catalog.effective_endpoint(
                 self.provider_type, self.endpoint, config
-            ),
-            auth_method=self.effective_auth_method,
-            credentials=self.get_credentials(),
+            )
+            provider_type, auth_method = self.provider_type, self.effective_auth_method
+        return DriverConfig(
+            provider_type=provider_type,
+            base_url=base_url,
+            auth_method=auth_method,
+            credentials=credentials,
             config=config,
             timeouts=Timeouts(
                 connect=self.timeout_connect,
@@ -148,6 +173,8 @@ class Provider(EncryptedFieldsMixin, models.Model):
             raise ValidationError(
                 {"timeout_first_byte": "Must not exceed the total timeout."}
             )
+        if self.starter:
+            return  # nothing of its own to validate: the platform's settings
         try:
             config, credentials = self.get_config(), self.get_credentials()
         except CryptoError as exc:

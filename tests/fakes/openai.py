@@ -14,6 +14,8 @@ data lines), ``no_role``, ``finish_with_content``, ``usage_on_last_chunk``,
 ``tool_repeat`` (tool deltas repeat id/name and omit type), ``finish_error``
 (finish_reason "error"), ``no_done``, ``reject_stream_options``, ``json_stream``
 (answers a stream request with one JSON body), ``ignore_base64``.
+``chunk_delay`` pauses that many seconds after each streamed chunk (a reply a
+browser can watch grow).
 The Azure fake reuses the helpers below.
 """
 
@@ -415,6 +417,7 @@ async def stream_reply(
     quirks: frozenset[str] = frozenset(),
     *,
     azure: bool = False,
+    delay: float = 0.0,
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -460,6 +463,8 @@ async def stream_reply(
             if "usage_on_last_chunk" in quirks and n == len(choices) - 1:
                 chunk["usage"] = dict(USAGE)
         await send(chunk)
+        if delay:
+            await asyncio.sleep(delay)
         if reply.malformed and n == 1:
             await response.write(b'data: {"choices": [{"index": 0, "delta": {"con\n\n')
         if reply.brk and n == 2:
@@ -562,6 +567,7 @@ def make_app(
     oauth: dict[str, Any] | None = None,
     quirks: Iterable[str] = (),
     vendor: str = "openai",
+    chunk_delay: float = 0.0,
 ) -> web.Application:
     # tokens: access token -> expiry (time.monotonic())
     app = new_app(requests=[], token_requests=[], tokens={})
@@ -626,7 +632,9 @@ def make_app(
             await asyncio.sleep(plan.slow)
         if body.get("stream") and "json_stream" not in quirk_set:
             include = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await stream_reply(request, plan, model, include, quirk_set)
+            return await stream_reply(
+                request, plan, model, include, quirk_set, delay=chunk_delay
+            )
         return web.json_response(completion(plan, model))
 
     async def list_models(request: web.Request) -> web.Response:
