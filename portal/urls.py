@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal import catalog, home, keys, organizations
+from portal import catalog, home, invitations, keys, organizations
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -22,4 +22,5 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("invitations/<str:token>/", invitations.invitation_page, name="invitation"),
 ]
