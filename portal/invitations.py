@@ -53,12 +53,20 @@ class InviteeAccountForm(BaseUserCreationForm[User]):
 
 
 def _unavailable(request: HttpRequest, token: str) -> HttpResponse:
-    known = len(token) <= invitations.MAX_TOKEN_CHARS and (
-        Invitation.objects.filter(token_hash=invitations.hash_token(token)).exists()
+    """410 for a link of ours that can no longer be used, else 404: one page.
+
+    The person who accepted it (a double submit, a second click) goes home.
+    """
+    used = (
+        Invitation.objects.filter(token_hash=invitations.hash_token(token)).first()
+        if len(token) <= invitations.MAX_TOKEN_CHARS
+        else None
     )
-    return page(
-        request, "portal/invitation_unavailable.html", status=410 if known else 404
-    )
+    user_id = request.user.pk if request.user.is_authenticated else None
+    if used is not None and user_id is not None and used.accepted_by_id == user_id:
+        return redirect("home")
+    status = 404 if used is None else 410
+    return page(request, "portal/invitation_unavailable.html", status=status)
 
 
 def _private(response: HttpResponse) -> HttpResponse:
