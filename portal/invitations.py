@@ -3,8 +3,10 @@
 Whoever holds the link may accept it (the link is the credential, as the
 invitation email says); it works once. A link that is unknown answers 404,
 one that expired, was revoked or used answers 410: the same page, which does
-not say which. The page is not cached and sends no referrer, since its URL
-carries the token.
+not say which. The page is not cached, since its URL carries the token; the
+site's referrer policy (same-origin) keeps the URL from other sites. (With
+"no-referrer" the browser would send ``Origin: null`` on the form's POST, and
+Django's CSRF check would rightly refuse it.)
 """
 
 from __future__ import annotations
@@ -69,11 +71,6 @@ def _unavailable(request: HttpRequest, token: str) -> HttpResponse:
     return page(request, "portal/invitation_unavailable.html", status=status)
 
 
-def _private(response: HttpResponse) -> HttpResponse:
-    response["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 def _joined(request: HttpRequest, user: User, invitation: Invitation) -> HttpResponse:
     choose_organization(request, invitation.organization.slug)
     messages.success(request, f"You joined {invitation.organization.name}.")
@@ -85,7 +82,7 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invitation = invitations.find(token)
     except invitations.InvitationUnavailable:
-        return _private(_unavailable(request, token))
+        return _unavailable(request, token)
     form = None
     if request.user.is_authenticated:
         user = request.user
@@ -93,7 +90,7 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
             try:
                 invitations.accept(token, user)
             except invitations.InvitationUnavailable:
-                return _private(_unavailable(request, token))
+                return _unavailable(request, token)
             return _joined(request, user, invitation)
     else:
         form = InviteeAccountForm(request.POST or None, invitation=invitation)
@@ -103,22 +100,20 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
                     user = form.save()
                     invitations.accept(token, user)
             except invitations.InvitationUnavailable:
-                return _private(_unavailable(request, token))
+                return _unavailable(request, token)
             except IntegrityError:  # the same username taken a moment ago
                 form.add_error("username", USERNAME_TAKEN)
             else:
                 login(request, user, backend=BACKEND)
                 return _joined(request, user, invitation)
-    return _private(
-        page(
-            request,
-            "portal/invitation.html",
-            invitation=invitation,
-            form=form,
-            token=token,
-            already_member=request.user.is_authenticated
-            and invitation.organization.memberships.filter(
-                user_id=request.user.pk
-            ).exists(),
-        )
+    return page(
+        request,
+        "portal/invitation.html",
+        invitation=invitation,
+        form=form,
+        token=token,
+        already_member=request.user.is_authenticated
+        and invitation.organization.memberships.filter(
+            user_id=request.user.pk
+        ).exists(),
     )

@@ -61,7 +61,7 @@ def test_the_page_shows_organization_role_and_inviter(
         "no-store" in response["Cache-Control"]
         or "max-age=0" in response["Cache-Control"]
     )
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
 
 def test_a_new_person_creates_an_account_and_lands_home_as_a_member(
