@@ -79,7 +79,6 @@ class InvitationAdmin(OrganizationScopedAdmin):
         "role",
         "status",
         "invited_by",
-        "created_at",
         "expires_at",
     ]
     list_filter = [StatusFilter, "role", "organization"]
