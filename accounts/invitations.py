@@ -131,10 +131,7 @@ def resend(invitation: Invitation, base_url: str) -> bool:
 
 def revoke(invitation: Invitation) -> bool:
     """Close an invitation that was not accepted; its link stops working."""
-    closed = Invitation.objects.filter(
-        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())
-    return bool(closed)
+    return invitation.revoke()
 
 
 def find(token: str) -> Invitation:

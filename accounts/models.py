@@ -148,3 +148,10 @@ class Invitation(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
+
+    def revoke(self) -> bool:
+        """Close the invitation unless accepted or closed; its link stops working."""
+        closed = Invitation.objects.filter(
+            pk=self.pk, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        return bool(closed)
