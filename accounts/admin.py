@@ -15,45 +15,63 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
+from django.forms import BaseInlineFormSet
 
+# Registers the Invitation admin (a module of its own).
+import accounts.invitations_admin  # noqa: F401
 from accounts.access import (
     OrganizationScopedAdmin,
-    is_member,
+    administers,
     is_superuser,
     request_admin_org_ids,
+)
+from accounts.last_admin import (
+    guarded_delete_actions,
+    last_admin_message,
+    memberships_of,
+    orphaned_organizations,
+    refuse_orphaning_delete,
+    user_memberships,
 )
 from accounts.models import Membership, Organization, User
 
 if TYPE_CHECKING:
-    from django.forms import BaseInlineFormSet, ModelForm
-    from django.http import HttpRequest
+    from django.forms import ModelForm
+    from django.http import HttpRequest, HttpResponse
 
-# One answer for every username an org admin may not attach, so the form never
-# tells whether a user of another tenant exists.
-NOT_ATTACHABLE = (
-    "Only existing members of this organization can be listed here; ask an "
-    "operator to add someone new."
-)
+
+def demotion_error(m: Membership, cleaned_data: dict[str, Any]) -> str | None:
+    """Why saving ``cleaned_data`` on membership ``m`` is refused, if it takes
+    the organization's last admin (demoted, or moved elsewhere)."""
+    if m.pk is None:
+        return None
+    role = cleaned_data.get("role", m.role)
+    org = cleaned_data.get("organization")
+    moved = org is not None and org.pk != m.organization_id
+    if administers(role) and not moved:
+        return None
+    orphaned = orphaned_organizations([m])
+    return last_admin_message(orphaned) if orphaned else None
 
 
 class MembershipForm(forms.ModelForm[Membership]):
-    """A membership, naming its user by username so no list of users is shown.
+    """A superuser's membership form: attaches any active user by username.
 
-    Only superusers attach existing users of the instance to an organization
-    (joining takes consent; invitations will bring it). For anyone else the
-    username must already belong to a member of the chosen organization, and
-    every other username, existing or not, gets the same ``NOT_ATTACHABLE``.
+    Only superusers attach existing users directly (DESIGN.md: joining takes
+    consent); org admins invite instead (``accounts.invitations``). The user is
+    named by username so no list of the instance's users is shown.
     """
 
+    # The organization inline checks its whole formset instead (a promotion
+    # in the same save keeps the organization administered).
+    checks_last_admin = True
     user = forms.CharField(
         max_length=150,
         label="Username",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    # Bound per request by membership_form_for(): the signed-in user's powers.
-    may_attach_any_user = False
-    _manageable_org_ids: frozenset[int] = frozenset()
 
     class Meta:
         model = Membership
@@ -66,71 +84,87 @@ class MembershipForm(forms.ModelForm[Membership]):
 
     def clean_user(self) -> User:
         username = self.cleaned_data["user"].strip()
-        if self.may_attach_any_user:
-            user = User.objects.filter(username=username, is_active=True).first()
-            if user is None:
-                raise forms.ValidationError("There is no active user with that name.")
-            return user
-        # The organization is not cleaned yet: the check follows in clean().
-        user = User.objects.filter(
-            username=username,
-            pk__in=Membership.objects.filter(
-                organization_id__in=self._manageable_org_ids
-            ).values("user_id"),
-        ).first()
+        user = User.objects.filter(username=username, is_active=True).first()
         if user is None:
-            raise forms.ValidationError(NOT_ATTACHABLE)
+            raise forms.ValidationError("There is no active user with that name.")
         return user
 
     def clean(self) -> dict[str, Any]:
         # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
         super().clean()
-        data = self.cleaned_data
-        user = data.get("user")
-        org = data.get("organization") or self.instance_organization()
-        if self.may_attach_any_user or user is None or org is None:
-            return data
-        unchanged = (
-            self.instance.pk is not None
-            and self.instance.user_id == user.pk
-            and self.instance.organization_id == org.pk
+        error = self.checks_last_admin and demotion_error(
+            self.instance, self.cleaned_data
         )
-        if not unchanged and not is_member(user.pk, org.pk):
-            self.add_error("user", NOT_ATTACHABLE)
-        return data
-
-    def instance_organization(self) -> Organization | None:
-        if self.instance.organization_id is None:
-            return None
-        return self.instance.organization
+        if error:
+            self.add_error("role", error)
+        return self.cleaned_data
 
 
-def membership_form_for(request: HttpRequest) -> type[MembershipForm]:
-    """The membership form with the signed-in user's powers bound in."""
-    return type(
-        "ScopedMembershipForm",
-        (MembershipForm,),
-        {
-            "may_attach_any_user": is_superuser(request),
-            "_manageable_org_ids": request_admin_org_ids(request),
-        },
-    )
+class MemberRoleForm(forms.ModelForm[Membership]):
+    """An org admin's membership form: the role of an existing member, nothing else."""
+
+    checks_last_admin = True
+
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        error = self.checks_last_admin and demotion_error(
+            self.instance, self.cleaned_data
+        )
+        if error:
+            self.add_error("role", error)
+        return self.cleaned_data
+
+
+def membership_form_for(request: HttpRequest) -> type[forms.ModelForm[Membership]]:
+    """Superusers name any user; org admins change the role of members only."""
+    return MembershipForm if is_superuser(request) else MemberRoleForm
+
+
+class MembershipInlineFormSet(BaseInlineFormSet[Membership, Organization, Any]):
+    """The members of one organization; the save may not leave it without an admin."""
+
+    def clean(self) -> None:
+        super().clean()
+        leaving: list[Membership] = []
+        promoted: list[Membership] = []
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data"):
+                continue
+            m = form.instance
+            if self.can_delete and form.cleaned_data.get("DELETE"):
+                leaving.append(m)
+            elif administers(form.cleaned_data.get("role", m.role)):
+                promoted.append(m)
+            else:
+                leaving.append(m)
+        orphaned = orphaned_organizations(leaving, promoted)
+        if orphaned:
+            raise forms.ValidationError(last_admin_message(orphaned))
 
 
 class MembershipInline(admin.TabularInline[Membership, Organization]):
     model = Membership
-    form = MembershipForm
+    formset = MembershipInlineFormSet
     fields = ["user", "role", "created_at"]
-    readonly_fields = ["created_at"]
     extra = 0
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         return super().get_queryset(request).select_related("user")
 
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Organization | None = None
+    ) -> list[str]:
+        return ["created_at"] if is_superuser(request) else ["user", "created_at"]
+
     def get_formset(
         self, request: HttpRequest, obj: Organization | None = None, **kwargs: Any
     ) -> type[BaseInlineFormSet[Membership, Organization, ModelForm[Membership]]]:
-        kwargs["form"] = membership_form_for(request)
+        form = membership_form_for(request)
+        kwargs["form"] = type(form.__name__, (form,), {"checks_last_admin": False})
         return super().get_formset(request, obj, **kwargs)
 
     def _may_manage(self, request: HttpRequest, obj: Organization | None) -> bool:
@@ -147,7 +181,8 @@ class MembershipInline(admin.TabularInline[Membership, Organization]):
     def has_add_permission(
         self, request: HttpRequest, obj: Organization | None = None
     ) -> bool:
-        return self._may_manage(request, obj)
+        # Org admins invite (the Invitation admin); only operators attach users.
+        return is_superuser(request)
 
     def has_change_permission(
         self, request: HttpRequest, obj: Organization | None = None
@@ -203,7 +238,6 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
-    form = MembershipForm
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["user", "organization"]
@@ -219,10 +253,48 @@ class MembershipAdmin(OrganizationScopedAdmin):
         kwargs["form"] = membership_form_for(request)
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Membership | None = None
+    ) -> list[str]:
+        if is_superuser(request):
+            return []
+        return ["user", "organization", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Org admins invite (the Invitation admin); only operators attach users.
+        return is_superuser(request)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return guarded_delete_actions(super().get_actions(request), memberships_of)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        with transaction.atomic():
+            return refuse_orphaning_delete(
+                self, request, object_id, memberships_of
+            ) or super().delete_view(request, object_id, extra_context)
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin[User]):
-    """All users of the instance: operators (superusers) only."""
+    """All users of the instance: operators (superusers) only.
+
+    Deleting the last admin of an organization is refused like removing their
+    membership; deactivating them is not (an operator locking out a
+    compromised account must never be blocked).
+    """
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return guarded_delete_actions(super().get_actions(request), user_memberships)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        with transaction.atomic():
+            return refuse_orphaning_delete(
+                self, request, object_id, user_memberships
+            ) or super().delete_view(request, object_id, extra_context)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request)

@@ -162,6 +162,8 @@ DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Modelgate <modelgate@localhost>"
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Days an emailed invitation link stays valid (single use, revocable).
+INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", default=7)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

@@ -1,11 +1,19 @@
-"""The site's pages: sign-in, home, models, keys, playground, organization switcher."""
+"""The site's pages: sign-in, home, models, keys, playground, invitations."""
 
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import catalog, home, keys, organizations, playground, starter
+from portal import (
+    catalog,
+    home,
+    invitations,
+    keys,
+    organizations,
+    playground,
+    starter,
+)
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -26,4 +34,5 @@ urlpatterns = [
     path("playground/", playground.playground_page, name="playground"),
     path("playground/chat", playground.playground_chat, name="playground-chat"),
     path("playground/starter", starter.add_starter_provider, name="starter-provider"),
+    path("invitations/<str:token>/", invitations.invitation_page, name="invitation"),
 ]

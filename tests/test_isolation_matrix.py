@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -33,8 +34,10 @@ from django.contrib import admin
 from django.db.models import Model, Q
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
-from accounts.models import Membership, Organization, User
+from accounts.invitations import hash_token
+from accounts.models import Invitation, Membership, Organization, User
 from gateway import usage
 from gateway.models import ApiKey, UsageRecord
 from models_catalog.models import AIModel, Grant
@@ -142,6 +145,13 @@ def _tenant(org: Organization, marker: str, owner: User, users: list[str]) -> Te
     HealthEvent.objects.create(
         provider=provider, from_health="unknown", to_health="available", message=marker
     )
+    Invitation.objects.create(
+        organization=org,
+        email=f"{marker}-invitee@example.test",
+        invited_by=owner,
+        token_hash=hash_token(f"{marker}-invitation-token"),
+        expires_at=timezone.now() + timedelta(days=7),
+    )
     return Tenant(org, marker, provider, chat, private, embed, users)
 
 
@@ -223,7 +233,16 @@ def _snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every tenant row, to prove the admin matrix changed nothing."""
     volatile = {"last_login", "updated_at", "last_used_at"}
     snap = {}
-    for model in (Organization, Membership, User, Provider, AIModel, Grant, ApiKey):
+    for model in (
+        Organization,
+        Membership,
+        Invitation,
+        User,
+        Provider,
+        AIModel,
+        Grant,
+        ApiKey,
+    ):
         rows = model._default_manager.order_by("pk").values()
         snap[model._meta.label] = [
             {k: v for k, v in row.items() if k not in volatile} for row in rows

