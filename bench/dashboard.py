@@ -11,11 +11,16 @@ missing, migrates it, and (re)generates the rows when their count differs:
 last 30 days (every row inside the 30-day range: the worst case), across 40
 users, 80 keys, 6 providers and 24 models, 3 % errors, plus ``--noise`` rows of
 three other organizations. Rows are made in SQL by ``generate_series`` (one
-INSERT ... SELECT, about 10 s for a million). Then times
+INSERT ... SELECT, about 10 s for a million). Then it rebuilds the hourly
+rollups from nothing (``gateway.rollup.roll_up`` up to the hour before the
+current one: the one-off catch-up of a first run) and times one steady-state
+run (the hour that just closed, about 1,400 rows), and times
 ``gateway.reports.organization_report`` over 24 h, 7 d and 30 d and
 ``member_report`` (one user's 30 days), printing the queries each makes and the
 median, min and max milliseconds over ``--runs`` runs (after one warm-up run).
-A SQLite URL works too (slower generation, a Python insert).
+``--no-rollup`` times the reports on raw rows only (rollups emptied), as
+before the first run. A SQLite URL works too (slower generation, a Python
+insert).
 """
 
 from __future__ import annotations
@@ -229,6 +234,40 @@ def _explain(fn: Callable[[], Any]) -> None:
             print("\n".join(row[0] for row in cursor.fetchall()), end="\n\n")
 
 
+def _roll_up(*, enabled: bool) -> None:
+    """Empty the rollups; unless disabled, rebuild them and time it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from gateway.models import UsageHourly, UsageLatencyHourly, UsageRollupState
+    from gateway.rollup import roll_up
+
+    UsageRollupState.objects.all().delete()
+    UsageHourly.objects.all()._raw_delete(UsageHourly.objects.db)
+    UsageLatencyHourly.objects.all()._raw_delete(UsageLatencyHourly.objects.db)
+    if not enabled:
+        print("Rollups emptied: the reports read raw rows only.")
+        return
+    now = timezone.now()
+    started = time.perf_counter()
+    catch_up = roll_up(now=now - timedelta(hours=1))
+    took = time.perf_counter() - started
+    print(f"roll_up catch-up: {catch_up.hours:,} hours in {took:.1f} s")
+    started = time.perf_counter()
+    steady = roll_up(now=now)
+    took = (time.perf_counter() - started) * 1000
+    print(f"roll_up steady state: {steady.hours} hour in {took:.0f} ms")
+    started = time.perf_counter()
+    roll_up(now=now)
+    took = (time.perf_counter() - started) * 1000
+    print(f"roll_up with nothing new: {took:.0f} ms")
+    print(
+        f"rollup rows: {UsageHourly.objects.count():,} hourly, "
+        f"{UsageLatencyHourly.objects.count():,} latency"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -236,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument(
+        "--no-rollup", action="store_true", help="time the reports on raw rows only"
+    )
     args = parser.parse_args(argv)
     _setup(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
 
@@ -254,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     assert org is not None
     user_id = org.memberships.order_by("pk").values_list("user_id", flat=True)[0]
     total = UsageRecord.objects.count()
+    _roll_up(enabled=not args.no_rollup)
 
     print(
         f"\nModelgate dashboard benchmark: {args.rows:,} rows for {ORG} "
