@@ -195,16 +195,16 @@ class UsageRecord(models.Model):
         )
 
 
-class UsageHourly(models.Model):
-    """One organization's usage in one UTC hour, for one value of one dimension.
+class UsageSums(models.Model):
+    """One organization's usage over a period, for one value of one dimension.
 
-    Written only by ``gateway.rollup`` (recomputed from ``UsageRecord``, never
-    incremented). Each hour has one ``total`` row per organization and one row
-    per user, key, model and provider seen that hour (the other three columns
-    empty): the row count grows with the catalog, not with the product of its
-    dimensions, which every usage row can differ in. Foreign keys are set null
-    on delete like ``UsageRecord``'s, so a deleted user's rows join the
-    "no user" group exactly as their raw records do.
+    Written only by ``gateway.rollup`` (recomputed, never incremented). Each
+    period has one ``total`` row per organization and one row per user, key,
+    model and provider seen in it (the other three columns empty): the row
+    count grows with the catalog, not with the product of its dimensions,
+    which every usage row can differ in. Foreign keys are set null on delete
+    like ``UsageRecord``'s, so a deleted user's rows join the "no user" group
+    exactly as their raw records do.
     """
 
     class Dimension(models.TextChoices):
@@ -217,7 +217,6 @@ class UsageHourly(models.Model):
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="+"
     )
-    hour = models.DateTimeField(help_text="Start of the UTC hour.")
     dimension = models.CharField(max_length=8, choices=Dimension.choices)
     user = models.ForeignKey(
         "accounts.User",
@@ -254,6 +253,15 @@ class UsageHourly(models.Model):
     cost = models.DecimalField(max_digits=24, decimal_places=10)
 
     class Meta:
+        abstract = True
+
+
+class UsageHourly(UsageSums):
+    """``UsageSums`` of one UTC hour."""
+
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+
+    class Meta:
         verbose_name = "hourly usage"
         verbose_name_plural = "hourly usage"
         indexes = [
@@ -267,6 +275,30 @@ class UsageHourly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id} {self.hour:%Y-%m-%d %H}h {self.dimension}"
+
+
+class UsageDaily(UsageSums):
+    """``UsageSums`` of one whole UTC day, summed from its 24 ``UsageHourly``.
+
+    Kept only for days whose every hour is rolled up: a 30-day breakdown reads
+    30 rows per group instead of 720.
+    """
+
+    day = models.DateTimeField(help_text="Start of the UTC day.")
+
+    class Meta:
+        verbose_name = "daily usage"
+        verbose_name_plural = "daily usage"
+        indexes = [
+            models.Index(
+                fields=["organization", "dimension", "day"],
+                name="usage_daily_org_dim_day_idx",
+            ),
+            models.Index(fields=["day"], name="usage_daily_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.day:%Y-%m-%d} {self.dimension}"
 
 
 class UsageLatencyHourly(models.Model):

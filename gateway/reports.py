@@ -1,8 +1,9 @@
 """Usage reports: pure aggregate queries over usage, one organization each.
 
-Every report reads hourly rollups (``UsageHourly``, ``UsageLatencyHourly``,
-kept by ``gateway.rollup``) for the hours before the rollups'
-``complete_before`` and raw ``UsageRecord`` rows from there on (the current
+Every report reads rollups (``UsageDaily`` for whole days, ``UsageHourly``
+and ``UsageLatencyHourly`` for hours; kept by ``gateway.rollup``) for the
+hours before the rollups' ``complete_before`` and raw ``UsageRecord`` rows
+from there on (the current
 hour, and anything not rolled up yet), and merges both in Python. Counts,
 tokens and costs are exact either way; so a report is right even if the rollup
 task never ran, only slower. A fixed number of queries whatever the rows,
@@ -36,10 +37,12 @@ from django.utils import timezone
 
 from gateway import histogram
 from gateway.models import (
+    UsageDaily,
     UsageHourly,
     UsageLatencyHourly,
     UsageRecord,
     UsageRollupState,
+    UsageSums,
 )
 from providers.models import Provider
 
@@ -176,7 +179,7 @@ def record_measures() -> dict[str, Any]:
 
 
 def _rollup_measures() -> dict[str, Any]:
-    """The same measures summed over ``UsageHourly`` rows."""
+    """The same measures summed over ``UsageHourly`` or ``UsageDaily`` rows."""
     return {
         "requests": Sum("requests"),
         "errors": Sum("errors"),
@@ -243,6 +246,35 @@ def _cut(since: datetime, until: datetime) -> datetime:
     return min(max(complete_before, since), until)
 
 
+def _rollups(
+    organization_id: int,
+    since: datetime,
+    cut: datetime,
+    *,
+    whole_days: bool,
+    **filters: Any,
+) -> tuple[QuerySet[UsageDaily], QuerySet[UsageHourly]]:
+    """The rollup rows covering ``[since, cut)``: ``UsageDaily`` for the whole
+    UTC days inside it (when ``whole_days``), ``UsageHourly`` for the rest."""
+    first = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < since:
+        first += timedelta(days=1)
+    last = cut.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if not whole_days or first >= last:
+        first = last = since
+    daily = UsageDaily.objects.filter(
+        organization_id=organization_id, day__gte=first, day__lt=last, **filters
+    ).order_by()
+    hourly = (
+        UsageHourly.objects.filter(
+            organization_id=organization_id, hour__gte=since, hour__lt=cut, **filters
+        )
+        .exclude(hour__gte=first, hour__lt=last)
+        .order_by()
+    )
+    return daily, hourly
+
+
 def _trunc(unit: Unit, column: str) -> TruncHour | TruncDay:
     trunc = TruncHour if unit == "hour" else TruncDay
     return trunc(column, tzinfo=UTC)
@@ -264,17 +296,20 @@ def _series_sums(
     """
     buckets = {start: _Sums() for start in starts}
     since = starts[0]
-    rolled = UsageHourly.objects.filter(
-        organization_id=organization_id, hour__gte=since, hour__lt=cut
-    ).order_by()
-    if user_id is None:
-        rolled = rolled.filter(dimension=UsageHourly.Dimension.TOTAL)
-    else:
-        rolled = rolled.filter(dimension=UsageHourly.Dimension.USER, user_id=user_id)
+    dimension: dict[str, Any] = {"dimension": UsageSums.Dimension.TOTAL}
+    if user_id is not None:
+        dimension = {"dimension": UsageSums.Dimension.USER, "user_id": user_id}
+    daily, hourly = _rollups(
+        organization_id, since, cut, whole_days=unit == "day", **dimension
+    )
     raw = usage_rows(organization_id, cut, until, user_id=user_id)
 
-    by_bucket = rolled.annotate(t=_trunc(unit, "hour")).values("t")
-    for row in by_bucket.annotate(**_rollup_measures()):
+    by_day = daily.annotate(t=_trunc(unit, "day")).values("t")
+    by_hour = hourly.annotate(t=_trunc(unit, "hour")).values("t")
+    rolled = by_day.annotate(**_rollup_measures()).union(
+        by_hour.annotate(**_rollup_measures()), all=True
+    )
+    for row in rolled:
         buckets[row["t"]].add(row)
     raw_by_bucket = raw.annotate(t=_trunc(unit, "created_at")).values("t")
     for row in raw_by_bucket.annotate(**record_measures()):
@@ -346,18 +381,23 @@ def _breakdown_sums(
 ) -> dict[Dimension, _Grouped]:
     """Every group of every dimension: rollups before ``cut``, raw rows after.
 
-    1 query for the rollups (all dimensions), 1 per dimension for raw rows.
+    1 query for the rollups (all dimensions, whole days from ``UsageDaily``),
+    1 per dimension for raw rows.
     """
     grouped: dict[Dimension, _Grouped] = {d: _Grouped() for d in DIMENSIONS}
     columns = [column for d in DIMENSIONS for column in _GROUPS[d]]
+    daily, hourly = _rollups(organization_id, since, cut, whole_days=True)
+    total = UsageSums.Dimension.TOTAL
     rolled = (
-        UsageHourly.objects.filter(
-            organization_id=organization_id, hour__gte=since, hour__lt=cut
-        )
-        .exclude(dimension=UsageHourly.Dimension.TOTAL)
+        daily.exclude(dimension=total)
         .values("dimension", *columns)
         .annotate(**_rollup_measures())
-        .order_by()
+        .union(
+            hourly.exclude(dimension=total)
+            .values("dimension", *columns)
+            .annotate(**_rollup_measures()),
+            all=True,
+        )
     )
     for row in rolled:
         grouped[row["dimension"]].add(row["dimension"], row)

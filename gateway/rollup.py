@@ -11,6 +11,8 @@ transaction, it recomputes
   watermark: records written late, such as journal lines replayed by
   ``gateway.usage.recover_journals`` or a batch flushed just after its hour
   closed, for the organizations they belong to;
+- the ``UsageDaily`` rows of every whole day (all of its hours closed) those
+  hours belong to, summed from its ``UsageHourly`` rows;
 
 then sets ``complete_before`` to the current hour and ``watermark`` to the
 highest record id it read at the start. To recompute is to delete that hour's
@@ -34,12 +36,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Max, Min, QuerySet
-from django.db.models.functions import TruncHour
+from django.db.models import Count, Max, Min, QuerySet, Sum
+from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from gateway.histogram import bucket_of
 from gateway.models import (
+    UsageDaily,
     UsageHourly,
     UsageLatencyHourly,
     UsageRecord,
@@ -48,7 +51,10 @@ from gateway.models import (
 from gateway.reports import record_measures
 
 HOUR = timedelta(hours=1)
-BATCH = timedelta(days=1)
+DAY = timedelta(days=1)
+BATCH = DAY
+SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cost")
+FOREIGN_KEYS = ("user_id", "api_key_id", "model_id", "provider_id")
 # The column of each dimension (the total has none).
 DIMENSIONS: dict[str, str | None] = {
     UsageHourly.Dimension.TOTAL: None,
@@ -72,6 +78,11 @@ class RollupRun:
 def hour_of(moment: datetime) -> datetime:
     """The start of ``moment``'s UTC hour."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(moment: datetime) -> datetime:
+    """The start of ``moment``'s UTC day."""
+    return hour_of(moment).replace(hour=0)
 
 
 def roll_up(now: datetime | None = None) -> RollupRun:
@@ -99,14 +110,26 @@ def roll_up(now: datetime | None = None) -> RollupRun:
         )
         for hour, organization_id in touched:
             late.setdefault(hour, set()).add(organization_id)
+        late_days: dict[datetime, set[int]] = {}
         for hour, organizations in sorted(late.items()):
             _recompute(hour, hour + HOUR, organizations)
+            late_days.setdefault(day_of(hour), set()).update(organizations)
 
         batch_start = start
         while batch_start < current:
             batch_end = min(batch_start + BATCH, current)
             _recompute(batch_start, batch_end)
             batch_start = batch_end
+
+        # The whole days the window touched (from start's day to current's),
+        # and those of late hours outside them. A day still open has no row.
+        window_days = (day_of(start), day_of(current))
+        if start == current:
+            window_days = (current, current)
+        _recompute_days(*window_days)
+        for day, organizations in sorted(late_days.items()):
+            if day + DAY <= current and not window_days[0] <= day < window_days[1]:
+                _recompute_days(day, day + DAY, organizations)
 
         state.complete_before = current
         state.watermark = max(state.watermark, top)
@@ -171,4 +194,30 @@ def _recompute(
             for (organization_id, hour, bucket), n in buckets.items()
         ],
         batch_size=2000,
+    )
+
+
+def _recompute_days(
+    since: datetime, until: datetime, organizations: set[int] | None = None
+) -> None:
+    """Replace the ``UsageDaily`` rows of the days in ``[since, until)`` from
+    their ``UsageHourly`` rows (``since`` and ``until`` start UTC days)."""
+    daily: QuerySet[UsageDaily] = UsageDaily.objects.filter(
+        day__gte=since, day__lt=until
+    )
+    hourly: QuerySet[UsageHourly] = UsageHourly.objects.filter(
+        hour__gte=since, hour__lt=until
+    )
+    if organizations is not None:
+        daily = daily.filter(organization_id__in=organizations)
+        hourly = hourly.filter(organization_id__in=organizations)
+    daily.delete()
+    grouped = (
+        hourly.annotate(day=TruncDay("hour", tzinfo=UTC))
+        .values("organization_id", "day", "dimension", *FOREIGN_KEYS)
+        .annotate(**{name: Sum(name) for name in SUMS})
+        .order_by()
+    )
+    UsageDaily.objects.bulk_create(
+        [UsageDaily(**row) for row in grouped], batch_size=2000
     )

@@ -15,6 +15,7 @@ from django.utils import timezone
 from gateway import reports
 from gateway.models import (
     ApiKey,
+    UsageDaily,
     UsageHourly,
     UsageLatencyHourly,
     UsageRecord,
@@ -158,6 +159,19 @@ def test_rollups_give_the_same_numbers_as_the_raw_rows(
     assert run.complete_before == datetime(2025, 3, 10, 12, tzinfo=UTC)
     assert run.hours == 72  # from the oldest record's hour to 12:00
     assert all_reports(world) == before
+    # Whole days also have daily rows (the 7- and 30-day reports read them),
+    # equal to their hours; today, still open, has none.
+    days = set(UsageDaily.objects.values_list("day", flat=True))
+    assert days == {datetime(2025, 3, d, tzinfo=UTC) for d in (7, 8, 9)}
+    for day in days:
+        for org in (world.acme, world.globex):
+            daily = UsageDaily.objects.get(organization=org, day=day, dimension="total")
+            hours = UsageHourly.objects.filter(
+                organization=org, hour__gte=day, hour__lt=day + timedelta(days=1),
+                dimension="total",
+            )  # fmt: skip
+            assert daily.requests == sum(h.requests for h in hours) > 0
+            assert daily.cost == sum((h.cost for h in hours), Decimal(0))
 
     # The 30-day totals are exact against the records themselves too.
     acme = UsageRecord.objects.filter(organization=world.acme)
