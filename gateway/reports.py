@@ -52,6 +52,7 @@ DIMENSIONS: tuple[Dimension, ...] = ("model", "provider", "api_key", "user")
 ERROR = Q(status_code__gte=400) | ~Q(error_type="")
 MEMBER_DAYS = 30
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+COST_PLACES = Decimal("1e-10")
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,9 @@ class _Sums:
             "errors": self.errors,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
-            "cost": self.cost,
+            # The column's precision: a no-op on PostgreSQL (exact numeric);
+            # on SQLite (decimals stored as floats) the same sums then agree.
+            "cost": self.cost.quantize(COST_PLACES),
             "p50_ms": histogram.percentile(self.latency, 0.5) if percentiles else None,
             "p95_ms": histogram.percentile(self.latency, 0.95) if percentiles else None,
         }
