@@ -3,11 +3,11 @@
 Every report reads rollups (``UsageDaily`` for whole days, ``UsageHourly``
 and ``UsageLatencyHourly`` for hours; kept by ``gateway.rollup``) for the
 hours before the rollups' ``complete_before`` and raw ``UsageRecord`` rows
-from there on (the current
-hour, and anything not rolled up yet), and merges both in Python. Counts,
-tokens and costs are exact either way; so a report is right even if the rollup
-task never ran, only slower. A fixed number of queries whatever the rows,
-buckets or range:
+from there on (the current hour, and anything not rolled up yet), and merges
+both in Python. Counts, tokens and costs are exact either way (costs as exact
+as the backend stores them: SQLite keeps decimals as floats), so a report is
+right even if the rollup task never ran, only slower. A fixed number of
+queries whatever the rows, buckets or range:
 
 - ``organization_report``: an org admin's dashboard (totals, a series by hour
   or day, top-N breakdowns by model, provider, key and user), 10 queries;
