@@ -351,6 +351,9 @@ USAGE_JOURNAL_DIR = Path(
     env.str("USAGE_JOURNAL_DIR", default="") or DATA_DIR / "usage-journal"
 )
 USAGE_RECOVERY_INTERVAL = env.int("USAGE_RECOVERY_INTERVAL", default=60)
+# Seconds between beat's runs of the hourly usage rollups the dashboards read
+# (gateway/rollup.py); the hours since the last run are read raw meanwhile.
+USAGE_ROLLUP_INTERVAL = env.int("USAGE_ROLLUP_INTERVAL", default=60)
 
 # Gateway and Redis faults (gateway/state.py, gateway/limits.py). Each Redis
 # call fails within the timeout; after a failure Redis is skipped for the
@@ -390,6 +393,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.recover_usage_journals",
         "schedule": USAGE_RECOVERY_INTERVAL,
         "options": {"expires": USAGE_RECOVERY_INTERVAL * 0.9},
+    },
+    # Hourly usage rollups for the dashboards (gateway/rollup.py).
+    "roll-up-usage": {
+        "task": "gateway.roll_up_usage",
+        "schedule": USAGE_ROLLUP_INTERVAL,
+        "options": {"expires": USAGE_ROLLUP_INTERVAL * 0.9},
     },
 }
 

@@ -203,3 +203,153 @@ class UsageRecord(models.Model):
         return (
             f"{self.model_name} {self.status_code} @ {self.created_at:%Y-%m-%d %H:%M}"
         )
+
+
+class UsageSums(models.Model):
+    """One organization's usage over a period, for one value of one dimension.
+
+    Written only by ``gateway.rollup`` (recomputed, never incremented). Each
+    period has one ``total`` row per organization and one row per user, key,
+    model and provider seen in it (the other three columns empty): the row
+    count grows with the catalog, not with the product of its dimensions,
+    which every usage row can differ in. Foreign keys are set null on delete
+    like ``UsageRecord``'s, so a deleted user's rows join the "no user" group
+    exactly as their raw records do.
+    """
+
+    class Dimension(models.TextChoices):
+        TOTAL = "total"
+        USER = "user"
+        API_KEY = "api_key"
+        MODEL = "model"
+        PROVIDER = "provider"
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    dimension = models.CharField(max_length=8, choices=Dimension.choices)
+    user = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    api_key = models.ForeignKey(
+        "gateway.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    model = models.ForeignKey(
+        "models_catalog.AIModel",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    provider = models.ForeignKey(
+        "providers.Provider",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    requests = models.PositiveIntegerField()
+    errors = models.PositiveIntegerField()
+    input_tokens = models.BigIntegerField()
+    output_tokens = models.BigIntegerField()
+    cost = models.DecimalField(max_digits=24, decimal_places=10)
+
+    class Meta:
+        abstract = True
+
+
+class UsageHourly(UsageSums):
+    """``UsageSums`` of one UTC hour."""
+
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+
+    class Meta:
+        verbose_name = "hourly usage"
+        verbose_name_plural = "hourly usage"
+        indexes = [
+            models.Index(
+                fields=["organization", "dimension", "hour"],
+                name="usage_hourly_org_dim_hour_idx",
+            ),
+            # roll_up deletes an hour range of every organization.
+            models.Index(fields=["hour"], name="usage_hourly_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.hour:%Y-%m-%d %H}h {self.dimension}"
+
+
+class UsageDaily(UsageSums):
+    """``UsageSums`` of one whole UTC day, summed from its 24 ``UsageHourly``.
+
+    Kept only for days whose every hour is rolled up: a 30-day breakdown reads
+    30 rows per group instead of 720.
+    """
+
+    day = models.DateTimeField(help_text="Start of the UTC day.")
+
+    class Meta:
+        verbose_name = "daily usage"
+        verbose_name_plural = "daily usage"
+        indexes = [
+            models.Index(
+                fields=["organization", "dimension", "day"],
+                name="usage_daily_org_dim_day_idx",
+            ),
+            models.Index(fields=["day"], name="usage_daily_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.day:%Y-%m-%d} {self.dimension}"
+
+
+class UsageLatencyHourly(models.Model):
+    """How many of an organization's calls in one UTC hour fell in one latency
+    bucket (``gateway.histogram``: log-scale, about 10 % wide)."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+    bucket = models.SmallIntegerField()
+    requests = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = "hourly latency histogram"
+        verbose_name_plural = "hourly latency histograms"
+        indexes = [
+            models.Index(
+                fields=["organization", "hour"], name="usage_latency_org_hour_idx"
+            ),
+            models.Index(fields=["hour"], name="usage_latency_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.hour:%Y-%m-%d %H}h #{self.bucket}"
+
+
+class UsageRollupState(models.Model):
+    """The one row saying how far the hourly rollups go (``gateway.rollup``)."""
+
+    complete_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Rollups are complete for every hour before this one (UTC).",
+    )
+    watermark = models.BigIntegerField(
+        default=0, help_text="The highest usage record id the last run read."
+    )
+
+    class Meta:
+        verbose_name = "usage rollup state"
+
+    def __str__(self) -> str:
+        return f"rollups complete before {self.complete_before}"

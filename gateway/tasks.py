@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from gateway import usage
+from gateway import rollup, usage
 
 
 @shared_task(name="gateway.recover_usage_journals")
 def recover_usage_journals() -> int:
     """Import usage journaled by gateway processes that died (periodic)."""
     return usage.recover_journals()
+
+
+@shared_task(name="gateway.roll_up_usage")
+def roll_up_usage() -> int:
+    """Bring the hourly usage rollups up to date (periodic); hours recomputed."""
+    run = rollup.roll_up()
+    return run.hours + run.late_hours
