@@ -18,7 +18,7 @@ from accounts.access import administers, organization_context
 from accounts.models import User
 from gateway import reports
 from gateway.models import ApiKey
-from portal import quickstart
+from portal import snippets
 from portal.catalog import usable_models
 from portal.dashboard import chart_data, chosen_range
 from portal.layout import page
@@ -34,7 +34,7 @@ def home(request: HttpRequest) -> HttpResponse:
         return page(request, "portal/home.html", ctx, section="home")
     user = cast(User, request.user)  # login_required: a signed-in User
     models = usable_models(ctx)
-    chosen = quickstart.pick_model(models)
+    chosen = snippets.pick_model(models)
     keys = ApiKey.objects.filter(
         user=user, organization=org, revoked_at__isnull=True
     ).order_by("-created_at")
@@ -44,10 +44,10 @@ def home(request: HttpRequest) -> HttpResponse:
         "keys": list(keys[:RECENT_KEYS]),
         "key_count": keys.count(),
         "base_url": base_url,
-        "quickstart_model": quickstart.call_name(chosen) if chosen else "",
-        "snippets": quickstart.snippets(
+        "quickstart_model": snippets.call_name(chosen) if chosen else "",
+        "snippets": snippets.chat_snippets(
             base_url,
-            quickstart.call_name(chosen) if chosen else quickstart.PLACEHOLDER_MODEL,
+            snippets.call_name(chosen) if chosen else snippets.PLACEHOLDER_MODEL,
         ),
     }
     if administers(ctx.membership.role) or user.is_superuser:

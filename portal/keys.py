@@ -111,7 +111,8 @@ def keys_page(request: HttpRequest) -> HttpResponse:
             "key": key,
             "secret": secret,
             "model": model,
-            "snippets": chat_snippets(request.build_absolute_uri("/v1"), secret, model),
+            "model_known": model != PLACEHOLDER_MODEL,
+            "snippets": chat_snippets(request.build_absolute_uri("/v1"), model, secret),
         }
         form = PersonalKeyForm(organization=org, model_names=names)
     keys = ApiKey.objects.filter(user=user, organization=org).order_by("-created_at")

@@ -1,5 +1,4 @@
-// The home dashboards' charts (Chart.js, vendored) and the quickstart's copy
-// buttons. Data comes from a json_script element named by data-source on each
+// The home dashboards' charts (Chart.js, vendored). Data comes from a json_script element named by data-source on each
 // canvas; every canvas has an aria-label and a table of the same numbers.
 (() => {
   "use strict";
@@ -104,26 +103,6 @@
       build(canvas, JSON.parse(source.textContent));
     });
   }
-
-  document.addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-copy]");
-    if (!button) return;
-    const text = document.getElementById(button.dataset.copy).textContent;
-    const done = () => {
-      button.textContent = "Copied";
-      setTimeout(() => { button.textContent = "Copy"; }, 1500);
-    };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done, () => { button.textContent = "Select and copy"; });
-    } else {
-      const range = document.createRange();
-      range.selectNodeContents(document.getElementById(button.dataset.copy));
-      const selection = window.getSelection();
-      selection.removeAllRanges();
-      selection.addRange(range);
-      button.textContent = document.execCommand("copy") ? "Copied" : "Press Ctrl+C";
-    }
-  });
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", drawAll);
   else drawAll();

@@ -89,8 +89,8 @@ def test_without_a_chat_model_the_snippet_has_a_placeholder(
     created = signed_in(world.bob).post(
         "/keys/", {"name": "e", "allowed_models": ["embed-1"]}
     )
-    assert "MODEL_NAME" in created.text
-    assert "replace <code>MODEL_NAME</code>" in created.text
+    assert "your-model" in created.text
+    assert "replace <code>your-model</code>" in created.text
 
 
 @pytest.mark.parametrize("name", ["globex-secret", "no-such-model"])
