@@ -355,7 +355,7 @@ _GROUPS: dict[Dimension, tuple[str, str, str]] = {
 _MISSING: dict[Dimension, str] = {
     "model": "Unknown or deleted model",
     "provider": "No provider reached",
-    "api_key": "Deleted key",
+    "api_key": "Playground (no key) or a deleted key",
     "user": "Organization service keys",
 }
 

@@ -116,7 +116,11 @@ def test_the_organization_report_counts_its_own_rows_in_range(
     by_model = {g.label: g.requests for g in report.breakdowns["model"].rows}
     assert by_model == {"GPT mini": 2, "Unknown or deleted model": 1}
     by_key = {g.label: g.errors for g in report.breakdowns["api_key"].rows}
-    assert by_key == {"bob-agent": 0, "alice-agent": 1, "Deleted key": 1}
+    assert by_key == {
+        "bob-agent": 0,
+        "alice-agent": 1,
+        "Playground (no key) or a deleted key": 1,
+    }
     assert "globex-p" not in str(report)
 
 
