@@ -347,6 +347,11 @@ class UsageRollupState(models.Model):
     watermark = models.BigIntegerField(
         default=0, help_text="The highest usage record id the last run read."
     )
+    previous_watermark = models.BigIntegerField(
+        default=0,
+        help_text="The watermark before the last run: ids above it are read "
+        "again, for records committed after a higher id.",
+    )
 
     class Meta:
         verbose_name = "usage rollup state"

@@ -22,11 +22,14 @@ run repeated, interrupted (the transaction rolls back) or overlapping another
 (``gateway.reports``) read rollups before ``complete_before`` and raw records
 from it on, so they are correct even if this never runs, only slower.
 
-Limitation: a record inserted by a transaction still open while a run reads
-the highest id, if a higher id is already committed and the record's hour is
-already closed, is not seen as late; it counts once its hour is recomputed for
-another late record. Usage inserts are single short statements, so this needs
-two writers committing out of order within milliseconds of a run.
+Ids are not handed out in commit order: a record inserted by a transaction
+still open while a run reads the highest id (a journal replay of a dead
+process, a batch flush) commits below that id, after the run. So each run
+reads the ids above the watermark before the last one (``previous_watermark``)
+again: a record committed out of order counts at the next run, as long as its
+transaction was open for less than one run interval (a record committed out
+of order during the very first run, the catch-up, is the exception).
+Recomputing an hour twice changes nothing.
 """
 
 from __future__ import annotations
@@ -88,8 +91,11 @@ def day_of(moment: datetime) -> datetime:
 def roll_up(now: datetime | None = None) -> RollupRun:
     """Bring the hourly rollups up to the start of the current hour (see module)."""
     current = hour_of(now or timezone.now())
-    UsageRollupState.objects.get_or_create(pk=1)
     with transaction.atomic():
+        # Created once; two first runs at once: one inserts, the other skips.
+        UsageRollupState.objects.bulk_create(
+            [UsageRollupState(pk=1)], ignore_conflicts=True
+        )
         state = UsageRollupState.objects.select_for_update().get(pk=1)
         top = UsageRecord.objects.aggregate(top=Max("id"))["top"] or 0
         start = state.complete_before
@@ -101,7 +107,7 @@ def roll_up(now: datetime | None = None) -> RollupRun:
         late: dict[datetime, set[int]] = {}
         touched = (
             UsageRecord.objects.filter(
-                id__gt=state.watermark, id__lte=top, created_at__lt=start
+                id__gt=state.previous_watermark, id__lte=top, created_at__lt=start
             )
             .annotate(hour=TruncHour("created_at", tzinfo=UTC))
             .values_list("hour", "organization_id")
@@ -131,9 +137,14 @@ def roll_up(now: datetime | None = None) -> RollupRun:
             if day + DAY <= current and not window_days[0] <= day < window_days[1]:
                 _recompute_days(day, day + DAY, organizations)
 
+        # The next run reads again the ids this one read above the last
+        # watermark. After the first run (everything recomputed from the
+        # first record on) there is nothing below to read again.
+        first_run = state.complete_before is None
+        state.previous_watermark = top if first_run else state.watermark
         state.complete_before = current
         state.watermark = max(state.watermark, top)
-        state.save(update_fields=["complete_before", "watermark"])
+        state.save(update_fields=["complete_before", "watermark", "previous_watermark"])
     return RollupRun(
         hours=int((current - start) / HOUR),
         late_hours=sum(len(orgs) for orgs in late.values()),

@@ -42,6 +42,14 @@ class Migration(migrations.Migration):
                         help_text="The highest usage record id the last run read.",
                     ),
                 ),
+                (
+                    "previous_watermark",
+                    models.BigIntegerField(
+                        default=0,
+                        help_text="The watermark before the last run: ids above it "
+                        "are read again, for records committed after a higher id.",
+                    ),
+                ),
             ],
             options={
                 "verbose_name": "usage rollup state",

@@ -310,3 +310,54 @@ def test_the_periodic_task_rolls_up_and_beat_schedules_it(world: World) -> None:
     assert entry["task"] == "gateway.roll_up_usage"
     assert entry["schedule"] == settings.USAGE_ROLLUP_INTERVAL
     assert entry["options"]["expires"] < settings.USAGE_ROLLUP_INTERVAL
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_committed_after_a_higher_id_counts_at_the_next_run(
+    world: World,
+) -> None:
+    """Ids are not commit order: a journal replay still open while a run reads
+    the highest id commits below it. Found in review: it was never counted."""
+    import threading
+
+    from django.db import connections, transaction
+
+    org = world.acme
+    record(org, NOW - timedelta(hours=5))
+    roll_up(NOW)
+    inserted, release, finished = (
+        threading.Event(),
+        threading.Event(),
+        threading.Event(),
+    )
+
+    def slow_replay() -> None:  # a dead process's record of 3 hours ago
+        try:
+            with transaction.atomic():
+                record(org, NOW - timedelta(hours=3))
+                inserted.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+            finished.set()
+
+    writer = threading.Thread(target=slow_replay)
+    writer.start()
+    assert inserted.wait(10)
+    # Another replica commits a higher id meanwhile; beat's run reads it.
+    record(org, NOW + timedelta(minutes=1))
+    roll_up(NOW + timedelta(minutes=2))
+    release.set()
+    assert finished.wait(10)
+    writer.join()
+    roll_up(NOW + timedelta(minutes=3))
+    roll_up(NOW + timedelta(hours=2))
+
+    report = reports.organization_report(
+        org.pk, reports.RANGES["7d"], now=NOW + timedelta(hours=2)
+    )
+    assert (
+        report.totals.requests
+        == UsageRecord.objects.filter(organization=org).count()
+        == 3
+    )
