@@ -26,6 +26,20 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
 
+STARTER_ONLY = (
+    "The starter provider serves only the platform's starter model; "
+    "add models to a provider of your own."
+)
+# What the platform decides for its starter model: the model and its prices.
+STARTER_FIXED = [
+    "provider",
+    "model_id",
+    "input_cost_per_million",
+    "output_cost_per_million",
+    "context_window",
+]
+
+
 class AIModelForm(forms.ModelForm[AIModel]):
     """The vendor config as a JSON object: decrypted for editing, resealed on save."""
 
@@ -56,6 +70,10 @@ class AIModelForm(forms.ModelForm[AIModel]):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial.setdefault("model_config_json", self.instance.get_config())
+        field = self.fields.get("provider")
+        if isinstance(field, forms.ModelChoiceField) and field.queryset is not None:
+            # The starter provider serves the platform's starter model only.
+            field.queryset = field.queryset.exclude(starter=True)
 
     def clean_model_config_json(self) -> dict[str, Any]:
         value = self.cleaned_data.get("model_config_json")
@@ -70,7 +88,9 @@ class AIModelForm(forms.ModelForm[AIModel]):
         super().clean()
         data = self.cleaned_data
         provider = data.get("provider")
-        if provider is not None:
+        if provider is not None and provider.starter:
+            self.add_error("provider", STARTER_ONLY)
+        elif provider is not None:
             # The organization always follows the provider; it is never chosen.
             self.instance.organization_id = provider.organization_id
         return data
@@ -166,6 +186,9 @@ class AIModelAdmin(OrganizationScopedAdmin):
         self, request: HttpRequest, obj: AIModel | None = None
     ) -> list[str]:
         readonly = ["organization", "source", "missing_since", "owner"]
+        if obj is not None and obj.provider.starter:
+            # Left out of the form: the platform's key pays for exactly this.
+            readonly += STARTER_FIXED
         if not is_superuser(request):
             # Left out of the form, so a POSTed value is ignored.
             readonly.append("instance_wide")

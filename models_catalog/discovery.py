@@ -73,6 +73,15 @@ def sync_provider_models(
     for info in infos:
         if info.model_id and len(info.model_id) <= 255:
             listed.setdefault(info.model_id, info)
+    if provider.starter:
+        # The platform's key serves the starter model alone: discovery confirms
+        # it is still listed, and never adds the vendor's whole catalogue.
+        own = set(
+            AIModel.objects.filter(provider=provider).values_list("model_id", flat=True)
+        )
+        listed = {
+            model_id: info for model_id, info in listed.items() if model_id in own
+        }
     try:
         return _apply(provider, listed)
     except IntegrityError:

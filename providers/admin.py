@@ -192,7 +192,6 @@ class ProviderAdmin(OrganizationScopedAdmin):
                         "provider_type",
                         "status",
                         "priority",
-                        "activate_discovered",
                         "owner",
                     ],
                     "description": "Calls OpenAI with the platform's starter key, "

@@ -108,10 +108,13 @@ def test_an_org_admin_adds_the_starter_and_members_chat_on_the_platform_key(
     assert events(answer)[-1]["usage"]["completion_tokens"] == 7
     assert platform.requests[-1]["headers"]["Authorization"] == f"Bearer {PLATFORM_KEY}"
 
-    # Health and discovery work on it as on any provider.
+    # Health and discovery work on it; discovery confirms the starter model
+    # and never adds the vendor's catalogue on the platform's key.
     assert check_provider(provider).health == Provider.Health.AVAILABLE
     sync_provider_models(provider)
-    assert AIModel.objects.filter(provider=provider, model_id="gpt-4o").exists()
+    assert list(
+        AIModel.objects.filter(provider=provider).values_list("model_id", "status")
+    ) == [("gpt-4o-mini", AIModel.Status.ACTIVE)]
 
     # Its endpoint cannot send the key elsewhere: a stored one is ignored.
     Provider.objects.filter(pk=provider.pk).update(endpoint="http://127.0.0.2:9/v1")
@@ -217,3 +220,69 @@ def test_without_the_platform_key_nothing_is_offered_and_calls_fail_clearly(
     assert answer.status_code == 502
     assert "not configured" in answer.json()["error"]["message"]
     assert platform.requests == []
+
+
+@pytest.mark.django_db
+def test_the_platform_decides_the_starter_model_and_its_prices(
+    platform: Upstream,
+) -> None:
+    """Found in review: an org admin could point the starter model at any
+    OpenAI model, price it at 0 or add models under the starter provider, all
+    paid by the platform's key."""
+    from models_catalog.starter import add_starter
+
+    acme = OrganizationFactory(slug="acme", name="Acme")
+    ann = admin_of(acme)
+    ann.is_staff = True
+    ann.save()
+    provider, _ = add_starter(acme, ann)
+    model = provider.models.get()
+    own = Provider.objects.create(
+        organization=acme, name="own", provider_type="openai", auth_method="none"
+    )
+    client = signed_in(ann)
+
+    change = f"/admin/models_catalog/aimodel/{model.pk}/change/"
+    form = client.get(change).content.decode()
+    for field in ("model_id", "input_cost_per_million", "provider"):
+        assert f'name="{field}"' not in form
+    answer = client.post(
+        change,
+        {
+            "provider": own.pk,
+            "name": "cheap",
+            "model_id": "o1-pro",
+            "model_type": "inference",
+            "status": "active",
+            "input_cost_per_million": "0",
+            "output_cost_per_million": "0",
+        },
+    )
+    assert answer.status_code == 302
+    model.refresh_from_db()
+    assert (model.provider_id, model.model_id) == (provider.pk, "gpt-4o-mini")
+    assert (model.input_cost_per_million, model.output_cost_per_million) != (0, 0)
+    assert model.name == "cheap"  # what is the organization's stays editable
+
+    add = "/admin/models_catalog/aimodel/add/"
+    assert f'value="{provider.pk}"' not in client.get(add).content.decode()
+    answer = client.post(
+        add,
+        {
+            "provider": provider.pk,
+            "name": "extra",
+            "model_id": "gpt-4.5-preview",
+            "model_type": "inference",
+            "status": "active",
+            "input_cost_per_million": "0",
+            "output_cost_per_million": "0",
+        },
+    )
+    assert answer.status_code == 200
+    assert list(provider.models.values_list("model_id", flat=True)) == ["gpt-4o-mini"]
+    assert (
+        'name="activate_discovered"'
+        not in client.get(
+            f"/admin/providers/provider/{provider.pk}/change/"
+        ).content.decode()
+    )
