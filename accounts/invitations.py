@@ -25,7 +25,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.access import administers
+from accounts.access import administers, member_role
 from accounts.models import Invitation, Membership, Organization, User
 
 # A token is 43 URL-safe characters; anything far longer is not one of ours.
@@ -143,9 +143,24 @@ def find(token: str) -> Invitation:
         .filter(token_hash=hash_token(token))
         .first()
     )
-    if invitation is None or not invitation.is_pending:
+    if invitation is None or not invitation.is_pending or not _speaks_for(invitation):
         raise InvitationUnavailable
     return invitation
+
+
+def _speaks_for(invitation: Invitation) -> bool:
+    """Whether the inviter may still invite into the organization.
+
+    An invitation speaks for its inviter: once they are removed, demoted or
+    deleted, their open invitations die with their role (else a removed admin
+    could let themselves back in with an invitation they sent themselves).
+    """
+    inviter = invitation.invited_by
+    if inviter is None or not inviter.is_active:
+        return False
+    if inviter.is_superuser:
+        return True
+    return administers(member_role(inviter.pk, invitation.organization_id))
 
 
 def accept(token: str, user: User) -> Membership:
@@ -175,7 +190,7 @@ def accept(token: str, user: User) -> Membership:
             ).first()
             if again is not None:
                 return again
-        if not invitation.is_pending:
+        if not invitation.is_pending or not _speaks_for(invitation):
             raise InvitationUnavailable
         membership, created = Membership.objects.get_or_create(
             user=user,

@@ -163,6 +163,42 @@ def test_a_revoked_invitation_is_refused(
     assert not invitations.resend(invitation, BASE)
 
 
+@pytest.mark.parametrize("fate", ["removed", "demoted", "deactivated"])
+def test_an_invitation_dies_with_its_inviters_role(
+    world: World,
+    sent: Callable[..., tuple[Invitation, str]],
+    fate: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Found in review: a removed admin invited an address of their own as
+    admin beforehand, then accepted it and was admin again."""
+    mal = UserFactory(username="mal")
+    Membership.objects.create(
+        user=mal, organization=world.acme, role=Membership.Role.ADMIN
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        with_mal = invitations.invite(
+            world.acme, "mal-alt@example.test", Membership.Role.ADMIN, mal, BASE
+        )
+    token = LINK.search(str(mail.outbox[-1].body))
+    assert token and with_mal.is_pending
+    if fate == "removed":
+        Membership.objects.filter(user=mal).delete()
+    elif fate == "demoted":
+        Membership.objects.filter(user=mal).update(role=Membership.Role.MEMBER)
+    else:
+        User.objects.filter(pk=mal.pk).update(is_active=False)
+    with pytest.raises(invitations.InvitationUnavailable):
+        invitations.find(token.group(1))
+    with pytest.raises(invitations.InvitationUnavailable):
+        invitations.accept(token.group(1), mal)
+    role = Membership.objects.filter(user=mal).values_list("role", flat=True).first()
+    assert role != Membership.Role.ADMIN or fate == "deactivated"
+    # Another admin's invitations are untouched.
+    _alice_invitation, alices = sent("erin@example.test")
+    assert invitations.accept(alices, UserFactory(username="erin")).role == "member"
+
+
 @pytest.mark.parametrize("token", ["", "x", "A" * 43, "A" * 5000])
 def test_unknown_tokens_are_refused(world: World, token: str) -> None:
     with pytest.raises(invitations.InvitationUnavailable):
