@@ -356,7 +356,7 @@ _MISSING: dict[Dimension, str] = {
     "model": "Unknown or deleted model",
     "provider": "No provider reached",
     "api_key": "Playground (no key) or a deleted key",
-    "user": "Organization service keys",
+    "user": "Service keys or deleted users",
 }
 
 

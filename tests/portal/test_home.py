@@ -160,3 +160,20 @@ def test_the_admin_home_makes_the_same_queries_for_any_amount_of_usage(
     with CaptureQueriesContext(connection) as after:
         client.get("/?range=30d")
     assert len(after.captured_queries) == len(before.captured_queries)
+
+
+@pytest.mark.django_db
+def test_the_tables_label_each_utc_bucket_by_its_utc_day(
+    world: World, settings: Any
+) -> None:
+    """Found in review: the "Day (UTC)" column was rendered in TIME_ZONE, so a
+    zone west of UTC showed every bucket under the day before."""
+    from datetime import UTC
+
+    settings.TIME_ZONE = "America/Los_Angeles"
+    used(world.acme, world.alice)
+    page = client_for(world.alice).get("/?range=7d").content.decode()
+    today = timezone.now().astimezone(UTC)
+    assert f"<td>{today:%a %b} {today.day}</td>" in page
+    week_ago = today - timedelta(days=7)  # outside the 7 buckets: never shown
+    assert f"<td>{week_ago:%a %b} {week_ago.day}</td>" not in page
