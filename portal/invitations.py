@@ -17,6 +17,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import BaseUserCreationForm, UsernameField
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -28,6 +29,11 @@ from accounts.models import Invitation, User
 from portal.layout import page
 
 USERNAME_TAKEN = "This username is taken; choose another."
+# Each link may be told "taken" this many times an hour; then every name gets
+# TOO_MANY_NAMES, so a link cannot be used to list the instance's usernames.
+NAME_TRIES = 5
+NAME_TRIES_SECONDS = 3600
+TOO_MANY_NAMES = "Too many usernames were tried with this link. Try again in an hour."
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
@@ -42,6 +48,7 @@ class InviteeAccountForm(BaseUserCreationForm[User]):
 
     def __init__(self, *args: Any, invitation: Invitation, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.invitation = invitation
         self.instance.email = invitation.email
         self.fields["username"].widget.attrs.update(
             {"autocomplete": "username", "autocapitalize": "none"}
@@ -49,7 +56,12 @@ class InviteeAccountForm(BaseUserCreationForm[User]):
 
     def clean_username(self) -> str:
         username = str(self.cleaned_data["username"])
+        tries = f"invitation-name-tries:{self.invitation.pk}"
+        if int(cache.get(tries, 0)) >= NAME_TRIES:
+            raise forms.ValidationError(TOO_MANY_NAMES)
         if User.objects.filter(username__iexact=username).exists():
+            cache.add(tries, 0, NAME_TRIES_SECONDS)
+            cache.incr(tries)
             raise forms.ValidationError(USERNAME_TAKEN)
         return username
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts import invitations
 from accounts.access import SESSION_ORGANIZATION
 from accounts.models import Invitation, Membership, User
-from portal.invitations import USERNAME_TAKEN
+from portal.invitations import NAME_TRIES, TOO_MANY_NAMES, USERNAME_TAKEN
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -113,6 +113,31 @@ def test_a_taken_username_gets_one_plain_message(
     response = Client().post(path, account("bob"))
     assert response.context["form"].errors["username"] == [USERNAME_TAKEN]
     assert "already exists" not in response.content.decode()
+
+
+def test_a_link_cannot_list_the_instances_usernames(
+    world: World, invited: tuple[Invitation, str]
+) -> None:
+    """Found in review: one link could ask "taken?" of any number of names.
+    After NAME_TRIES "taken" answers a link gets the same refusal for every
+    name, taken or free, so it stops telling which exist."""
+    from django.core.cache import cache
+
+    invitation, path = invited
+    tries = f"invitation-name-tries:{invitation.pk}"
+    cache.delete(tries)
+    for name in ["bob", "alice", "charlie", "Bob", "ALICE"][:NAME_TRIES]:
+        answer = Client().post(path, account(name))
+        assert answer.context["form"].errors["username"] == [USERNAME_TAKEN]
+    taken = Client().post(path, account("charlie"))
+    free = Client().post(path, account("nobody-has-this-name"))
+    for answer in (taken, free):
+        assert answer.status_code == 200
+        assert answer.context["form"].errors["username"] == [TOO_MANY_NAMES]
+    assert not User.objects.filter(username="nobody-has-this-name").exists()
+    invitation.refresh_from_db()
+    assert invitation.is_pending
+    cache.delete(tries)
 
 
 def test_a_signed_in_user_joins_with_their_account(
