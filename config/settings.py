@@ -320,6 +320,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "accounts.network.request_client_address"
 AXES_LOCKOUT_CALLABLE = "accounts.signin_throttle.lockout_response"
 AXES_VERBOSE = False
+# Masked in the failed attempts axes stores: "next" may carry an invitation's
+# link (/accounts/login/?next=/invitations/<token>/).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "next"]
 
 # Password reset links expire after this many seconds (Django's default is
 # three days; an hour is enough to read a mail and limits a leaked link).

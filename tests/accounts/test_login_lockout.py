@@ -202,3 +202,17 @@ def test_the_lockout_page_is_a_site_page(world: World, no_slowdown: None) -> Non
     assert "portal/site.css" in locked.text
     assert "admin/css" not in locked.text
     assert 'href="/accounts/password/reset/"' in locked.text
+
+
+def test_a_failed_sign_in_stores_no_invitation_link(
+    world: World, no_slowdown: None
+) -> None:
+    """The invitation page sends signed-out invitees to sign in with the link
+    in ``next``; axes keeps failed attempts' query strings (found in review)."""
+    token = "TOKEN-of-an-invitation-link-0123456789abcdefghijk"
+    Client(REMOTE_ADDR="10.0.0.7").post(
+        f"/accounts/login/?next=/invitations/{token}/",
+        {"username": "bob", "password": "wrong", "next": f"/invitations/{token}/"},
+    )
+    attempts = list(AccessAttempt.objects.values_list("get_data", "post_data"))
+    assert attempts and token not in str(attempts)
