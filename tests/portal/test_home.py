@@ -177,3 +177,16 @@ def test_the_tables_label_each_utc_bucket_by_its_utc_day(
     assert f"<td>{today:%a %b} {today.day}</td>" in page
     week_ago = today - timedelta(days=7)  # outside the 7 buckets: never shown
     assert f"<td>{week_ago:%a %b} {week_ago.day}</td>" not in page
+
+
+@pytest.mark.django_db
+def test_a_fresh_operator_is_shown_how_to_start_and_a_stranger_whom_to_ask() -> None:
+    from tests.factories import UserFactory
+
+    operator = UserFactory(username="root", is_staff=True, is_superuser=True)
+    page = client_for(operator).get("/").content.decode()
+    assert "Create an organization" in page
+    assert 'href="/admin/accounts/organization/add/"' in page
+    stranger = client_for(UserFactory(username="nobody")).get("/").content.decode()
+    assert "Ask an organization admin for an invitation" in stranger
+    assert "/admin/" not in stranger
