@@ -114,7 +114,7 @@ INSERT = """
 INSERT INTO gateway_usagerecord (
     organization_id, user_id, api_key_id, provider_id, model_id, endpoint,
     model_name, stream, input_tokens, output_tokens, cost, latency_ms, ttfb_ms,
-    status_code, error_type, usage_estimated, created_at, uuid)
+    status_code, error_type, usage_estimated, created_at, uuid, source)
 SELECT %(org)s,
     (%(users)s::bigint[])[1 + i %% %(n_users)s],
     (%(keys)s::bigint[])[1 + i %% %(n_keys)s],
@@ -129,7 +129,8 @@ SELECT %(org)s,
     CASE WHEN i %% 33 = 0 THEN 'upstream_error' ELSE '' END,
     false,
     now() - (interval '30 days' * i / %(rows)s),
-    md5(%(org)s || ':' || i)::uuid
+    md5(%(org)s || ':' || i)::uuid,
+    'api'
 FROM generate_series(1::bigint, %(rows)s::bigint) AS i
 """
 
