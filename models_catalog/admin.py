@@ -229,6 +229,20 @@ class GrantForm(forms.ModelForm[Grant]):
                 "Grant to a member of the organization that owns the "
                 f"{'model' if data.get('model') else 'provider'}.",
             )
+        grantee = data.get("organization")
+        provider = target.provider if isinstance(target, AIModel) else target
+        if (
+            provider is not None
+            and provider.starter
+            and grantee is not None
+            and grantee.pk != provider.organization_id
+        ):
+            # The platform's key serves each organization that added it itself.
+            self.add_error(
+                "organization",
+                "The starter model is for its own organization only; another "
+                "organization adds its own starter in one click.",
+            )
         return data
 
 

@@ -286,3 +286,30 @@ def test_the_platform_decides_the_starter_model_and_its_prices(
             f"/admin/providers/provider/{provider.pk}/change/"
         ).content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_the_starter_is_not_shared_with_another_organization(
+    platform: Upstream,
+) -> None:
+    """Found in review: a grant could share the platform's key with any
+    organization (org admins choose only their own organizations as grantees;
+    a superuser chooses any)."""
+    from models_catalog.starter import add_starter
+
+    acme = OrganizationFactory(slug="acme", name="Acme")
+    globex = OrganizationFactory(slug="globex", name="Globex")
+    ann = admin_of(acme)
+    ann.is_staff = True
+    ann.save()
+    provider, _ = add_starter(acme, ann)
+    model = provider.models.get()
+    client = signed_in(UserFactory(username="root", is_staff=True, is_superuser=True))
+    grants = Grant.objects.count()
+    for target in ({"model": model.pk}, {"provider": provider.pk}):
+        answer = client.post(
+            "/admin/models_catalog/grant/add/", {**target, "organization": globex.pk}
+        )
+        assert answer.status_code == 200
+        assert "for its own organization only" in answer.content.decode()
+    assert Grant.objects.count() == grants
