@@ -18,21 +18,18 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.access import organization_context
-from accounts.models import Membership, Organization, User
+from accounts.access import OrganizationContext, organization_context
+from accounts.models import Organization, User
 from gateway.models import ApiKey
 from models_catalog.models import AIModel
-from models_catalog.visibility import Principal, visible_models
+from portal.catalog import usable_models
 from portal.layout import page
-from portal.snippets import PLACEHOLDER_MODEL, chat_snippets
+from portal.snippets import PLACEHOLDER_MODEL, call_name, chat_snippets
 
 
-def callable_models(membership: Membership) -> list[tuple[str, str]]:
+def callable_models(ctx: OrganizationContext) -> list[tuple[str, str]]:
     """(name to call it by, model type) of each visible model, by name."""
-    rows = visible_models(Principal.for_membership(membership)).values_list(
-        "alias", "model_id", "model_type"
-    )
-    return sorted({(alias or model_id, kind) for alias, model_id, kind in rows})
+    return sorted({(call_name(m), m.model_type) for m in usable_models(ctx)})
 
 
 class PersonalKeyForm(forms.Form):
@@ -91,7 +88,7 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     if org is None or membership is None:
         return page(request, "portal/keys.html", ctx, section="keys", keys=[])
     user = cast(User, request.user)  # login_required: a signed-in User
-    models = callable_models(membership)
+    models = callable_models(ctx)
     names = list(dict.fromkeys(name for name, _kind in models))
     form = PersonalKeyForm(request.POST or None, organization=org, model_names=names)
     created = None

@@ -33,8 +33,9 @@ from gateway.models import UsageRecord
 from gateway.state import state
 from gateway.validation import validate_chat
 from models_catalog.models import AIModel
-from models_catalog.visibility import Principal, visible_models
+from models_catalog.visibility import Principal
 from portal import starter
+from portal.catalog import usable_models
 from portal.layout import page
 
 # What the page may send; the endpoint adds stream and stream_options itself.
@@ -54,16 +55,9 @@ class Choice:
 
 def choices_for(ctx: OrganizationContext) -> list[Choice]:
     """The inference models the user may call in the current organization."""
-    if ctx.membership is None:
-        return []
-    rows = (
-        visible_models(Principal.for_membership(ctx.membership))
-        .filter(model_type=AIModel.ModelType.INFERENCE)
-        .select_related("provider")
-        .order_by("alias", "model_id", "provider__name")
-    )
+    chat = AIModel.ModelType.INFERENCE
     found: list[Choice] = []
-    for model in rows:
+    for model in (m for m in usable_models(ctx) if m.model_type == chat):
         # Pinned to the model's provider: the reply (and its price) is this
         # model's, not another provider's that serves the same name.
         found.append(

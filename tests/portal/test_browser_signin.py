@@ -29,6 +29,9 @@ def test_a_member_signs_in_and_out_on_the_site(
     assert tab.page.locator("header .username").inner_text() == "bob"
     assert tab.page.locator("header nav >> text=Admin").count() == 0
     tab.check("home")
+    tab.goto("/models/")
+    assert tab.page.locator("h1").count() == 1
+    tab.check("models")
     tab.page.click("#sign-out button")
     tab.page.wait_for_load_state()
     assert "/accounts/login/" in tab.page.url
@@ -36,3 +39,13 @@ def test_a_member_signs_in_and_out_on_the_site(
     phone = visit("member-signin-phone", viewport=PHONE)
     phone.sign_in("bob")
     phone.check("home")
+
+
+def test_an_operator_without_organization_is_shown_how_to_start(
+    visit: Callable[..., Visit],
+) -> None:
+    can_sign_in(UserFactory(username="root", is_staff=True, is_superuser=True))
+    tab = visit("operator-signin")
+    tab.sign_in("root")
+    assert "Create an organization" in tab.page.locator("main").inner_text()
+    tab.check("home")
