@@ -178,6 +178,9 @@ class Call:
             user_id=key.user_id,
             api_key_id=key.key_pk,
             provider_id=candidate.provider_pk if candidate else None,
+            provider_organization_id=(
+                candidate.provider_organization_id if candidate else None
+            ),
             model_id=candidate.model_pk if candidate else None,
             endpoint=self.endpoint,
             source=self.source,

@@ -156,6 +156,18 @@ class UsageRecord(models.Model):
         blank=True,
         related_name="usage",
     )
+    # The organization whose provider (and credentials) served the call: it
+    # sees every use of its providers, whoever called. Kept when the provider
+    # is deleted, so the owner's history stays complete; set null (not
+    # cascaded) when that organization goes, so the caller's record stays.
+    provider_organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="served_usage",
+        help_text="The organization owning the provider that served the call.",
+    )
     model = models.ForeignKey(
         "models_catalog.AIModel",
         on_delete=models.SET_NULL,
@@ -193,7 +205,11 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(
                 fields=["organization", "-created_at"], name="usage_org_time_idx"
-            )
+            ),
+            models.Index(
+                fields=["provider_organization", "-created_at"],
+                name="usage_provider_org_time_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["uuid"], name="usage_unique_uuid")

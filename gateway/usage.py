@@ -128,7 +128,7 @@ def recover_journals() -> int:
         try:
             records = [_from_journal(r) for r in read_segment(fd)]
             if records:
-                _write(records)
+                _write(_with_provider_organizations(records))
             Path(path).unlink(missing_ok=True)
             recovered += len(records)
         finally:
@@ -145,6 +145,29 @@ def _from_journal(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("cost") is not None:
         data["cost"] = Decimal(str(data["cost"]))
     return data
+
+
+def _with_provider_organizations(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill the provider's organization into lines journaled before it was recorded.
+
+    Such lines (written by a process of the previous release) name only the
+    provider; one query finds the owners of those providers.
+    """
+    from providers.models import Provider
+
+    missing = {
+        r["provider_id"]
+        for r in records
+        if r.get("provider_id") and "provider_organization_id" not in r
+    }
+    if missing:
+        owners = dict(
+            Provider.objects.filter(pk__in=missing).values_list("pk", "organization_id")
+        )
+        for r in records:
+            if r.get("provider_id") in owners and "provider_organization_id" not in r:
+                r["provider_organization_id"] = owners[r["provider_id"]]
+    return records
 
 
 def _insert_many(batch: list[dict[str, Any]]) -> None:

@@ -3,25 +3,30 @@ journal keeps what a killed process had not written, counted once."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
 import sys
+import uuid
 from decimal import Decimal
 
+import orjson
+from django.apps import apps as django_apps
 from django.conf import settings
 
 from gateway import usage
 from gateway.models import ApiKey, UsageRecord
 from gateway.tasks import recover_usage_journals
+from tests.factories import ProviderFactory
 
 
 def record(org_id: int, key_id: int, **extra) -> None:
+    extra.setdefault("provider_id", None)
     usage.record(
         organization_id=org_id,
         user_id=None,
         api_key_id=key_id,
-        provider_id=None,
         model_id=None,
         endpoint="chat",
         model_name="m",
@@ -113,3 +118,67 @@ def test_the_journal_of_a_killed_process_is_imported_and_a_live_one_is_not(
     assert len(rows) == 2 and all(r.cost == Decimal("0.5") for r in rows)
     assert usage.flush() == 1  # ours, still queued and journaled
     assert UsageRecord.objects.count() == 3
+
+
+def test_a_replayed_journal_keeps_the_organization_owning_the_provider(
+    transactional_db, world
+):
+    """Attribution both ways survives a crash: the journal line carries both."""
+    provider = ProviderFactory(organization=world.globex)
+    key, _ = ApiKey.issue(organization=world.acme, user=None, name="k")
+    usage.discard_queued()
+    record(
+        world.acme.pk,
+        key.pk,
+        provider_id=provider.pk,
+        provider_organization_id=world.globex.pk,
+    )
+    segment = usage.journal_path()
+    assert segment is not None
+    journaled = segment.read_bytes()
+    usage.discard_queued()
+    (settings.USAGE_JOURNAL_DIR / "99998-dead.jnl").write_bytes(journaled)
+    assert usage.recover_journals() == 1
+    row = UsageRecord.objects.get()
+    assert (row.organization, row.provider_organization) == (world.acme, world.globex)
+
+
+def test_a_journal_line_from_before_the_field_gets_the_providers_organization(
+    transactional_db, world
+):
+    provider = ProviderFactory(organization=world.globex)
+    key, _ = ApiKey.issue(organization=world.acme, user=None, name="k")
+    line = {
+        "organization_id": world.acme.pk,
+        "api_key_id": key.pk,
+        "provider_id": provider.pk,
+        "endpoint": "chat",
+        "model_name": "m",
+        "status_code": 200,
+        "created_at": "2026-11-01T10:00:00+00:00",
+        "uuid": str(uuid.uuid4()),
+    }
+    (settings.USAGE_JOURNAL_DIR / "99997-old.jnl").write_bytes(
+        orjson.dumps(line) + b"\n"
+    )
+    assert usage.recover_journals() == 1
+    assert UsageRecord.objects.get().provider_organization == world.globex
+
+
+def test_the_migration_backfills_the_providers_organization(transactional_db, world):
+    provider = ProviderFactory(organization=world.globex)
+    served = UsageRecord.objects.create(
+        organization=world.acme, provider=provider, endpoint="chat",
+        model_name="m", status_code=200,
+    )  # fmt: skip
+    orphan = UsageRecord.objects.create(
+        organization=world.acme, endpoint="chat", model_name="m", status_code=200
+    )
+    migration = importlib.import_module(
+        "gateway.migrations.0005_usage_provider_organization"
+    )
+    migration.backfill_provider_organization(django_apps, None)
+    served.refresh_from_db()
+    orphan.refresh_from_db()
+    assert served.provider_organization == world.globex
+    assert orphan.provider_organization is None
