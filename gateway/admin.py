@@ -5,13 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.core.handlers.asgi import ASGIRequest
+from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import smart_split, unescape_string_literal
 
-from accounts.access import OrganizationScopedAdmin
+from accounts.access import (
+    OrganizationScopedAdmin,
+    is_superuser,
+    request_admin_org_ids,
+)
 from gateway.forms import ApiKeyForm
 from gateway.models import ApiKey, UsageRecord
+from gateway.usage_export import acsv_rows, csv_rows, is_own, money, totals
 
 
 @admin.register(ApiKey)
@@ -24,7 +37,7 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
         "masked",
         "allow_list",
         "expires_at",
-        "revoked",
+        "status_badge",
         "last_used_at",
     ]
     list_filter = ["organization"]
@@ -38,6 +51,9 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
         "revoked_at",
     ]
     actions = ["revoke_keys"]
+
+    class Media:
+        css = {"all": ["gateway/usage.css"]}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(self.readonly_fields)
@@ -53,9 +69,15 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
     def allow_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.allowed_models) if obj.allowed_models else "all visible"
 
-    @admin.display(boolean=True)
-    def revoked(self, obj: ApiKey) -> bool:
-        return obj.is_revoked
+    @admin.display(description="status")
+    def status_badge(self, obj: ApiKey) -> SafeString:
+        # A badge, not a boolean icon: a red ✖ read as trouble on healthy keys.
+        state = (
+            "revoked" if obj.is_revoked else "expired" if obj.is_expired else "active"
+        )
+        return format_html(
+            '<span class="key-badge" data-state="{}">{}</span>', state, state
+        )
 
     def save_model(
         self, request: HttpRequest, obj: ApiKey, form: Any, change: bool
@@ -105,29 +127,267 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 
 
+class UsedByFilter(admin.SimpleListFilter):
+    """Our keys' calls, or other organizations' calls on our providers."""
+
+    title = "used by"
+    parameter_name = "used_by"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [
+            ("own", "our keys"),
+            ("others", "other organizations, on our providers"),
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> QuerySet[Any] | None:
+        ids = request_admin_org_ids(request)
+        if self.value() == "own":
+            return queryset.filter(organization_id__in=ids)
+        if self.value() == "others":
+            return queryset.filter(provider_organization_id__in=ids).exclude(
+                organization_id__in=ids
+            )
+        return None
+
+
+class OutcomeFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [
+            ("ok", "succeeded"),
+            ("client", "refused (4xx)"),
+            ("upstream", "failed (5xx)"),
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> QuerySet[Any] | None:
+        ranges = {"ok": (0, 399), "client": (400, 499), "upstream": (500, 999)}
+        if self.value() in ranges:
+            low, high = ranges[str(self.value())]
+            return queryset.filter(status_code__gte=low, status_code__lte=high)
+        return None
+
+
 @admin.register(UsageRecord)
 class UsageRecordAdmin(OrganizationScopedAdmin):
+    """Read-only usage: the viewer's keys in full, and others' use of its providers.
+
+    A row of another organization (it called one of the viewer's providers)
+    shows that organization, but never its user or key names
+    (``gateway.usage_export``); totals and the CSV export follow the list's
+    filters and search.
+    """
+
     list_display = [
+        "created_at_display",
+        "caller",
+        "model_and_provider",
+        "call",
+        "tokens",
+        "cost_usd",
+        "latency",
+        "status_badge",
+    ]
+    list_filter = [
+        UsedByFilter,
+        "organization",
+        OutcomeFilter,
+        "source",
+        "endpoint",
+        "status_code",
+    ]
+    list_select_related = [
+        "organization",
+        "user",
+        "api_key",
+        "provider",
+        "provider_organization",
+    ]
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    # Searched by hand (get_search_results): names of users and keys only
+    # within the viewer's own rows. Non-empty, so the admin shows the box.
+    search_fields = ["model_name"]
+    search_help_text = "Model name, and user or key name of your own calls."
+    fields = [
         "created_at",
         "organization",
         "user",
         "api_key",
-        "source",
-        "model_name",
+        "provider_organization",
         "provider",
+        "model",
+        "model_name",
         "endpoint",
+        "source",
         "stream",
         "input_tokens",
         "output_tokens",
+        "usage_estimated",
         "cost",
         "latency_ms",
+        "ttfb_ms",
         "status_code",
         "error_type",
     ]
-    list_filter = ["organization", "source", "endpoint", "status_code", "stream"]
-    search_fields = ["model_name", "api_key__name", "user__username"]
-    list_select_related = ["organization", "user", "api_key", "provider"]
-    date_hierarchy = "created_at"
+
+    class Media:
+        css = {"all": ["gateway/usage.css"]}
+
+    def scope_q(self, org_ids: frozenset[int]) -> Q:
+        return Q(organization_id__in=org_ids) | Q(provider_organization_id__in=org_ids)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # Whether the viewer sees the row in full, per request (the admin
+        # instance is shared by every request: nothing per viewer is kept on it).
+        own = self.own_ids(request)
+        viewer_owns = (
+            Value(True)
+            if own is None
+            else Case(
+                When(organization_id__in=own, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        rows: QuerySet[Any] = super().get_queryset(request)
+        annotated: QuerySet[Any] = rows.annotate(viewer_owns=viewer_owns)
+        return annotated
+
+    def may_manage(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None or is_superuser(request):
+            return super().may_manage(request, obj)
+        ids = request_admin_org_ids(request)
+        return obj.organization_id in ids or obj.provider_organization_id in ids
+
+    def own_ids(self, request: HttpRequest) -> frozenset[int] | None:
+        """The organizations whose rows the viewer sees in full (None: all)."""
+        return None if is_superuser(request) else request_admin_org_ids(request)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(self.fields)
+        if obj is not None and not is_own(obj.organization_id, self.own_ids(request)):
+            fields = [f for f in fields if f not in ("user", "api_key")]
+        return fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        own = self.own_ids(request)
+        for term in smart_split(search_term):
+            term = unescape_string_literal(term) if term[:1] in "\"'" else term
+            names = Q(api_key__name__icontains=term) | Q(user__username__icontains=term)
+            if own is not None:
+                names &= Q(organization_id__in=own)
+            queryset = queryset.filter(Q(model_name__icontains=term) | names)
+        return queryset, False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            sums = totals(context["cl"].queryset)
+            context["usage_totals"] = {
+                "requests": f"{sums.requests:,}",
+                "input_tokens": f"{sums.input_tokens:,}",
+                "output_tokens": f"{sums.output_tokens:,}",
+                "errors": f"{sums.errors:,}",
+            }
+            context["usage_totals_cost"] = money(sums.cost)
+            context["usage_export_query"] = request.GET.urlencode()
+        return response
+
+    def get_urls(self) -> list[URLPattern]:
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_view),
+            name="gateway_usagerecord_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The list's filtered set as CSV (the same filters, search and scope)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        cl = self.get_changelist_instance(request)
+        rows = cl.queryset
+        own = self.own_ids(request)
+        body = (
+            acsv_rows(rows, own)
+            if isinstance(request, ASGIRequest)
+            else csv_rows(rows, own)
+        )
+        response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="usage-{stamp}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.display(description="time", ordering="created_at")
+    def created_at_display(self, obj: UsageRecord) -> str:
+        return f"{obj.created_at:%Y-%m-%d %H:%M:%S}"
+
+    @admin.display(description="caller", ordering="organization__name")
+    def caller(self, obj: UsageRecord) -> SafeString:
+        if not getattr(obj, "viewer_owns", False):
+            return format_html(
+                '{}<span class="usage-sub usage-foreign">on your provider</span>',
+                obj.organization.name,
+            )
+        who = obj.user.username if obj.user else "service key"
+        key = obj.api_key.name if obj.api_key else obj.get_source_display()
+        return format_html(
+            '{}<span class="usage-sub">{} · {}</span>', obj.organization.name, who, key
+        )
+
+    @admin.display(description="model", ordering="model_name")
+    def model_and_provider(self, obj: UsageRecord) -> SafeString:
+        provider = obj.provider.name if obj.provider else "deleted provider"
+        return format_html(
+            '{}<span class="usage-sub">{}</span>', obj.model_name, provider
+        )
+
+    @admin.display(description="call", ordering="endpoint")
+    def call(self, obj: UsageRecord) -> str:
+        marks = [obj.endpoint]
+        if obj.stream:
+            marks.append("stream")
+        if obj.source != UsageRecord.Source.API:
+            marks.append(obj.get_source_display().lower())
+        return " · ".join(marks)
+
+    @admin.display(description="tokens in / out")
+    def tokens(self, obj: UsageRecord) -> str:
+        estimated = " (est.)" if obj.usage_estimated else ""
+        return f"{obj.input_tokens:,} / {obj.output_tokens:,}{estimated}"
+
+    @admin.display(description="cost", ordering="cost")
+    def cost_usd(self, obj: UsageRecord) -> str:
+        return money(obj.cost)
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, obj: UsageRecord) -> str:
+        return f"{obj.latency_ms:,} ms"
+
+    @admin.display(description="status", ordering="status_code")
+    def status_badge(self, obj: UsageRecord) -> SafeString:
+        code = obj.status_code
+        kind = "ok" if code < 400 else "client" if code < 500 else "upstream"
+        label = f"{code} {obj.error_type}" if obj.error_type else str(code)
+        return format_html(
+            '<span class="usage-badge" data-outcome="{}">{}</span>', kind, label
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
