@@ -669,3 +669,88 @@ def test_dans_keys_are_billed_to_the_organization_of_the_key(
         ("dan-zqacme-key", "acme", "zqacme-provider", "dan"),
         ("dan-zqglobex-key", "globex", "zqglobex-provider", "dan"),
     }
+
+
+def test_a_provider_owner_sees_each_use_of_its_provider_but_not_who_called(
+    gateway: Any, live_tenants: Matrix
+) -> None:
+    """Attribution both ways: globex's key calls a model acme shares with it.
+
+    The record is billed to globex and names acme as the provider's owner.
+    acme's admin sees the call (globex's name, model, tokens, cost, status) in
+    its list, totals and export, but never globex's user or key names; globex
+    sees it in full; neither sees the other's own traffic.
+    """
+    m = live_tenants
+    acme, globex = m.acme, m.globex
+    Grant.objects.create(model=acme.chat, organization=globex.org)
+    UsageRecord.objects.all().delete()
+    _key, secret = m.keys["charlie@globex"]
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        answer = http.post(
+            "/v1/chat/completions",
+            json={
+                "model": acme.chat.model_id,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert answer.status_code == 200, answer.text
+    deadline = time.monotonic() + 10
+    while not UsageRecord.objects.exists() and time.monotonic() < deadline:
+        usage.flush()
+        time.sleep(0.05)
+    served = UsageRecord.objects.select_related("user").get()
+    assert (served.organization, served.provider_organization) == (
+        globex.org,
+        acme.org,
+    )
+    assert served.user is not None and served.user.username == "charlie"
+    # Each side's own traffic, which the other must never see.
+    for tenant in (acme, globex):
+        UsageRecord.objects.create(
+            organization=tenant.org,
+            provider=tenant.provider,
+            provider_organization=tenant.org,
+            endpoint="chat",
+            model_name=tenant.private.model_id,
+            status_code=200,
+        )
+    usage_list = "/admin/gateway/usagerecord/"
+    export = f"{usage_list}export.csv"
+    # What acme's admin must not learn about globex's call: who made it.
+    caller_names = [re.compile(globex.marker), re.compile(r"\bcharlie\b")]
+
+    alice = Client()
+    alice.force_login(acme.provider.owner)
+    listing = alice.get(usage_list)
+    ids = {r.pk for r in listing.context["cl"].result_list}
+    m.expect("alice lists globex's use of acme's provider", served.pk in ids)
+    m.expect("alice lists acme's own traffic", len(ids) == 2, f"{ids}")
+    m.expect(
+        "alice's totals count it",
+        listing.context["usage_totals"]["requests"] == "2",
+        str(listing.context["usage_totals"]),
+    )
+    m.expect("alice sees the caller", "Globex" in listing.content.decode())
+    m.check("alice usage list", listing.content.decode(), caller_names)
+    detail = alice.get(f"{usage_list}{served.pk}/change/")
+    m.expect("alice opens the record", detail.status_code == 200)
+    m.check("alice usage record", detail.content.decode(), caller_names)
+    for term in ("charlie", globex.marker):
+        found = alice.get(usage_list, {"q": term})
+        m.expect(f"alice searches {term}", found.context["cl"].result_count == 0, term)
+    body = b"".join(alice.get(export).streaming_content).decode()
+    m.expect("alice's export has it", "Globex" in body and acme.chat.model_id in body)
+    m.check("alice usage export", body, caller_names)
+
+    charlie = Client()
+    charlie.force_login(globex.provider.owner)
+    theirs = charlie.get(usage_list)
+    text = theirs.content.decode()
+    m.expect("charlie sees his key's call in full", "charlie-zqglobex-key" in text)
+    m.check("charlie usage list", text, [re.compile(acme.private.model_id)])
+    body = b"".join(charlie.get(export).streaming_content).decode()
+    m.expect("charlie's export names his key", "charlie-zqglobex-key" in body)
+    m.check("charlie usage export", body, [re.compile(acme.private.model_id)])
+    _assert_clean(m, "attribution")

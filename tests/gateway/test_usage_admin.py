@@ -192,9 +192,12 @@ def test_the_date_drill_down_offers_only_the_viewers_dates(
     )
     assert _ids(day) == {rows["own_error"].pk, rows["served"].pk}
     assert day.context["usage_totals"]["requests"] == "2"
-    assert "created_at__day=20" in alice.get(
-        LIST, {"created_at__year": 2026, "created_at__month": 11}
-    ).content.decode()
+    assert (
+        "created_at__day=20"
+        in alice.get(
+            LIST, {"created_at__year": 2026, "created_at__month": 11}
+        ).content.decode()
+    )
 
 
 def test_the_csv_export_streams_the_filtered_set_in_chunks(
