@@ -237,10 +237,24 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        # An answered 4xx (404, 403, 400) logs one line, never a traceback; a
+        # relayed vendor failure (502-504) is a WARNING (config/logfilters.py).
+        "client_errors": {"()": "config.logfilters.ClientErrorsWithoutTraceback"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_errors"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"level": LOG_LEVEL, "propagate": True},
+        # On the logger too, so every handler (not only the console) gets the
+        # record as the filter leaves it; django.security.* reach it above.
+        "django.request": {"filters": ["client_errors"], "propagate": True},
         # One INFO line per upstream call is a cost on the gateway's hot path.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},

@@ -24,6 +24,7 @@ own); the view turns them into OpenAI's envelope (``gateway.errors``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from providers.drivers import get_driver
 from providers.drivers.base import Driver
 from providers.drivers.canonical import new_completion_id, now
 from providers.http import get_client
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -144,6 +147,7 @@ class Call:
             except DriverError as err:
                 last = err
             self.record(candidate, last.status, error_type=last.code or last.type)
+            log_upstream_failure(candidate, last)
             if not last.transient:
                 break
         if last is None:  # resolve() never returns an empty list
@@ -199,6 +203,26 @@ class Call:
             error_type=error_type[:64],
             usage_estimated=estimated,
         )
+
+
+def log_upstream_failure(candidate: Candidate, err: DriverError) -> None:
+    """One WARNING line for vendor trouble (no traceback: not our bug).
+
+    A refusal the vendor blames on the request (a 4xx other than 429) is the
+    caller's, answered to them and not logged. The message is the one the
+    caller receives, already scrubbed of credentials.
+    """
+    if err.status < 500 and not err.transient:
+        return
+    message = " ".join(err.message.split())[:200]
+    logger.warning(
+        "upstream %s/%s failed: %s %s: %s",
+        candidate.provider_name,
+        candidate.model_id,
+        err.status,
+        err.code or err.type,
+        message,
+    )
 
 
 @dataclass(frozen=True)
