@@ -130,8 +130,8 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
 class UsedByFilter(admin.SimpleListFilter):
     """Our keys' calls, or other organizations' calls on our providers."""
 
-    title = "used by"
-    parameter_name = "used_by"
+    title = "caller"
+    parameter_name = "caller"
 
     def lookups(
         self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
@@ -191,7 +191,6 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         "created_at_display",
         "caller",
         "model_and_provider",
-        "call",
         "tokens",
         "cost_usd",
         "latency",
@@ -334,9 +333,9 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.display(description="time", ordering="created_at")
+    @admin.display(description="time (UTC)", ordering="created_at")
     def created_at_display(self, obj: UsageRecord) -> str:
-        return f"{obj.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{obj.created_at:%Y-%m-%d %H:%M}"
 
     @admin.display(description="caller", ordering="organization__name")
     def caller(self, obj: UsageRecord) -> SafeString:
@@ -354,18 +353,14 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
     @admin.display(description="model", ordering="model_name")
     def model_and_provider(self, obj: UsageRecord) -> SafeString:
         provider = obj.provider.name if obj.provider else "deleted provider"
-        return format_html(
-            '{}<span class="usage-sub">{}</span>', obj.model_name, provider
-        )
-
-    @admin.display(description="call", ordering="endpoint")
-    def call(self, obj: UsageRecord) -> str:
-        marks = [obj.endpoint]
+        marks = [provider, obj.endpoint]
         if obj.stream:
             marks.append("stream")
         if obj.source != UsageRecord.Source.API:
             marks.append(obj.get_source_display().lower())
-        return " · ".join(marks)
+        return format_html(
+            '{}<span class="usage-sub">{}</span>', obj.model_name, " · ".join(marks)
+        )
 
     @admin.display(description="tokens in / out")
     def tokens(self, obj: UsageRecord) -> str:
@@ -384,10 +379,12 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
     def status_badge(self, obj: UsageRecord) -> SafeString:
         code = obj.status_code
         kind = "ok" if code < 400 else "client" if code < 500 else "upstream"
-        label = f"{code} {obj.error_type}" if obj.error_type else str(code)
-        return format_html(
-            '<span class="usage-badge" data-outcome="{}">{}</span>', kind, label
+        badge = format_html(
+            '<span class="usage-badge" data-outcome="{}">{}</span>', kind, code
         )
+        if not obj.error_type:
+            return badge
+        return format_html('{}<span class="usage-sub">{}</span>', badge, obj.error_type)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -114,7 +114,7 @@ def test_the_provider_owner_sees_others_use_of_its_provider_without_their_names(
         rows["own"].pk,
         rows["own_error"].pk,
     }
-    assert _ids(alice.get(LIST, {"used_by": "others"})) == {rows["served"].pk}
+    assert _ids(alice.get(LIST, {"caller": "others"})) == {rows["served"].pk}
 
     charlie = _client(world.charlie)
     theirs = charlie.get(LIST)
@@ -138,7 +138,10 @@ def test_the_list_reads_as_money_milliseconds_and_status_badges(
     assert "812 ms" in page and "30,000 ms" in page
     assert "1,200 / 300" in page
     assert 'class="usage-badge" data-outcome="ok">200<' in page
-    assert 'data-outcome="upstream">502 upstream_timeout<' in page
+    assert (
+        'data-outcome="upstream">502</span><span class="usage-sub">upstream_timeout<'
+        in page
+    )
     # No boolean icons: a red ✖ on "not streamed" read as a failure.
     assert "icon-no" not in page and "icon-yes" not in page
     assert "gateway/usage.css" in page
