@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -10,8 +13,10 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import URLPattern, path
+from django.utils.html import format_html
 
 from accounts.access import OrganizationScopedAdmin, is_member, is_superuser
+from models_catalog import price_catalog
 from models_catalog.discovery import sync_provider_models
 from models_catalog.models import AIModel, Grant
 from models_catalog.starter import add_starter
@@ -38,6 +43,9 @@ STARTER_FIXED = [
     "output_cost_per_million",
     "context_window",
 ]
+
+
+PRICE_FIELDS = {"input_cost_per_million": "input", "output_cost_per_million": "output"}
 
 
 class AIModelForm(forms.ModelForm[AIModel]):
@@ -70,6 +78,19 @@ class AIModelForm(forms.ModelForm[AIModel]):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial.setdefault("model_config_json", self.instance.get_config())
+        for name, what in PRICE_FIELDS.items():
+            if name in self.fields:
+                self.fields[name].required = False
+                self.fields[name].help_text = (
+                    f"USD per million {what} tokens. Leave blank to use the bundled "
+                    "price catalog's list price (0 when it does not know the model); "
+                    "a price you enter is yours: catalog refreshes never change it."
+                )
+        if "context_window" in self.fields:
+            self.fields["context_window"].help_text = (
+                "Tokens. Leave blank to use the catalog's figure when it knows the "
+                "model."
+            )
         field = self.fields.get("provider")
         if isinstance(field, forms.ModelChoiceField) and field.queryset is not None:
             # The starter provider serves the platform's starter model only.
@@ -93,11 +114,108 @@ class AIModelForm(forms.ModelForm[AIModel]):
         elif provider is not None:
             # The organization always follows the provider; it is never chosen.
             self.instance.organization_id = provider.organization_id
+        self._clean_prices(data)
         return data
+
+    def _clean_prices(self, data: dict[str, Any]) -> None:
+        """Blank prices come from the catalog; entered ones are the admin's own."""
+        names = [name for name in PRICE_FIELDS if name in self.fields]
+        if not names:  # the starter model: its prices are fixed
+            return
+        instance = self.instance
+        provider, model_id = data.get("provider"), data.get("model_id")
+        entry = None
+        if provider is not None and model_id:
+            entry = price_catalog.current().lookup(provider.provider_type, model_id)
+        if "context_window" in self.fields and data.get("context_window") is None:
+            data["context_window"] = entry.context_window if entry else None
+        if any(data.get(name) is not None for name in names):
+            if not instance.pk or any(n in self.changed_data for n in names):
+                instance.price_source = AIModel.PriceSource.MANUAL
+            for name in names:
+                if data.get(name) is None:
+                    data[name] = Decimal(0)
+            return
+        if entry is None:
+            instance.price_source = AIModel.PriceSource.UNSET
+            data.update(dict.fromkeys(names, Decimal(0)))
+            return
+        instance.price_source = AIModel.PriceSource.CATALOG
+        data["input_cost_per_million"] = entry.input_cost
+        data["output_cost_per_million"] = entry.output_cost
 
     def save(self, commit: bool = True) -> AIModel:
         self.instance.seal("model_config", self.cleaned_data["model_config_json"])
         return super().save(commit=commit)
+
+
+def usd(value: Decimal) -> str:
+    """A per-million price as dollars: cents at least, up to six decimals."""
+    text = f"{value:.6f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def tokens(value: int | None) -> str:
+    if not value:
+        return "—"
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.3g}M"
+    return f"{value / 1000:.4g}k" if value >= 1000 else str(value)
+
+
+class StatusListForm(forms.ModelForm[AIModel]):
+    """The list's editable status, drawn as a badge (models_admin.css)."""
+
+    class Meta:
+        model = AIModel
+        fields = ["status"]
+        widgets = {
+            "status": forms.Select(attrs={"class": "mg-status", "aria-label": "Status"})
+        }
+
+
+def set_status(queryset: QuerySet[AIModel], status: str) -> list[AIModel]:
+    """Give each model of ``queryset`` the status; returns the ones changed.
+
+    Saved one by one (not ``update()``), so the gateway's caches hear of each.
+    """
+    changed = []
+    for model in queryset.exclude(status=status).select_related("provider"):
+        model.status = status
+        model.save(update_fields=["status", "updated_at"])
+        changed.append(model)
+    return changed
+
+
+def _status_action(status: str, verb: str) -> Callable[..., None]:
+    def action(
+        modeladmin: AIModelAdmin, request: HttpRequest, queryset: QuerySet[AIModel]
+    ) -> None:
+        # The queryset is the admin's own (scoped): only rows the admin may change.
+        changed = set_status(queryset, status)
+        note = ""
+        if status == AIModel.Status.ACTIVE:
+            unroutable = [
+                m.model_id
+                for m in changed
+                if m.missing_since or m.provider.status != "active"
+            ]
+            if unroutable:
+                note = (
+                    f" Not callable yet: {', '.join(unroutable[:5])} (its provider "
+                    "is inactive or the vendor no longer lists it)."
+                )
+        modeladmin.message_user(
+            request,
+            f"{verb} {len(changed)} model{'s' if len(changed) != 1 else ''}." + note,
+            messages.SUCCESS,
+        )
+
+    action.__name__ = f"mark_{status}"
+    return admin.action(
+        description=f"{verb[:-1]} selected models", permissions=["change"]
+    )(action)
 
 
 @admin.register(AIModel)
@@ -106,19 +224,22 @@ class AIModelAdmin(OrganizationScopedAdmin):
     list_display = [
         "__str__",
         "model_id",
-        "provider",
+        "provider_name",
         "organization",
-        "model_type",
+        "type_badge",
         "status",
-        "input_cost_per_million",
-        "output_cost_per_million",
+        "prices",
+        "context",
         "source",
         "missing_since",
     ]
+    list_display_links = ["__str__"]
+    list_editable = ["status"]
     list_filter = [
         "model_type",
         "status",
         "source",
+        "price_source",
         ("missing_since", admin.EmptyFieldListFilter),
         ("provider", admin.RelatedOnlyFieldListFilter),
         ("organization", admin.RelatedOnlyFieldListFilter),
@@ -126,8 +247,63 @@ class AIModelAdmin(OrganizationScopedAdmin):
     list_select_related = ["provider", "organization"]
     search_fields = ["name", "model_id", "alias", "provider__name"]
     list_per_page = 50
+    actions = [
+        _status_action(AIModel.Status.ACTIVE, "Activated"),
+        _status_action(AIModel.Status.INACTIVE, "Deactivated"),
+    ]
+    # Views other apps add under a model's URL (``<pk>/<name>/``): the gateway's
+    # "Test" lives above the catalog, so it registers itself here.
+    object_views: ClassVar[dict[str, Callable[..., HttpResponse]]] = {}
+
+    class Media:
+        css: ClassVar[dict[str, list[str]]] = {
+            "all": ["models_catalog/models_admin.css"]
+        }
+
+    def get_changelist_form(
+        self, request: HttpRequest, **kwargs: Any
+    ) -> type[forms.ModelForm[AIModel]]:
+        return StatusListForm
+
+    @admin.display(description="provider", ordering="provider__name")
+    def provider_name(self, obj: AIModel) -> str:
+        return obj.provider.name
+
+    @admin.display(description="type", ordering="model_type")
+    def type_badge(self, obj: AIModel) -> str:
+        return format_html(
+            '<span class="mg-badge mg-type-{}">{}</span>',
+            obj.model_type,
+            {"inference": "Chat"}.get(obj.model_type, obj.get_model_type_display()),
+        )
+
+    @admin.display(description="price / 1M tokens (in / out)")
+    def prices(self, obj: AIModel) -> str:
+        if obj.price_source == AIModel.PriceSource.UNSET:
+            return format_html('<span class="mg-muted">{}</span>', "not priced")
+        return format_html(
+            '{} / {} <span class="mg-price-source">{}</span>',
+            usd(obj.input_cost_per_million),
+            usd(obj.output_cost_per_million),
+            obj.price_source,
+        )
+
+    @admin.display(description="context", ordering="context_window")
+    def context(self, obj: AIModel) -> str:
+        return tokens(obj.context_window)
 
     def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(partial(view, self)),
+                name=f"models_catalog_aimodel_{name}",
+            )
+            for name, view in self.object_views.items()
+        ]
+        return [*extra, *self._own_urls()]
+
+    def _own_urls(self) -> list[URLPattern]:
         add_starter_view = self.admin_site.admin_view(self.add_starter_view)
         return [
             path(
@@ -174,6 +350,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
             "instance_wide",
             "input_cost_per_million",
             "output_cost_per_million",
+            "price_source",
             "context_window",
             "requests_per_minute",
             "model_config_json",
@@ -185,7 +362,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: AIModel | None = None
     ) -> list[str]:
-        readonly = ["organization", "source", "missing_since", "owner"]
+        readonly = ["organization", "price_source", "source", "missing_since", "owner"]
         if obj is not None and obj.provider.starter:
             # Left out of the form: the platform's key pays for exactly this.
             readonly += STARTER_FIXED
@@ -212,6 +389,15 @@ class GrantForm(forms.ModelForm[Grant]):
     class Meta:
         model = Grant
         fields = ["provider", "model", "user", "organization"]
+        help_texts = {
+            "model": "The model to share. Only active models are listed.",
+            "provider": "Or a provider instead of a model: shares every model it "
+            "serves, now and later.",
+            "organization": "Share with a whole organization: all its members, "
+            "and its service API keys, see and may call what you share.",
+            "user": "Or share with one member of the organization that owns the "
+            "model or provider.",
+        }
 
     def clean(self) -> dict[str, Any]:
         # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
@@ -246,13 +432,74 @@ class GrantForm(forms.ModelForm[Grant]):
         return data
 
 
+GRANT_HELP = (
+    "A grant shares one model (or every model of a provider) with a whole "
+    "organization or with one member of yours. Those it names see the model in "
+    "their model list and may call it through the gateway with their API keys, "
+    "within the model's and provider's limits; calls are billed to the caller's "
+    "organization, and your provider's credentials are never shown to them. "
+    "Delete the grant to take access back."
+)
+
+
+def model_label(model: AIModel) -> str:
+    """“provider / model id (name)”: unambiguous when two providers serve one model."""
+    label = f"{model.provider.name} / {model.model_id}"
+    return f"{label} ({model.name})" if model.name else label
+
+
+class ModelChoiceByLabel(forms.ModelChoiceField[AIModel]):
+    def label_from_instance(self, obj: AIModel) -> str:
+        return model_label(obj)
+
+
 @admin.register(Grant)
 class GrantAdmin(OrganizationScopedAdmin):
     """Grants on the models and providers the user's organizations own."""
 
     form = GrantForm
-    fields = ["provider", "model", "user", "organization", "created_by", "created_at"]
+    fieldsets = [
+        (
+            None,
+            {
+                "description": GRANT_HELP,
+                "classes": ["mg-grant-help"],
+                "fields": ["model", "provider"],
+            },
+        ),
+        ("Share with", {"fields": ["organization", "user"]}),
+        (None, {"fields": ["created_by", "created_at"]}),
+    ]
     readonly_fields = ["created_by", "created_at"]
+
+    class Media:
+        css: ClassVar[dict[str, list[str]]] = {
+            "all": ["models_catalog/models_admin.css"]
+        }
+
+    def formfield_for_foreignkey(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
+        if db_field.name == "model":
+            kwargs["form_class"] = ModelChoiceByLabel
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "model" and field is not None:
+            queryset = field.queryset
+            assert queryset is not None  # the scoped choices, or every model
+            match = request.resolver_match
+            current = str(match.kwargs.get("object_id", "")) if match else ""
+            active = Q(status=AIModel.Status.ACTIVE)
+            if current.isdigit():
+                # An existing grant keeps its model listed, even if inactive now.
+                active |= Q(grants__pk=current)
+            field.queryset = (
+                queryset.filter(active)
+                .distinct()
+                .select_related("provider")
+                .order_by("provider__name", "model_id")
+            )
+        return field
+
     list_display = [
         "__str__",
         "target_kind",
