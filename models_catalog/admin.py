@@ -279,13 +279,14 @@ class AIModelAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="price / 1M tokens (in / out)")
     def prices(self, obj: AIModel) -> str:
-        if obj.price_source == AIModel.PriceSource.UNSET:
+        unset = obj.price_source == AIModel.PriceSource.UNSET
+        if unset and not (obj.input_cost_per_million or obj.output_cost_per_million):
             return format_html('<span class="mg-muted">{}</span>', "not priced")
         return format_html(
             '{} / {} <span class="mg-price-source">{}</span>',
             usd(obj.input_cost_per_million),
             usd(obj.output_cost_per_million),
-            obj.price_source,
+            "" if unset else obj.price_source,
         )
 
     @admin.display(description="context", ordering="context_window")

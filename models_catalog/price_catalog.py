@@ -236,20 +236,33 @@ def _parsed_release(pk: int, content: str) -> Catalog:
     return load(content)
 
 
+def follows_catalog(model: AIModel) -> bool:
+    """Whether the catalog may set the model's prices (see ``apply_prices``)."""
+    if model.price_source == AIModel.PriceSource.CATALOG:
+        return True
+    return (
+        model.price_source == AIModel.PriceSource.UNSET
+        and not model.input_cost_per_million
+        and not model.output_cost_per_million
+    )
+
+
 def apply_prices(
     model: AIModel, provider_type: str, catalog: Catalog | None = None
 ) -> list[str]:
     """Fill the model's unset prices and context window from the catalog.
 
-    Prices are "unset" unless an admin entered them (``price_source`` manual):
-    a model priced from the catalog follows the catalog. Returns the changed
-    field names (unsaved).
+    A model priced from the catalog follows the catalog; one never priced
+    (``unset`` and both prices 0) is priced from it. Prices an admin entered
+    (``manual``), or that other code wrote without saying where they came from
+    (``unset`` but not 0: the operator's bootstrap file, say), are kept.
+    Returns the changed field names (unsaved).
     """
     entry = (catalog or current()).lookup(provider_type, model.model_id)
     if entry is None:
         return []
     changed: list[str] = []
-    if model.price_source != AIModel.PriceSource.MANUAL:
+    if follows_catalog(model):
         new = (entry.input_cost, entry.output_cost, AIModel.PriceSource.CATALOG)
         old = (
             model.input_cost_per_million,
