@@ -15,7 +15,12 @@ from django.shortcuts import redirect
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 
-from accounts.access import OrganizationScopedAdmin, is_member, is_superuser
+from accounts.access import (
+    OrganizationScopedAdmin,
+    is_member,
+    is_superuser,
+    request_admin_org_ids,
+)
 from models_catalog import price_catalog
 from models_catalog.discovery import sync_provider_models
 from models_catalog.models import AIModel, Grant
@@ -28,6 +33,7 @@ from providers.health import scrubbed
 from providers.models import Provider
 
 if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
     from django.http import HttpRequest
 
 
@@ -161,7 +167,9 @@ def tokens(value: int | None) -> str:
         return "—"
     if value >= 1_000_000:
         return f"{value / 1_000_000:.3g}M"
-    return f"{value / 1000:.4g}k" if value >= 1000 else str(value)
+    if value >= 100_000 or value % 1000 == 0:
+        return f"{round(value / 1000)}k"
+    return f"{value:,}"
 
 
 class StatusListForm(forms.ModelForm[AIModel]):
@@ -221,19 +229,17 @@ def _status_action(status: str, verb: str) -> Callable[..., None]:
 @admin.register(AIModel)
 class AIModelAdmin(OrganizationScopedAdmin):
     form = AIModelForm
+    # Fits 1366 px beside the navigation and filters: the model id is shown
+    # under a display name that differs from it, and "missing" as a badge.
     list_display = [
-        "__str__",
-        "model_id",
+        "model_column",
         "provider_name",
-        "organization",
         "type_badge",
         "status",
         "prices",
         "context",
-        "source",
-        "missing_since",
     ]
-    list_display_links = ["__str__"]
+    list_display_links = ["model_column"]
     list_editable = ["status"]
     list_filter = [
         "model_type",
@@ -265,9 +271,45 @@ class AIModelAdmin(OrganizationScopedAdmin):
     ) -> type[forms.ModelForm[AIModel]]:
         return StatusListForm
 
+    @admin.display(description="model", ordering="model_id")
+    def model_column(self, obj: AIModel) -> str:
+        shown = obj.name or obj.model_id
+        detail = (
+            format_html('<span class="mg-model-id">{}</span>', obj.model_id)
+            if shown != obj.model_id
+            else ""
+        )
+        missing = (
+            format_html(
+                '<span class="mg-badge mg-missing" title="{}">{}</span>',
+                "The vendor no longer lists this model; it is not routed to.",
+                "missing at vendor",
+            )
+            if obj.missing_since
+            else ""
+        )
+        return format_html("{}{}{}", shown, detail, missing)
+
+    def get_list_display(
+        self, request: HttpRequest
+    ) -> list[str | Callable[[Any], str | bool]]:
+        columns = list(super().get_list_display(request))
+        if is_superuser(request) or len(request_admin_org_ids(request)) > 1:
+            # Several organizations: say whose under the provider's name.
+            columns[columns.index("provider_name")] = "provider_and_organization"
+        return columns
+
     @admin.display(description="provider", ordering="provider__name")
     def provider_name(self, obj: AIModel) -> str:
         return obj.provider.name
+
+    @admin.display(description="provider", ordering="provider__name")
+    def provider_and_organization(self, obj: AIModel) -> str:
+        return format_html(
+            '{}<span class="mg-model-id">{}</span>',
+            obj.provider.name,
+            obj.organization.name,
+        )
 
     @admin.display(description="type", ordering="model_type")
     def type_badge(self, obj: AIModel) -> str:
@@ -277,7 +319,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
             {"inference": "Chat"}.get(obj.model_type, obj.get_model_type_display()),
         )
 
-    @admin.display(description="price / 1M tokens (in / out)")
+    @admin.display(description="$ per 1M in / out")
     def prices(self, obj: AIModel) -> str:
         unset = obj.price_source == AIModel.PriceSource.UNSET
         if unset and not (obj.input_cost_per_million or obj.output_cost_per_million):
@@ -446,7 +488,8 @@ GRANT_HELP = (
 def model_label(model: AIModel) -> str:
     """“provider / model id (name)”: unambiguous when two providers serve one model."""
     label = f"{model.provider.name} / {model.model_id}"
-    return f"{label} ({model.name})" if model.name else label
+    named = model.name and model.name != model.model_id
+    return f"{label} ({model.name})" if named else label
 
 
 class ModelChoiceByLabel(forms.ModelChoiceField[AIModel]):
@@ -477,6 +520,13 @@ class GrantAdmin(OrganizationScopedAdmin):
         css: ClassVar[dict[str, list[str]]] = {
             "all": ["models_catalog/models_admin.css"]
         }
+
+    def get_fieldsets(
+        self, request: HttpRequest, obj: Grant | None = None
+    ) -> _FieldsetSpec:
+        # Who made it, and when, exist only once it does.
+        fieldsets = list(self.fieldsets or [])
+        return fieldsets if obj is not None else fieldsets[:-1]
 
     def formfield_for_foreignkey(
         self, db_field: Any, request: HttpRequest, **kwargs: Any

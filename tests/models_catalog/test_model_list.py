@@ -134,6 +134,7 @@ def test_prices_and_windows_read_well() -> None:
     assert usd(Decimal(15)) == "$15.00"
     assert usd(Decimal("0.000001")) == "$0.000001"
     assert (tokens(128000), tokens(1047576), tokens(None)) == ("128k", "1.05M", "—")
+    assert (tokens(131072), tokens(8191), tokens(4000)) == ("131k", "8,191", "4k")
 
 
 def test_a_hand_made_model_left_unpriced_takes_the_catalog_prices(
