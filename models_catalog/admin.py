@@ -84,13 +84,19 @@ class AIModelForm(forms.ModelForm[AIModel]):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial.setdefault("model_config_json", self.instance.get_config())
+        as_of = (
+            price_catalog.current().as_of
+            if PRICE_FIELDS.keys() & set(self.fields)
+            else None
+        )
         for name, what in PRICE_FIELDS.items():
             if name in self.fields:
                 self.fields[name].required = False
                 self.fields[name].help_text = (
                     f"USD per million {what} tokens. Leave blank to use the bundled "
-                    "price catalog's list price (0 when it does not know the model); "
-                    "a price you enter is yours: catalog refreshes never change it."
+                    f"price catalog's list price (figures of {as_of}; 0 when it does "
+                    "not know the model); a price you enter is yours: catalog "
+                    "refreshes never change it."
                 )
         if "context_window" in self.fields:
             self.fields["context_window"].help_text = (

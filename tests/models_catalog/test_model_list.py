@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from models_catalog.admin import tokens, usd
 from models_catalog.models import AIModel
@@ -115,8 +116,16 @@ def test_the_list_shows_badges_provider_names_and_prices(
         model_id="text-embedding-3-small",
         model_type="embedding",
     )
+    AIModelFactory(
+        provider=acme_provider,
+        model_id="gpt-3.5-turbo",
+        name="Old Turbo",
+        missing_since=timezone.now(),
+    )
     page = login(world.alice).get(MODELS_URL).content.decode()
     assert "$0.15 / $0.60" in page
+    assert 'Old Turbo<span class="mg-model-id">gpt-3.5-turbo</span>' in page
+    assert ">missing at vendor</span>" in page
     assert '<span class="mg-price-source">catalog</span>' in page
     assert "not priced" in page  # the embedder has no price yet
     assert '<span class="mg-badge mg-type-inference">Chat</span>' in page
