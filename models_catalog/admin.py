@@ -1,4 +1,8 @@
-"""Model and grant admin, scoped to the organizations the user administers."""
+"""Model and grant admin, scoped to the organizations the user administers.
+
+The grant admin lives in ``grant_admin`` (registered by importing it here),
+the model list's helpers in ``model_list``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import URLPattern, path
@@ -17,13 +21,14 @@ from django.utils.html import format_html
 
 from accounts.access import (
     OrganizationScopedAdmin,
-    is_member,
     is_superuser,
     request_admin_org_ids,
 )
 from models_catalog import price_catalog
 from models_catalog.discovery import sync_provider_models
-from models_catalog.models import AIModel, Grant
+from models_catalog.grant_admin import GrantAdmin, GrantForm
+from models_catalog.model_list import StatusListForm, status_action, tokens, usd
+from models_catalog.models import AIModel
 from models_catalog.starter import add_starter
 from providers.admin import ProviderAdmin, starter_organizations
 from providers.crypto import CryptoError
@@ -33,9 +38,11 @@ from providers.health import scrubbed
 from providers.models import Provider
 
 if TYPE_CHECKING:
-    from django.contrib.admin.options import _FieldsetSpec
     from django.http import HttpRequest
 
+
+# Registered by their modules; re-exported for the code that names them here.
+__all__ = ["AIModelAdmin", "AIModelForm", "GrantAdmin", "GrantForm"]
 
 STARTER_ONLY = (
     "The starter provider serves only the platform's starter model; "
@@ -161,77 +168,6 @@ class AIModelForm(forms.ModelForm[AIModel]):
         return super().save(commit=commit)
 
 
-def usd(value: Decimal) -> str:
-    """A per-million price as dollars: cents at least, up to six decimals."""
-    text = f"{value:.6f}".rstrip("0")
-    whole, _, cents = text.partition(".")
-    return f"${whole}.{cents.ljust(2, '0')}"
-
-
-def tokens(value: int | None) -> str:
-    if not value:
-        return "—"
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.3g}M"
-    if value >= 100_000 or value % 1000 == 0:
-        return f"{round(value / 1000)}k"
-    return f"{value:,}"
-
-
-class StatusListForm(forms.ModelForm[AIModel]):
-    """The list's editable status, drawn as a badge (models_admin.css)."""
-
-    class Meta:
-        model = AIModel
-        fields = ["status"]
-        widgets = {
-            "status": forms.Select(attrs={"class": "mg-status", "aria-label": "Status"})
-        }
-
-
-def set_status(queryset: QuerySet[AIModel], status: str) -> list[AIModel]:
-    """Give each model of ``queryset`` the status; returns the ones changed.
-
-    Saved one by one (not ``update()``), so the gateway's caches hear of each.
-    """
-    changed = []
-    for model in queryset.exclude(status=status).select_related("provider"):
-        model.status = status
-        model.save(update_fields=["status", "updated_at"])
-        changed.append(model)
-    return changed
-
-
-def _status_action(status: str, verb: str) -> Callable[..., None]:
-    def action(
-        modeladmin: AIModelAdmin, request: HttpRequest, queryset: QuerySet[AIModel]
-    ) -> None:
-        # The queryset is the admin's own (scoped): only rows the admin may change.
-        changed = set_status(queryset, status)
-        note = ""
-        if status == AIModel.Status.ACTIVE:
-            unroutable = [
-                m.model_id
-                for m in changed
-                if m.missing_since or m.provider.status != "active"
-            ]
-            if unroutable:
-                note = (
-                    f" Not callable yet: {', '.join(unroutable[:5])} (its provider "
-                    "is inactive or the vendor no longer lists it)."
-                )
-        modeladmin.message_user(
-            request,
-            f"{verb} {len(changed)} model{'s' if len(changed) != 1 else ''}." + note,
-            messages.SUCCESS,
-        )
-
-    action.__name__ = f"mark_{status}"
-    return admin.action(
-        description=f"{verb[:-1]} selected models", permissions=["change"]
-    )(action)
-
-
 @admin.register(AIModel)
 class AIModelAdmin(OrganizationScopedAdmin):
     form = AIModelForm
@@ -260,8 +196,8 @@ class AIModelAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "model_id", "alias", "provider__name"]
     list_per_page = 50
     actions = [
-        _status_action(AIModel.Status.ACTIVE, "Activated"),
-        _status_action(AIModel.Status.INACTIVE, "Deactivated"),
+        status_action(AIModel.Status.ACTIVE, "Activated"),
+        status_action(AIModel.Status.INACTIVE, "Deactivated"),
     ]
     # Views other apps add under a model's URL (``<pk>/<name>/``): the gateway's
     # "Test" lives above the catalog, so it registers itself here.
@@ -426,182 +362,6 @@ class AIModelAdmin(OrganizationScopedAdmin):
         if not change and obj.owner_id is None:
             obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
-
-
-class GrantForm(forms.ModelForm[Grant]):
-    """A grant; a user grantee must be a member of the organization owning the target.
-
-    Visibility counts a grant to a user only inside that organization (rule 3),
-    so any other user grant would be dead weight, or a way to probe users.
-    """
-
-    class Meta:
-        model = Grant
-        fields = ["provider", "model", "user", "organization"]
-        help_texts = {
-            "model": "The model to share. Only active models are listed.",
-            "provider": "Or a provider instead of a model: shares every model it "
-            "serves, now and later.",
-            "organization": "Share with a whole organization: all its members, "
-            "and its service API keys, see and may call what you share.",
-            "user": "Or share with one member of the organization that owns the "
-            "model or provider.",
-        }
-
-    def clean(self) -> dict[str, Any]:
-        # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
-        super().clean()
-        data = self.cleaned_data
-        target = data.get("model") or data.get("provider")
-        user = data.get("user")
-        if (
-            target is not None
-            and user is not None
-            and not is_member(user.pk, target.organization_id)
-        ):
-            self.add_error(
-                "user",
-                "Grant to a member of the organization that owns the "
-                f"{'model' if data.get('model') else 'provider'}.",
-            )
-        grantee = data.get("organization")
-        provider = target.provider if isinstance(target, AIModel) else target
-        if (
-            provider is not None
-            and provider.starter
-            and grantee is not None
-            and grantee.pk != provider.organization_id
-        ):
-            # The platform's key serves each organization that added it itself.
-            self.add_error(
-                "organization",
-                "The starter model is for its own organization only; another "
-                "organization adds its own starter in one click.",
-            )
-        return data
-
-
-GRANT_HELP = (
-    "A grant shares one model (or every model of a provider) with a whole "
-    "organization or with one member of yours. Those it names see the model in "
-    "their model list and may call it through the gateway with their API keys, "
-    "within the model's and provider's limits; calls are billed to the caller's "
-    "organization, and your provider's credentials are never shown to them. "
-    "Delete the grant to take access back."
-)
-
-
-def model_label(model: AIModel) -> str:
-    """“provider / model id (name)”: unambiguous when two providers serve one model."""
-    label = f"{model.provider.name} / {model.model_id}"
-    named = model.name and model.name != model.model_id
-    return f"{label} ({model.name})" if named else label
-
-
-class ModelChoiceByLabel(forms.ModelChoiceField[AIModel]):
-    def label_from_instance(self, obj: AIModel) -> str:
-        return model_label(obj)
-
-
-@admin.register(Grant)
-class GrantAdmin(OrganizationScopedAdmin):
-    """Grants on the models and providers the user's organizations own."""
-
-    form = GrantForm
-    fieldsets = [
-        (
-            None,
-            {
-                "description": GRANT_HELP,
-                "classes": ["mg-grant-help"],
-                "fields": ["model", "provider"],
-            },
-        ),
-        ("Share with", {"fields": ["organization", "user"]}),
-        (None, {"fields": ["created_by", "created_at"]}),
-    ]
-    readonly_fields = ["created_by", "created_at"]
-
-    class Media:
-        css: ClassVar[dict[str, list[str]]] = {
-            "all": ["models_catalog/models_admin.css"]
-        }
-
-    def get_fieldsets(
-        self, request: HttpRequest, obj: Grant | None = None
-    ) -> _FieldsetSpec:
-        # Who made it, and when, exist only once it does.
-        fieldsets = list(self.fieldsets or [])
-        return fieldsets if obj is not None else fieldsets[:-1]
-
-    def formfield_for_foreignkey(
-        self, db_field: Any, request: HttpRequest, **kwargs: Any
-    ) -> forms.ModelChoiceField[Any] | None:
-        if db_field.name == "model":
-            kwargs["form_class"] = ModelChoiceByLabel
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "model" and field is not None:
-            queryset = field.queryset
-            assert queryset is not None  # the scoped choices, or every model
-            match = request.resolver_match
-            current = str(match.kwargs.get("object_id", "")) if match else ""
-            active = Q(status=AIModel.Status.ACTIVE)
-            if current.isdigit():
-                # An existing grant keeps its model listed, even if inactive now.
-                active |= Q(grants__pk=current)
-            field.queryset = (
-                queryset.filter(active)
-                .distinct()
-                .select_related("provider")
-                .order_by("provider__name", "model_id")
-            )
-        return field
-
-    list_display = [
-        "__str__",
-        "target_kind",
-        "grantee_kind",
-        "created_by",
-        "created_at",
-    ]
-    list_select_related = [
-        "provider",
-        "model",
-        "user",
-        "organization",
-        "created_by",
-    ]
-    search_fields = [
-        "model__model_id",
-        "model__name",
-        "provider__name",
-        "user__username",
-        "organization__name",
-    ]
-    list_per_page = 50
-
-    def scope_q(self, org_ids: frozenset[int]) -> Q:
-        return Q(model__organization_id__in=org_ids) | Q(
-            provider__organization_id__in=org_ids
-        )
-
-    def organization_id_of(self, obj: Grant) -> int | None:
-        return obj.owner_organization_id
-
-    def save_model(
-        self, request: HttpRequest, obj: Grant, form: GrantForm, change: bool
-    ) -> None:
-        if not change:
-            obj.created_by = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
-        super().save_model(request, obj, form, change)
-
-    @admin.display(description="target")
-    def target_kind(self, obj: Grant) -> str:
-        return "model" if obj.model_id else "provider"
-
-    @admin.display(description="grantee")
-    def grantee_kind(self, obj: Grant) -> str:
-        return "user" if obj.user_id else "organization"
 
 
 # -- "Discover models now" on the provider list ---------------------------------

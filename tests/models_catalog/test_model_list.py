@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from models_catalog.admin import tokens, usd
+from models_catalog.model_list import tokens, usd
 from models_catalog.models import AIModel
 from models_catalog.starter import add_starter
 from providers.models import Provider
