@@ -11,3 +11,5 @@ class GatewayConfig(AppConfig):
         from gateway import signals
 
         signals.connect()
+        # Imported for its effect: the model admin's "Test" view and action.
+        import gateway.model_test_admin  # noqa: F401

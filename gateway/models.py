@@ -131,6 +131,7 @@ class UsageRecord(models.Model):
     class Source(models.TextChoices):
         API = "api", "API"
         PLAYGROUND = "playground", "Playground"
+        ADMIN_TEST = "admin_test", "Admin test"
 
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="usage"
@@ -180,7 +181,8 @@ class UsageRecord(models.Model):
         max_length=16,
         choices=Source.choices,
         default=Source.API,
-        help_text="Where the call came from: an API key, or the site's playground.",
+        help_text="Where the call came from: an API key, the site's playground, "
+        "or an admin's model test.",
     )
     model_name = models.CharField(max_length=255, help_text="As the caller sent it.")
     stream = models.BooleanField(default=False)

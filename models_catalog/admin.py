@@ -1,19 +1,34 @@
-"""Model and grant admin, scoped to the organizations the user administers."""
+"""Model and grant admin, scoped to the organizations the user administers.
+
+The grant admin lives in ``grant_admin`` (registered by importing it here),
+the model list's helpers in ``model_list``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import URLPattern, path
+from django.utils.html import format_html
 
-from accounts.access import OrganizationScopedAdmin, is_member, is_superuser
+from accounts.access import (
+    OrganizationScopedAdmin,
+    is_superuser,
+    request_admin_org_ids,
+)
+from models_catalog import price_catalog
 from models_catalog.discovery import sync_provider_models
-from models_catalog.models import AIModel, Grant
+from models_catalog.grant_admin import GrantAdmin, GrantForm
+from models_catalog.model_list import StatusListForm, status_action, tokens, usd
+from models_catalog.models import AIModel
 from models_catalog.starter import add_starter
 from providers.admin import ProviderAdmin, starter_organizations
 from providers.crypto import CryptoError
@@ -25,6 +40,9 @@ from providers.models import Provider
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
+
+# Registered by their modules; re-exported for the code that names them here.
+__all__ = ["AIModelAdmin", "AIModelForm", "GrantAdmin", "GrantForm"]
 
 STARTER_ONLY = (
     "The starter provider serves only the platform's starter model; "
@@ -38,6 +56,9 @@ STARTER_FIXED = [
     "output_cost_per_million",
     "context_window",
 ]
+
+
+PRICE_FIELDS = {"input_cost_per_million": "input", "output_cost_per_million": "output"}
 
 
 class AIModelForm(forms.ModelForm[AIModel]):
@@ -70,6 +91,25 @@ class AIModelForm(forms.ModelForm[AIModel]):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial.setdefault("model_config_json", self.instance.get_config())
+        as_of = (
+            price_catalog.current().as_of
+            if PRICE_FIELDS.keys() & set(self.fields)
+            else None
+        )
+        for name, what in PRICE_FIELDS.items():
+            if name in self.fields:
+                self.fields[name].required = False
+                self.fields[name].help_text = (
+                    f"USD per million {what} tokens. Leave blank to use the bundled "
+                    f"price catalog's list price (figures of {as_of}; 0 when it does "
+                    "not know the model); a price you enter is yours: catalog "
+                    "refreshes never change it."
+                )
+        if "context_window" in self.fields:
+            self.fields["context_window"].help_text = (
+                "Tokens. Leave blank to use the catalog's figure when it knows the "
+                "model."
+            )
         field = self.fields.get("provider")
         if isinstance(field, forms.ModelChoiceField) and field.queryset is not None:
             # The starter provider serves the platform's starter model only.
@@ -93,7 +133,35 @@ class AIModelForm(forms.ModelForm[AIModel]):
         elif provider is not None:
             # The organization always follows the provider; it is never chosen.
             self.instance.organization_id = provider.organization_id
+        self._clean_prices(data)
         return data
+
+    def _clean_prices(self, data: dict[str, Any]) -> None:
+        """Blank prices come from the catalog; entered ones are the admin's own."""
+        names = [name for name in PRICE_FIELDS if name in self.fields]
+        if not names:  # the starter model: its prices are fixed
+            return
+        instance = self.instance
+        provider, model_id = data.get("provider"), data.get("model_id")
+        entry = None
+        if provider is not None and model_id:
+            entry = price_catalog.current().lookup(provider.provider_type, model_id)
+        if "context_window" in self.fields and data.get("context_window") is None:
+            data["context_window"] = entry.context_window if entry else None
+        if any(data.get(name) is not None for name in names):
+            if not instance.pk or any(n in self.changed_data for n in names):
+                instance.price_source = AIModel.PriceSource.MANUAL
+            for name in names:
+                if data.get(name) is None:
+                    data[name] = Decimal(0)
+            return
+        if entry is None:
+            instance.price_source = AIModel.PriceSource.UNSET
+            data.update(dict.fromkeys(names, Decimal(0)))
+            return
+        instance.price_source = AIModel.PriceSource.CATALOG
+        data["input_cost_per_million"] = entry.input_cost
+        data["output_cost_per_million"] = entry.output_cost
 
     def save(self, commit: bool = True) -> AIModel:
         self.instance.seal("model_config", self.cleaned_data["model_config_json"])
@@ -103,22 +171,23 @@ class AIModelForm(forms.ModelForm[AIModel]):
 @admin.register(AIModel)
 class AIModelAdmin(OrganizationScopedAdmin):
     form = AIModelForm
+    # Fits 1366 px beside the navigation and filters: the model id is shown
+    # under a display name that differs from it, and "missing" as a badge.
     list_display = [
-        "__str__",
-        "model_id",
-        "provider",
-        "organization",
-        "model_type",
+        "model_column",
+        "provider_name",
+        "type_badge",
         "status",
-        "input_cost_per_million",
-        "output_cost_per_million",
-        "source",
-        "missing_since",
+        "prices",
+        "context",
     ]
+    list_display_links = ["model_column"]
+    list_editable = ["status"]
     list_filter = [
         "model_type",
         "status",
         "source",
+        "price_source",
         ("missing_since", admin.EmptyFieldListFilter),
         ("provider", admin.RelatedOnlyFieldListFilter),
         ("organization", admin.RelatedOnlyFieldListFilter),
@@ -126,8 +195,100 @@ class AIModelAdmin(OrganizationScopedAdmin):
     list_select_related = ["provider", "organization"]
     search_fields = ["name", "model_id", "alias", "provider__name"]
     list_per_page = 50
+    actions = [
+        status_action(AIModel.Status.ACTIVE, "Activated"),
+        status_action(AIModel.Status.INACTIVE, "Deactivated"),
+    ]
+    # Views other apps add under a model's URL (``<pk>/<name>/``): the gateway's
+    # "Test" lives above the catalog, so it registers itself here.
+    object_views: ClassVar[dict[str, Callable[..., HttpResponse]]] = {}
+
+    class Media:
+        css: ClassVar[dict[str, list[str]]] = {
+            "all": ["models_catalog/models_admin.css"]
+        }
+
+    def get_changelist_form(
+        self, request: HttpRequest, **kwargs: Any
+    ) -> type[forms.ModelForm[AIModel]]:
+        return StatusListForm
+
+    @admin.display(description="model", ordering="model_id")
+    def model_column(self, obj: AIModel) -> str:
+        shown = obj.name or obj.model_id
+        detail = (
+            format_html('<span class="mg-model-id">{}</span>', obj.model_id)
+            if shown != obj.model_id
+            else ""
+        )
+        missing = (
+            format_html(
+                '<span class="mg-badge mg-missing" title="{}">{}</span>',
+                "The vendor no longer lists this model; it is not routed to.",
+                "missing at vendor",
+            )
+            if obj.missing_since
+            else ""
+        )
+        return format_html("{}{}{}", shown, detail, missing)
+
+    def get_list_display(
+        self, request: HttpRequest
+    ) -> list[str | Callable[[Any], str | bool]]:
+        columns = list(super().get_list_display(request))
+        if is_superuser(request) or len(request_admin_org_ids(request)) > 1:
+            # Several organizations: say whose under the provider's name.
+            columns[columns.index("provider_name")] = "provider_and_organization"
+        return columns
+
+    @admin.display(description="provider", ordering="provider__name")
+    def provider_name(self, obj: AIModel) -> str:
+        return obj.provider.name
+
+    @admin.display(description="provider", ordering="provider__name")
+    def provider_and_organization(self, obj: AIModel) -> str:
+        return format_html(
+            '{}<span class="mg-model-id">{}</span>',
+            obj.provider.name,
+            obj.organization.name,
+        )
+
+    @admin.display(description="type", ordering="model_type")
+    def type_badge(self, obj: AIModel) -> str:
+        return format_html(
+            '<span class="mg-badge mg-type-{}">{}</span>',
+            obj.model_type,
+            {"inference": "Chat"}.get(obj.model_type, obj.get_model_type_display()),
+        )
+
+    @admin.display(description="$ per 1M in / out")
+    def prices(self, obj: AIModel) -> str:
+        unset = obj.price_source == AIModel.PriceSource.UNSET
+        if unset and not (obj.input_cost_per_million or obj.output_cost_per_million):
+            return format_html('<span class="mg-muted">{}</span>', "not priced")
+        return format_html(
+            '{} / {} <span class="mg-price-source">{}</span>',
+            usd(obj.input_cost_per_million),
+            usd(obj.output_cost_per_million),
+            "" if unset else obj.price_source,
+        )
+
+    @admin.display(description="context", ordering="context_window")
+    def context(self, obj: AIModel) -> str:
+        return tokens(obj.context_window)
 
     def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(partial(view, self)),
+                name=f"models_catalog_aimodel_{name}",
+            )
+            for name, view in self.object_views.items()
+        ]
+        return [*extra, *self._own_urls()]
+
+    def _own_urls(self) -> list[URLPattern]:
         add_starter_view = self.admin_site.admin_view(self.add_starter_view)
         return [
             path(
@@ -174,6 +335,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
             "instance_wide",
             "input_cost_per_million",
             "output_cost_per_million",
+            "price_source",
             "context_window",
             "requests_per_minute",
             "model_config_json",
@@ -185,7 +347,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: AIModel | None = None
     ) -> list[str]:
-        readonly = ["organization", "source", "missing_since", "owner"]
+        readonly = ["organization", "price_source", "source", "missing_since", "owner"]
         if obj is not None and obj.provider.starter:
             # Left out of the form: the platform's key pays for exactly this.
             readonly += STARTER_FIXED
@@ -200,104 +362,6 @@ class AIModelAdmin(OrganizationScopedAdmin):
         if not change and obj.owner_id is None:
             obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
-
-
-class GrantForm(forms.ModelForm[Grant]):
-    """A grant; a user grantee must be a member of the organization owning the target.
-
-    Visibility counts a grant to a user only inside that organization (rule 3),
-    so any other user grant would be dead weight, or a way to probe users.
-    """
-
-    class Meta:
-        model = Grant
-        fields = ["provider", "model", "user", "organization"]
-
-    def clean(self) -> dict[str, Any]:
-        # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
-        super().clean()
-        data = self.cleaned_data
-        target = data.get("model") or data.get("provider")
-        user = data.get("user")
-        if (
-            target is not None
-            and user is not None
-            and not is_member(user.pk, target.organization_id)
-        ):
-            self.add_error(
-                "user",
-                "Grant to a member of the organization that owns the "
-                f"{'model' if data.get('model') else 'provider'}.",
-            )
-        grantee = data.get("organization")
-        provider = target.provider if isinstance(target, AIModel) else target
-        if (
-            provider is not None
-            and provider.starter
-            and grantee is not None
-            and grantee.pk != provider.organization_id
-        ):
-            # The platform's key serves each organization that added it itself.
-            self.add_error(
-                "organization",
-                "The starter model is for its own organization only; another "
-                "organization adds its own starter in one click.",
-            )
-        return data
-
-
-@admin.register(Grant)
-class GrantAdmin(OrganizationScopedAdmin):
-    """Grants on the models and providers the user's organizations own."""
-
-    form = GrantForm
-    fields = ["provider", "model", "user", "organization", "created_by", "created_at"]
-    readonly_fields = ["created_by", "created_at"]
-    list_display = [
-        "__str__",
-        "target_kind",
-        "grantee_kind",
-        "created_by",
-        "created_at",
-    ]
-    list_select_related = [
-        "provider",
-        "model",
-        "user",
-        "organization",
-        "created_by",
-    ]
-    search_fields = [
-        "model__model_id",
-        "model__name",
-        "provider__name",
-        "user__username",
-        "organization__name",
-    ]
-    list_per_page = 50
-
-    def scope_q(self, org_ids: frozenset[int]) -> Q:
-        return Q(model__organization_id__in=org_ids) | Q(
-            provider__organization_id__in=org_ids
-        )
-
-    def organization_id_of(self, obj: Grant) -> int | None:
-        return obj.owner_organization_id
-
-    def save_model(
-        self, request: HttpRequest, obj: Grant, form: GrantForm, change: bool
-    ) -> None:
-        if not change:
-            obj.created_by = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
-        super().save_model(request, obj, form, change)
-
-    @admin.display(description="target")
-    def target_kind(self, obj: Grant) -> str:
-        return "model" if obj.model_id else "provider"
-
-    @admin.display(description="grantee")
-    def grantee_kind(self, obj: Grant) -> str:
-        return "user" if obj.user_id else "organization"
 
 
 # -- "Discover models now" on the provider list ---------------------------------

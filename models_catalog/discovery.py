@@ -2,8 +2,10 @@
 
 Repeatable: running it twice changes nothing. New models arrive with what the
 vendor reports (name, type, context window) and a status the provider decides
-(``activate_discovered``). Existing rows only gain what they lack: an admin's
-edits (names, types, prices, status, aliases) are kept. Discovered models the
+(``activate_discovered``) and the bundled catalog's list prices and context
+window where it knows the model (``price_catalog``). Existing rows only gain
+what they lack: an admin's edits (names, types, prices, status, aliases) are
+kept; prices are filled in while they are unset. Discovered models the
 vendor no longer lists get ``missing_since`` (never deleted) and come back when
 they reappear. Models added by hand are never marked.
 """
@@ -17,6 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from models_catalog import price_catalog
 from models_catalog.models import AIModel
 from providers.drivers import get_driver
 from providers.drivers.config import DriverConfig, ModelInfo
@@ -92,6 +95,7 @@ def sync_provider_models(
 def _apply(provider: Provider, listed: dict[str, ModelInfo]) -> DiscoveryResult:
     result = DiscoveryResult()
     now = timezone.now()
+    catalog = price_catalog.current()
     with transaction.atomic():
         existing = {
             m.model_id: m
@@ -100,7 +104,7 @@ def _apply(provider: Provider, listed: dict[str, ModelInfo]) -> DiscoveryResult:
         for model_id, info in listed.items():
             model = existing.get(model_id)
             if model is None:
-                AIModel.objects.create(
+                model = AIModel(
                     provider=provider,
                     organization_id=provider.organization_id,
                     owner_id=provider.owner_id,
@@ -115,6 +119,8 @@ def _apply(provider: Provider, listed: dict[str, ModelInfo]) -> DiscoveryResult:
                     if provider.activate_discovered
                     else AIModel.Status.INACTIVE,
                 )
+                price_catalog.apply_prices(model, provider.provider_type, catalog)
+                model.save()
                 result.added.append(model_id)
                 continue
             changed: list[str] = []
@@ -128,6 +134,10 @@ def _apply(provider: Provider, listed: dict[str, ModelInfo]) -> DiscoveryResult:
             if model.context_window is None and info.context_window:
                 model.context_window = info.context_window
                 changed.append("context_window")
+            if model.price_source == AIModel.PriceSource.UNSET:
+                changed += price_catalog.apply_prices(
+                    model, provider.provider_type, catalog
+                )
             if changed:
                 model.save(update_fields=[*changed, "updated_at"])
                 if "missing_since" not in changed or len(changed) > 1:

@@ -26,6 +26,11 @@ class AIModel(EncryptedFieldsMixin, models.Model):
         MANUAL = "manual", "Added by hand"
         DISCOVERED = "discovered", "Discovered"
 
+    class PriceSource(models.TextChoices):
+        UNSET = "unset", "Not priced"
+        CATALOG = "catalog", "Catalog"
+        MANUAL = "manual", "Set by an admin"
+
     provider = models.ForeignKey(
         "providers.Provider", on_delete=models.CASCADE, related_name="models"
     )
@@ -61,6 +66,13 @@ class AIModel(EncryptedFieldsMixin, models.Model):
     )
     output_cost_per_million = models.DecimalField(
         max_digits=12, decimal_places=6, default=0
+    )
+    price_source = models.CharField(
+        max_length=16,
+        choices=PriceSource.choices,
+        default=PriceSource.UNSET,
+        help_text="Where the prices came from: the bundled price catalog (kept "
+        "current by refresh_model_catalog) or an admin (never overwritten).",
     )
     context_window = models.PositiveIntegerField(null=True, blank=True)
     source = models.CharField(
@@ -121,6 +133,11 @@ class AIModel(EncryptedFieldsMixin, models.Model):
             )
 
 
+GRANT_ONE_TARGET = "Choose either a model or a provider to share, not both."
+GRANT_ONE_GRANTEE = "Choose either an organization or a user to share with, not both."
+ALREADY_GRANTED = "This is already shared with them."
+
+
 class Grant(models.Model):
     """An ACL entry: use of a provider or model, granted to a user or organization."""
 
@@ -170,6 +187,7 @@ class Grant(models.Model):
                     | models.Q(provider__isnull=True, model__isnull=False)
                 ),
                 name="grant_exactly_one_target",
+                violation_error_message=GRANT_ONE_TARGET,
             ),
             models.CheckConstraint(
                 condition=(
@@ -177,26 +195,31 @@ class Grant(models.Model):
                     | models.Q(user__isnull=True, organization__isnull=False)
                 ),
                 name="grant_exactly_one_grantee",
+                violation_error_message=GRANT_ONE_GRANTEE,
             ),
             models.UniqueConstraint(
                 fields=["model", "user"],
                 condition=models.Q(model__isnull=False, user__isnull=False),
                 name="grant_unique_model_user",
+                violation_error_message=ALREADY_GRANTED,
             ),
             models.UniqueConstraint(
                 fields=["model", "organization"],
                 condition=models.Q(model__isnull=False, organization__isnull=False),
                 name="grant_unique_model_org",
+                violation_error_message=ALREADY_GRANTED,
             ),
             models.UniqueConstraint(
                 fields=["provider", "user"],
                 condition=models.Q(provider__isnull=False, user__isnull=False),
                 name="grant_unique_provider_user",
+                violation_error_message=ALREADY_GRANTED,
             ),
             models.UniqueConstraint(
                 fields=["provider", "organization"],
                 condition=models.Q(provider__isnull=False, organization__isnull=False),
                 name="grant_unique_provider_org",
+                violation_error_message=ALREADY_GRANTED,
             ),
         ]
 
@@ -216,8 +239,41 @@ class Grant(models.Model):
         return None
 
     def clean(self) -> None:
+        """Say which choice is missing or doubled, before the database would."""
         super().clean()
-        if bool(self.provider_id) == bool(self.model_id):
-            raise ValidationError("Grant either a provider or a model, not both.")
-        if bool(self.user_id) == bool(self.organization_id):
-            raise ValidationError("Grant to either a user or an organization.")
+        errors: dict[str, str] = {}
+        if not self.provider_id and not self.model_id:
+            errors["model"] = (
+                "Choose the model to share (or a provider, to share all its models)."
+            )
+        elif self.provider_id and self.model_id:
+            errors["provider"] = (
+                "Choose a model or a provider, not both: a provider grant already "
+                "covers all its models."
+            )
+        if not self.user_id and not self.organization_id:
+            errors["organization"] = (
+                "Choose who gets access: an organization (all its members) or one user."
+            )
+        elif self.user_id and self.organization_id:
+            errors["user"] = "Choose an organization or a user, not both."
+        if errors:
+            raise ValidationError(errors)
+
+
+class CatalogRelease(models.Model):
+    """A price catalog loaded by ``refresh_model_catalog``, shared by every process.
+
+    The newest release (by ``as_of``) that is newer than the bundled file is the
+    catalog in force (``models_catalog.price_catalog.current``).
+    """
+
+    as_of = models.DateField(help_text="The date of the figures in the file.")
+    content = models.TextField(help_text="The validated catalog file, as loaded.")
+    loaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of", "-loaded_at"]
+
+    def __str__(self) -> str:
+        return f"price catalog of {self.as_of}"

@@ -9,18 +9,13 @@ for any other.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db import IntegrityError, transaction
 
 from accounts.models import Organization, User
+from models_catalog import price_catalog
 from models_catalog.models import AIModel, Grant
 from providers import starter
 from providers.models import Provider
-
-# gpt-4o-mini's list prices (USD per million tokens); another STARTER_MODEL
-# starts at zero for an admin to set.
-KNOWN_PRICES = {"gpt-4o-mini": (Decimal("0.15"), Decimal("0.60"))}
 
 
 def existing(organization: Organization) -> Provider | None:
@@ -50,7 +45,6 @@ def add_starter(organization: Organization, user: User | None) -> tuple[Provider
     if found is not None:
         return found, False
     model_id = starter.model_id()
-    input_cost, output_cost = KNOWN_PRICES.get(model_id, (Decimal(0), Decimal(0)))
     try:
         with transaction.atomic():
             provider = Provider.objects.create(
@@ -61,15 +55,16 @@ def add_starter(organization: Organization, user: User | None) -> tuple[Provider
                 auth_method=starter.AUTH_METHOD,
                 starter=True,
             )
-            model = AIModel.objects.create(
+            model = AIModel(
                 provider=provider,
                 organization=organization,
                 owner=user,
                 model_id=model_id,
                 model_type=AIModel.ModelType.INFERENCE,
-                input_cost_per_million=input_cost,
-                output_cost_per_million=output_cost,
             )
+            # The catalog's list prices; a model it does not know starts at zero.
+            price_catalog.apply_prices(model, starter.PROVIDER_TYPE)
+            model.save()
             Grant.objects.create(
                 model=model, organization=organization, created_by=user
             )

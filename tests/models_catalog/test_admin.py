@@ -279,7 +279,10 @@ def test_a_grant_needs_exactly_one_target(world: World, acme_model: AIModel) -> 
         },
     )
     assert response.status_code == 200
-    assert response.context["adminform"].form.non_field_errors()
+    assert response.context["adminform"].form.errors["provider"] == [
+        "Choose a model or a provider, not both: a provider grant already covers "
+        "all its models."
+    ]
     assert not Grant.objects.exists()
 
 

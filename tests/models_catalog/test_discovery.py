@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from models_catalog.discovery import sync_provider_models
@@ -121,3 +123,58 @@ def test_refused_credentials_are_an_error_not_an_empty_catalog(world):
         assert raised.value.code == "upstream_auth_error"
         assert AIModel.objects.count() == before
         assert not AIModel.objects.filter(missing_since__isnull=False).exists()
+
+
+# What the bundled catalog prices each fake's chat model at (None: not catalogued).
+CATALOG_PRICES = {
+    "openai": ("0.15", "0.60"),
+    "anthropic": ("3", "15"),
+    "bedrock": ("0.25", "1.25"),
+    "gemini": ("0.30", "2.50"),
+    "ollama": ("0", "0"),  # local: free
+    "groq": None,  # Groq does not serve gpt-4o-mini
+    "azure": None,  # a deployment name, not a model id
+}
+
+
+def test_discovered_models_arrive_with_catalog_prices(provider):
+    prov, vendor = provider
+    chat, _ = EXPECTED[vendor]
+    sync_provider_models(prov)
+    model = AIModel.objects.get(provider=prov, model_id=chat)
+    expected = CATALOG_PRICES[vendor]
+    if expected is None:
+        assert model.price_source == "unset"
+        assert (model.input_cost_per_million, model.output_cost_per_million) == (0, 0)
+        return
+    assert model.price_source == "catalog"
+    assert (model.input_cost_per_million, model.output_cost_per_million) == tuple(
+        Decimal(p) for p in expected
+    )
+    if vendor != "ollama":
+        assert model.context_window  # the vendor's figure, or the catalog's
+
+
+def test_rediscovery_prices_unpriced_models_and_keeps_the_admins(world):
+    with upstreams.start("openai") as upstream:
+        prov = upstreams.register(upstream, world.acme)
+        AIModel.objects.filter(provider=prov).delete()
+        mini = AIModel.objects.create(provider=prov, model_id="gpt-4o-mini")
+        own = AIModel.objects.create(
+            provider=prov,
+            model_id="gpt-4o",
+            input_cost_per_million=1,
+            output_cost_per_million=2,
+            price_source=AIModel.PriceSource.MANUAL,
+        )
+        result = sync_provider_models(prov)
+    mini.refresh_from_db()
+    own.refresh_from_db()
+    assert "gpt-4o-mini" in result.updated
+    assert (mini.input_cost_per_million, mini.price_source) == (
+        Decimal("0.15"),
+        "catalog",
+    )
+    assert mini.context_window == 128000
+    assert (own.input_cost_per_million, own.output_cost_per_million) == (1, 2)
+    assert own.price_source == "manual"
