@@ -185,7 +185,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
                     ]
                 },
             ),
-            ("Health history", {"fields": ["health_history"]}),
+            *([("Health history", {"fields": ["health_history"]})] if obj else []),
         ]
 
     def _starter_fieldsets(self) -> _FieldsetSpec:

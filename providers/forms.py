@@ -256,6 +256,11 @@ class ProviderForm(forms.ModelForm[Provider]):
         )
         shown = self.data.get(self.add_prefix("provider_type")) if self.is_bound else ""
         self._describe_type(shown if shown in catalog.TYPES else provider_type)
+        if "endpoint" in self.fields:
+            self.fields["endpoint"].help_text = (
+                "Where requests go: the vendor's base URL. Leave empty for the "
+                "default shown, if there is one."
+            )
         self.final_credentials: dict[str, Any] | None = None
         self.final_config: dict[str, Any] | None = None
         self.check_result: CheckResult | None = None
