@@ -126,7 +126,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
     ) -> _FieldsetSpec:
         if obj is not None and obj.starter:
             return self._starter_fieldsets()
-        return [
+        fieldsets: _FieldsetSpec = [
             (
                 None,
                 {
@@ -185,8 +185,10 @@ class ProviderAdmin(OrganizationScopedAdmin):
                     ]
                 },
             ),
-            *([("Health history", {"fields": ["health_history"]})] if obj else []),
         ]
+        if obj is None:  # nothing to show before the first save
+            return fieldsets
+        return [*fieldsets, ("Health history", {"fields": ["health_history"]})]
 
     def _starter_fieldsets(self) -> _FieldsetSpec:
         """A starter provider: no endpoint, type or credential of its own to edit."""
