@@ -30,6 +30,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.html import escape
 
 from providers import catalog, verification
 from providers.crypto import CryptoError
@@ -169,7 +170,7 @@ class ProviderForm(forms.ModelForm[Provider]):
         label="Token URL",
         required=False,
         help_text="The OAuth2 token endpoint (client credentials grant), e.g. "
-        "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token.",
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token.",
     )
     client_id = forms.CharField(
         label="Client ID", required=False, help_text="The OAuth2 client (app) id."
@@ -269,7 +270,8 @@ class ProviderForm(forms.ModelForm[Provider]):
         """The type's help and placeholders (the script updates them live)."""
         if "provider_type" in self.fields:
             spec = catalog.TYPES.get(provider_type)
-            self.fields["provider_type"].help_text = spec.help if spec else ""
+            # The admin renders help text as HTML: "<resource>" must stay text.
+            self.fields["provider_type"].help_text = escape(spec.help) if spec else ""
         for name, value in catalog.placeholders_for(provider_type).items():
             if name in self.fields:
                 self.fields[name].widget.attrs["placeholder"] = value

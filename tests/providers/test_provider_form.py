@@ -173,3 +173,11 @@ def test_a_blank_stored_auth_method_shows_as_the_types_default(world: World) -> 
     assert '<option value="x_api_key" selected>' in auth[: auth.index("</select>")]
     placeholder = 'placeholder="https://api.anthropic.com"'
     assert placeholder in page
+
+
+def test_the_type_help_is_text_even_without_the_script(world: World) -> None:
+    client = login(world.alice)
+    page = client.get(ADD_URL).content.decode()
+    assert "OpenAI: an API key from platform.openai.com" in page
+    response = client.post(ADD_URL, {"provider_type": "azure_openai"})
+    assert "https://&lt;resource&gt;.openai.azure.com" in response.content.decode()
