@@ -34,7 +34,7 @@ from django.utils.html import escape
 
 from providers import catalog, verification
 from providers.crypto import CryptoError
-from providers.health import CheckResult, probe
+from providers.health import probe
 from providers.models import Provider
 
 # Form field → key in the credentials dict.
@@ -264,7 +264,6 @@ class ProviderForm(forms.ModelForm[Provider]):
             )
         self.final_credentials: dict[str, Any] | None = None
         self.final_config: dict[str, Any] | None = None
-        self.check_result: CheckResult | None = None
 
     def _describe_type(self, provider_type: str) -> None:
         """The type's help and placeholders (the script updates them live)."""
@@ -405,7 +404,6 @@ class ProviderForm(forms.ModelForm[Provider]):
     def _verify(self, instance: Provider) -> None:
         """Call the vendor; show its reason next to the fields it concerns."""
         result = probe(instance)
-        self.check_result = result
         if result.health == Provider.Health.AVAILABLE:
             return
         fields = [
