@@ -1,4 +1,10 @@
-"""Provider admin: scoped to the user's organizations; credentials only "configured"."""
+"""Provider admin: scoped to the user's organizations; credentials only "configured".
+
+The change form shows the fields the type and auth method use (the field map
+is rendered for ``static/providers/provform.js``), a status panel at its top,
+and a small scoped JSON view (``<id>/status/``) the panel polls after a save
+until the check that followed it has finished.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
+from django.http import Http404, JsonResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
@@ -20,9 +29,8 @@ from accounts.access import (
 from accounts.models import Organization
 from providers import catalog, starter
 from providers.forms import HEADERS_FIELD, SECRET_FIELDS, ProviderForm
-from providers.health import check_provider
 from providers.models import HealthEvent, Provider
-from providers.tasks import after_provider_saved
+from providers.tasks import after_provider_saved, check_and_follow
 
 if TYPE_CHECKING:
     # The stubs' name for what get_fieldsets returns (a stub-only alias).
@@ -33,6 +41,8 @@ if TYPE_CHECKING:
 
 
 HEALTH_FIELDS = ["health", "health_message", "health_checked_at", "health_latency_ms"]
+# Session key: when the last save of provider <pk> queued a check (ISO time).
+CHECK_PENDING_KEY = "provider-check-queued-{pk}"
 HISTORY_ROWS = 20
 # Checks run in the request: bound the work one click can cause.
 MAX_CHECKS_PER_ACTION = 25
@@ -57,7 +67,10 @@ class ProviderAdmin(OrganizationScopedAdmin):
     form = ProviderForm
 
     class Media:
-        css = {"all": ["providers/admin.css"]}
+        css = {"all": ["providers/admin.css", "providers/provform.css"]}
+        js = ["providers/provform.js"]
+
+    change_form_template = "admin/providers/provider/change_form.html"
 
     list_display = [
         "name",
@@ -113,7 +126,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
     ) -> _FieldsetSpec:
         if obj is not None and obj.starter:
             return self._starter_fieldsets()
-        return [
+        fieldsets: _FieldsetSpec = [
             (
                 None,
                 {
@@ -123,6 +136,9 @@ class ProviderAdmin(OrganizationScopedAdmin):
                         "provider_type",
                         "endpoint",
                         "auth_method",
+                        "region",
+                        "api_version",
+                        "deployments",
                         "status",
                         "priority",
                         "instance_wide",
@@ -136,34 +152,27 @@ class ProviderAdmin(OrganizationScopedAdmin):
                 {
                     "fields": [
                         "api_key",
+                        "auth_header",
+                        "auth_prefix",
                         "aws_access_key_id",
                         "aws_secret_access_key",
                         "aws_session_token",
-                        "client_secret",
-                        "custom_headers",
-                        "clear_credentials",
-                        "verify_credentials",
-                    ],
-                    "description": "Stored encrypted and never shown again. "
-                    "Leave a field blank to keep its stored value.",
-                },
-            ),
-            (
-                "Vendor settings",
-                {
-                    "fields": [
-                        "region",
-                        "api_version",
-                        "base_url",
-                        "auth_header",
-                        "auth_prefix",
                         "token_url",
                         "client_id",
                         "scope",
-                        "deployments",
-                        "extra_config",
-                    ]
+                        "client_secret",
+                        "custom_headers",
+                        "clear_credentials",
+                        "save_without_verifying",
+                    ],
+                    "description": "Stored encrypted and never shown again. "
+                    "Leave a field blank to keep its stored value. Saving checks "
+                    "them with the vendor first.",
                 },
+            ),
+            (
+                "More vendor settings",
+                {"fields": ["extra_config"], "classes": ["collapse"]},
             ),
             (
                 "Limits and timeouts",
@@ -176,8 +185,10 @@ class ProviderAdmin(OrganizationScopedAdmin):
                     ]
                 },
             ),
-            ("Health", {"fields": [*HEALTH_FIELDS, "health_history"]}),
         ]
+        if obj is None:  # nothing to show before the first save
+            return fieldsets
+        return [*fieldsets, ("Health history", {"fields": ["health_history"]})]
 
     def _starter_fieldsets(self) -> _FieldsetSpec:
         """A starter provider: no endpoint, type or credential of its own to edit."""
@@ -210,7 +221,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
                     ]
                 },
             ),
-            ("Health", {"fields": [*HEALTH_FIELDS, "health_history"]}),
+            ("Health history", {"fields": ["health_history"]}),
         ]
 
     def get_readonly_fields(
@@ -247,7 +258,49 @@ class ProviderAdmin(OrganizationScopedAdmin):
             obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
         if form.connection_changed:
+            # The change page polls the status until a check newer than this ran.
+            request.session[CHECK_PENDING_KEY.format(pk=obj.pk)] = (
+                timezone.now().isoformat(timespec="milliseconds")
+            )
             after_provider_saved(obj.pk)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Provider | None = None,
+    ) -> HttpResponse:
+        context["provider_field_map"] = catalog.form_field_map()
+        if obj is not None and obj.pk is not None and request.method == "GET":
+            context["provider_status"] = status_of(obj)
+            context["provider_status_url"] = reverse(
+                f"{self.admin_site.name}:providers_provider_status", args=[obj.pk]
+            )
+            context["provider_check_queued"] = request.session.pop(
+                CHECK_PENDING_KEY.format(pk=obj.pk), ""
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self) -> list[URLPattern]:
+        status = path(
+            "<path:object_id>/status/",
+            self.admin_site.admin_view(self.status_view),
+            name="providers_provider_status",
+        )
+        return [status, *super().get_urls()]
+
+    def status_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
+        """The provider's health and model count, for its change page to poll.
+
+        Scoped like the change page: another organization's provider is a 404.
+        """
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            raise Http404
+        return JsonResponse(status_of(obj))
 
     @admin.action(description="Check health now")
     def check_health_now(
@@ -263,7 +316,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
             )
             return
         for provider in providers:
-            result = check_provider(provider)
+            result = check_and_follow(provider)
             level = (
                 messages.SUCCESS
                 if result.health == Provider.Health.AVAILABLE
@@ -323,3 +376,19 @@ class ProviderAdmin(OrganizationScopedAdmin):
             "<th>message</th><th>latency</th></tr>{}</table>",
             rows,
         )
+
+
+def status_of(provider: Provider) -> dict[str, Any]:
+    """What the status panel shows (no secret: health, message, times, count)."""
+    checked = provider.health_checked_at
+    return {
+        "health": provider.health,
+        "label": provider.get_health_display(),
+        "message": provider.health_message,
+        "checked_at": checked.isoformat(timespec="milliseconds") if checked else None,
+        "checked_at_display": (
+            date_format(localtime(checked), "Y-m-d H:i:s") if checked else "never"
+        ),
+        "latency_ms": provider.health_latency_ms,
+        "model_count": provider.models.count(),
+    }

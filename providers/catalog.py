@@ -243,3 +243,84 @@ def destinations(
 def changed_destinations(before: dict[str, str], after: dict[str, str]) -> list[str]:
     """The destination names whose value differs (``endpoint``, ``token_url``, …)."""
     return [name for name in after if before.get(name, "") != after[name]]
+
+
+# The provider form's fields that apply only to some auth methods or types.
+# Each auth method's fields (its secrets and settings); a type adds its vendor's
+# ``settings``. Every other form field applies to every provider.
+AUTH_FORM_FIELDS: dict[str, tuple[str, ...]] = {
+    AuthMethod.BEARER: ("api_key",),
+    AuthMethod.X_API_KEY: ("api_key",),
+    AuthMethod.API_KEY: ("api_key", "auth_header", "auth_prefix"),
+    AuthMethod.CUSTOM_HEADERS: ("custom_headers",),
+    AuthMethod.AWS_SIGV4: (
+        "region",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+    ),
+    AuthMethod.OAUTH2: ("token_url", "client_id", "scope", "client_secret"),
+    AuthMethod.NONE: (),
+}
+CONDITIONAL_FORM_FIELDS: frozenset[str] = frozenset(
+    name
+    for names in (
+        *AUTH_FORM_FIELDS.values(),
+        *(spec.settings for spec in TYPES.values()),
+    )
+    for name in names
+)
+
+
+def auth_methods_for(provider_type: str) -> list[str]:
+    """The auth methods a type accepts, its default first."""
+    spec = TYPES.get(provider_type)
+    if spec is not None and spec.only_auth:
+        return [spec.only_auth[0]]
+    default = default_auth_method(provider_type)
+    return [default, *(m for m in CREDENTIAL_KEYS if m != default)]
+
+
+def form_fields_for(provider_type: str, auth_method: str) -> frozenset[str]:
+    """The conditional form fields a type with this auth method uses."""
+    spec = TYPES.get(provider_type)
+    settings = spec.settings if spec else ()
+    return frozenset((*AUTH_FORM_FIELDS.get(auth_method, ()), *settings))
+
+
+def placeholders_for(provider_type: str) -> dict[str, str]:
+    """The type's defaults (or examples) shown as placeholders in the form."""
+    spec = TYPES.get(provider_type)
+    if spec is None:
+        return {}
+    found: dict[str, str] = {}
+    if spec.default_endpoint:
+        found["endpoint"] = spec.default_endpoint.replace("{region}", "<region>")
+    header, prefix = spec.api_key_header
+    found["auth_header"] = header or "X-API-Key"
+    if prefix:
+        found["auth_prefix"] = prefix
+    found.update(spec.placeholders)
+    return found
+
+
+def form_field_map() -> dict[str, Any]:
+    """What the provider form shows per type and auth method (JSON for its script).
+
+    ``types``: per type, its default auth method first in ``auths``, its vendor
+    ``settings`` fields, ``placeholders`` and ``help``; ``auth``: per method, its
+    fields; ``conditional``: every field the map shows or hides.
+    """
+    return {
+        "types": {
+            name: {
+                "auths": auth_methods_for(name),
+                "settings": list(spec.settings),
+                "placeholders": placeholders_for(name),
+                "help": spec.help,
+            }
+            for name, spec in TYPES.items()
+        },
+        "auth": {method: list(names) for method, names in AUTH_FORM_FIELDS.items()},
+        "conditional": sorted(CONDITIONAL_FORM_FIELDS),
+    }

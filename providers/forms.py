@@ -7,6 +7,17 @@ value is configured. A blank input keeps the stored value; a new one replaces
 just that key. The merged result is sealed onto the instance before model
 validation, so ``Provider.clean`` (``catalog.validate``) judges the final state.
 
+The form shows only the fields the chosen type and auth method use
+(``catalog.form_field_map()``, applied live by ``static/providers/provform.js``);
+``clean()`` applies the same rule, so values of fields that do not apply are
+dropped, never stored. One endpoint field: an old config ``base_url`` is shown
+as the endpoint and moved into it on save.
+
+Before saving, the outbound guard checks where the credentials would go (a
+private address is refused unless PROVIDERS_ALLOW_PRIVATE_IPS allows it), then
+the vendor is called (``health.probe``) unless "Save without verifying" is
+ticked; a refusal is shown next to the field it concerns.
+
 Changing where the credentials go (endpoint, base URL, OAuth2 token URL, Bedrock
 control endpoint, or a provider type with another default endpoint) on an
 existing provider requires entering every kept credential again; the form
@@ -19,8 +30,9 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.html import escape
 
-from providers import catalog
+from providers import catalog, verification
 from providers.crypto import CryptoError
 from providers.health import probe
 from providers.models import Provider
@@ -37,14 +49,14 @@ HEADERS_FIELD = "custom_headers"
 CONFIG_TEXT_FIELDS = (
     "region",
     "api_version",
-    "base_url",
     "auth_header",
     "auth_prefix",
     "token_url",
     "client_id",
     "scope",
 )
-CONFIG_KNOWN_KEYS = (*CONFIG_TEXT_FIELDS, "deployments")
+# ``base_url`` is read from old rows (shown as the endpoint), never written.
+CONFIG_KNOWN_KEYS = (*CONFIG_TEXT_FIELDS, "deployments", "base_url")
 
 # Where the model's errors on its encrypted fields are shown, per auth method.
 CREDENTIAL_ERROR_FIELD: dict[str, str] = {
@@ -120,39 +132,58 @@ class ProviderForm(forms.ModelForm[Provider]):
         required=False,
         help_text="Remove every stored secret (new values entered above are kept).",
     )
-    verify_credentials = forms.BooleanField(
-        label="Verify with the vendor before saving",
+    save_without_verifying = forms.BooleanField(
+        label="Save without verifying",
         required=False,
-        help_text="Make a cheap authenticated call first; refuse to save "
-        "credentials the vendor rejects.",
+        help_text="Saving first makes a cheap authenticated call to the vendor and "
+        "refuses what it rejects. Tick this only when the vendor is down now; "
+        "where the endpoint points is still checked.",
     )
 
-    region = forms.CharField(required=False, help_text="AWS region, e.g. us-east-1.")
-    api_version = forms.CharField(
-        label="API version", required=False, help_text="Azure OpenAI api-version."
-    )
-    base_url = forms.CharField(
-        label="Base URL",
+    provider_type = forms.ChoiceField(label="Type", choices=catalog.TYPE_CHOICES)
+    auth_method = forms.ChoiceField(
+        choices=catalog.AUTH_METHOD_CHOICES,
         required=False,
-        help_text="Used when the endpoint above is empty.",
+        help_text="Preselected for the type; change it only when the vendor "
+        "expects another way.",
+    )
+    region = forms.CharField(
+        required=False,
+        help_text="The AWS region the models run in, e.g. us-east-1 or eu-west-3.",
+    )
+    api_version = forms.CharField(
+        label="API version",
+        required=False,
+        help_text="Azure OpenAI's api-version query parameter; empty for the "
+        "default shown.",
     )
     auth_header = forms.CharField(
-        required=False, help_text="Header name for the 'API key in a named header'."
+        required=False,
+        help_text="The header that carries the key; empty for the default shown.",
     )
     auth_prefix = forms.CharField(
-        required=False, strip=False, help_text="Prefix before the key, e.g. 'Token '."
+        required=False,
+        strip=False,
+        help_text="Text before the key in that header, e.g. 'Token ' (often none).",
     )
     token_url = forms.CharField(
-        label="Token URL", required=False, help_text="OAuth2 token endpoint."
+        label="Token URL",
+        required=False,
+        help_text="The OAuth2 token endpoint (client credentials grant), e.g. "
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token.",
     )
     client_id = forms.CharField(
-        label="Client ID", required=False, help_text="OAuth2 client id."
+        label="Client ID", required=False, help_text="The OAuth2 client (app) id."
     )
-    scope = forms.CharField(required=False, help_text="OAuth2 scope.")
+    scope = forms.CharField(
+        required=False,
+        help_text="The OAuth2 scope to ask for, if the token endpoint needs one.",
+    )
     deployments = JSONObjectField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text='Azure: model name → deployment, e.g. {"gpt-4o": "prod-4o"}.',
+        help_text='Azure: model name → deployment name, e.g. {"gpt-4o": "prod-4o"}. '
+        "Models without an entry are called with their name as the deployment.",
     )
     extra_config = JSONObjectField(
         label="Extra config",
@@ -212,8 +243,50 @@ class ProviderForm(forms.ModelForm[Provider]):
         extra = {k: v for k, v in config.items() if k not in CONFIG_KNOWN_KEYS}
         if extra and "extra_config" in self.fields:
             self.initial.setdefault("extra_config", extra)
+        if not instance.endpoint and config.get("base_url"):
+            # One endpoint field: an old row's base_url shows (and saves) there.
+            self.initial["endpoint"] = config["base_url"]
+        provider_type = (
+            self.initial.get("provider_type")
+            or instance.provider_type
+            or catalog.ProviderType.OPENAI
+        )
+        self.initial["provider_type"] = provider_type
+        self.initial["auth_method"] = instance.auth_method or (
+            catalog.default_auth_method(provider_type)
+        )
+        shown = self.data.get(self.add_prefix("provider_type")) if self.is_bound else ""
+        self._describe_type(shown if shown in catalog.TYPES else provider_type)
+        if "endpoint" in self.fields:
+            self.fields["endpoint"].help_text = (
+                "Where requests go: the vendor's base URL. Leave empty for the "
+                "default shown, if there is one."
+            )
         self.final_credentials: dict[str, Any] | None = None
         self.final_config: dict[str, Any] | None = None
+
+    def _describe_type(self, provider_type: str) -> None:
+        """The type's help and placeholders (the script updates them live)."""
+        if "provider_type" in self.fields:
+            spec = catalog.TYPES.get(provider_type)
+            # The admin renders help text as HTML: "<resource>" must stay text.
+            self.fields["provider_type"].help_text = escape(spec.help) if spec else ""
+        for name, value in catalog.placeholders_for(provider_type).items():
+            if name in self.fields:
+                self.fields[name].widget.attrs["placeholder"] = value
+
+    def applicable_fields(self) -> frozenset[str]:
+        """The conditional fields the submitted type and auth method use."""
+        data = getattr(self, "cleaned_data", {})
+        provider_type = data.get("provider_type") or self.instance.provider_type
+        return catalog.form_fields_for(provider_type, self._auth_method(data))
+
+    def clean_auth_method(self) -> str:
+        value: str = self.cleaned_data.get("auth_method") or ""
+        if value:
+            return value
+        provider_type = self.cleaned_data.get("provider_type")
+        return catalog.default_auth_method(provider_type or self.instance.provider_type)
 
     def clean_custom_headers(self) -> dict[str, str]:
         return parse_headers(self.cleaned_data.get(HEADERS_FIELD) or "")
@@ -236,6 +309,11 @@ class ProviderForm(forms.ModelForm[Provider]):
         # ModelForm.clean() returns cleaned_data itself (its stub says "or None").
         super().clean()
         data = self.cleaned_data
+        # What does not apply to the type and auth method is dropped, not stored.
+        applicable = self.applicable_fields()
+        for name in catalog.CONDITIONAL_FORM_FIELDS - applicable:
+            if name in data:
+                data[name] = {} if name == "deployments" else ""
         self.final_credentials = self._merged_credentials(data)
         self.final_config = self._merged_config(data)
         self._refuse_kept_credentials_for_new_destination(data)
@@ -312,10 +390,41 @@ class ProviderForm(forms.ModelForm[Provider]):
             instance.seal("credentials", self.final_credentials)
             instance.seal("provider_config", self.final_config)
         super()._post_clean()  # type: ignore[misc]  # a private hook the stubs omit
-        if self.cleaned_data.get("verify_credentials") and not self.errors:
-            result = probe(instance)
-            if result.health != Provider.Health.AVAILABLE:
-                self.add_error(None, f"The vendor check did not pass: {result.message}")
+        if self.errors or instance.starter or self.final_config is None:
+            return
+        refused = verification.refused_destinations(
+            instance.provider_type, instance.endpoint, self.final_config
+        )
+        for name, reason in refused.items():
+            self.add_error(name if name in self.fields else None, reason)
+        if refused or self.cleaned_data.get("save_without_verifying"):
+            return
+        self._verify(instance)
+
+    def _verify(self, instance: Provider) -> None:
+        """Call the vendor; show its reason next to the fields it concerns."""
+        result = probe(instance)
+        if result.health == Provider.Health.AVAILABLE:
+            return
+        fields = [
+            name
+            for name in verification.failure_fields(
+                result.code,
+                result.message,
+                instance.provider_type,
+                instance.effective_auth_method,
+            )
+            if name in self.fields
+        ]
+        self.add_error(
+            None,
+            "The vendor check did not pass, so nothing was saved. Fix the field "
+            "marked below, or tick 'Save without verifying' if the vendor is down.",
+        )
+        for name in fields:
+            self.add_error(name, result.message)
+        if not fields:
+            self.add_error(None, result.message)
 
     @property
     def connection_changed(self) -> bool:

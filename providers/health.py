@@ -31,12 +31,18 @@ Health = Provider.Health
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's outcome; ``transient`` when a later check may see it pass."""
+    """One check's outcome; ``transient`` when a later check may see it pass.
+
+    ``code`` is the failure's error code (``upstream_auth_error``,
+    ``upstream_unavailable``, ...; empty on success): the form uses it to show
+    the reason next to the field it concerns.
+    """
 
     health: str
     message: str
     latency_ms: int | None = None
     transient: bool = False
+    code: str = ""
 
     def raise_if_transient(self) -> None:
         """Raise ``TransientDriverError`` (scrubbed message) when it may pass.
@@ -109,21 +115,28 @@ def probe(provider: Provider) -> CheckResult:
     """Run the provider's health check (sync; opens its own event loop)."""
     cfg, problem = configuration_problem(provider)
     if problem or cfg is None:
-        return CheckResult(Health.FAILED, scrubbed(problem, cfg))
+        return CheckResult(
+            Health.FAILED, scrubbed(problem, cfg), code="provider_misconfigured"
+        )
     timeout = min(provider.timeout_total, settings.HEALTH_CHECK_TIMEOUT)
     started = time.monotonic()
     try:
         asyncio.run(_call(cfg, timeout))
     except TimeoutError:
         return CheckResult(
-            Health.UNAVAILABLE, f"No answer within {timeout:g} s.", transient=True
+            Health.UNAVAILABLE,
+            f"No answer within {timeout:g} s.",
+            transient=True,
+            code="upstream_timeout",
         )
     except DriverError as err:
         latency = int((time.monotonic() - started) * 1000)
         health = health_of(err)
         # A configuration error (a blocked address) does not pass by retrying.
         transient = err.transient and health != Health.FAILED
-        return CheckResult(health, scrubbed(err.message, cfg), latency, transient)
+        return CheckResult(
+            health, scrubbed(err.message, cfg), latency, transient, err.code or ""
+        )
     latency = int((time.monotonic() - started) * 1000)
     return CheckResult(Health.AVAILABLE, f"OK in {latency} ms.", latency)
 

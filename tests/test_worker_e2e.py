@@ -51,10 +51,13 @@ def _worker(sink=None, level: str = "WARNING"):
         "LOG_LEVEL": level,
     }
     queue = f"e2e-{os.getpid()}"
+    # Tasks the worker queues itself (discovery after a passing health check)
+    # go to the default queue, which every production worker consumes too.
+    queues = f"{queue},{celery_app.conf.task_default_queue}"
     process = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "config", "worker",
-            "--pool", "solo", "--queues", queue, "--loglevel", level,
+            "--pool", "solo", "--queues", queues, "--loglevel", level,
             "--without-heartbeat", "--without-gossip", "--without-mingle",
         ],
         env=env,

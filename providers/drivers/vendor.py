@@ -5,8 +5,10 @@ provider type it serves. The spec names the driver class by dotted path
 (imported on first use), the default endpoint and auth method, the ``api_key``
 method's default header, and the provider config the vendor requires
 (``required_config``), the one auth method it accepts (``only_auth``) or other
-rules (``check``). ``providers/drivers/registry.py`` collects the specs; the
-provider catalog, forms, bootstrap and auth headers read them there. Pure data.
+rules (``check``), and what the provider form shows for it (``help``,
+``settings``, ``placeholders``). ``providers/drivers/registry.py`` collects the
+specs; the provider catalog, forms, bootstrap and auth headers read them there.
+Pure data.
 """
 
 from __future__ import annotations
@@ -61,3 +63,10 @@ class VendorSpec:
     #: The one auth method this type accepts, and the message when another is set.
     only_auth: tuple[str, str] | None = None
     check: ConfigCheck | None = None
+    #: What the vendor expects, in a sentence or two (the form's help for the type).
+    help: str = ""
+    #: The vendor settings the form shows for this type (beyond its auth method's),
+    #: named like the provider form's fields: ``region``, ``api_version``, ...
+    settings: tuple[str, ...] = ()
+    #: Form field → placeholder (the vendor's default or an example value).
+    placeholders: Mapping[str, str] = field(default_factory=dict)

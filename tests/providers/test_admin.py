@@ -49,6 +49,8 @@ def form_data(provider: Provider | None = None, **overrides: Any) -> dict[str, A
         "timeout_connect": "5.0",
         "timeout_first_byte": "60.0",
         "timeout_total": "600.0",
+        # These tests are about storage; the vendor check has its own tests.
+        "save_without_verifying": "on",
         "_save": "Save",
     }
     data.update(overrides)

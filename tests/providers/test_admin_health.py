@@ -75,26 +75,27 @@ def test_saving_without_connection_changes_queues_nothing(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         client.post(
             f"/admin/providers/provider/{provider.pk}/change/",
-            {**form, "api_key": "sk-new"},
+            {**form, "api_key": "sk-new", "save_without_verifying": "on"},
         )
-    assert len(queued(callbacks)) == 2  # a health check and a discovery
+    assert len(queued(callbacks)) == 1  # a health check, discovery after it
 
 
-def test_verification_refuses_credentials_the_vendor_rejects(client, world, fake):
+def test_verification_refuses_credentials_the_vendor_rejects_by_default(
+    client, world, fake
+):
     login(client, world.alice)
     response = client.post(
         "/admin/providers/provider/add/",
-        add_form(fake, world, api_key="sk-wrong-1234", verify_credentials="on"),
+        add_form(fake, world, api_key="sk-wrong-1234"),
     )
     assert response.status_code == 200
     page = response.content.decode()
     assert "The vendor check did not pass" in page and "Incorrect API key" in page
     assert "sk-wrong-1234" not in page
+    errors = response.context["adminform"].form.errors
+    assert any("Incorrect API key" in e for e in errors["api_key"])
     assert not Provider.objects.filter(name="new-openai").exists()
-    response = client.post(
-        "/admin/providers/provider/add/",
-        add_form(fake, world, verify_credentials="on"),
-    )
+    response = client.post("/admin/providers/provider/add/", add_form(fake, world))
     assert response.status_code == 302
 
 

@@ -51,5 +51,7 @@ VENDORS = [
         driver="providers.drivers.anthropic.driver.AnthropicDriver",
         default_endpoint="https://api.anthropic.com",
         default_auth=AuthMethod.X_API_KEY,
+        help="Anthropic: an API key from console.anthropic.com, sent in the "
+        "x-api-key header. Leave the endpoint empty for https://api.anthropic.com.",
     ),
 ]

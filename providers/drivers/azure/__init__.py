@@ -36,5 +36,16 @@ VENDORS = [
         endpoint_required=True,
         api_key_header=("api-key", ""),
         check=check,
+        help="Azure OpenAI: the resource URL (https://<resource>.openai.azure.com), "
+        "the resource's key (sent in the api-key header) or OAuth2 client "
+        "credentials from Microsoft Entra ID, the api-version to call, and the "
+        "deployments: which deployment serves each model name.",
+        settings=("api_version", "deployments"),
+        placeholders={
+            "endpoint": "https://<resource>.openai.azure.com",
+            # translate.DEFAULT_API_VERSION (a test keeps the two equal).
+            "api_version": "2024-10-21",
+            "scope": "https://cognitiveservices.azure.com/.default",
+        },
     ),
 ]

@@ -56,5 +56,11 @@ VENDORS = [
             AuthMethod.AWS_SIGV4,
             "Bedrock providers authenticate with AWS SigV4.",
         ),
+        help="AWS Bedrock: the AWS region (e.g. us-east-1) and an IAM access key "
+        "allowed bedrock:InvokeModel and bedrock:ListFoundationModels; a session "
+        "token only with temporary credentials. Leave the endpoint empty for the "
+        "region's bedrock-runtime URL.",
+        settings=("region",),
+        placeholders={"region": "us-east-1"},
     ),
 ]

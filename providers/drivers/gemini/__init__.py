@@ -52,5 +52,7 @@ VENDORS = [
         default_endpoint=DEFAULT_ENDPOINT,
         default_auth=AuthMethod.API_KEY,
         api_key_header=("x-goog-api-key", ""),
+        help="Google Gemini: an API key from Google AI Studio, sent in the "
+        "x-goog-api-key header. Leave the endpoint empty for the Gemini API.",
     ),
 ]

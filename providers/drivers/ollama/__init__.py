@@ -58,5 +58,8 @@ VENDORS = [
         driver="providers.drivers.ollama.driver.OllamaDriver",
         default_endpoint="http://localhost:11434",
         default_auth=AuthMethod.NONE,
+        help="Ollama: the server's URL (http://localhost:11434 when it runs on this "
+        "host; a private or local address needs PROVIDERS_ALLOW_PRIVATE_IPS=true). "
+        "No key, unless a proxy in front of it asks for one.",
     ),
 ]

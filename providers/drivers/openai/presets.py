@@ -11,7 +11,12 @@ from providers.drivers.vendor import AuthMethod, VendorSpec
 OPENAI_DRIVER = "providers.drivers.openai.driver.OpenAIDriver"
 
 
-def preset(provider_type: str, label: str, endpoint: str) -> VendorSpec:
+def preset(provider_type: str, label: str, endpoint: str, help: str = "") -> VendorSpec:
+    if not help:
+        help = (
+            f"{label}: an API key from {label}, sent as a Bearer token. "
+            f"Leave the endpoint empty for {endpoint}."
+        )
     return VendorSpec(
         provider_type=provider_type,
         label=label,
@@ -20,11 +25,19 @@ def preset(provider_type: str, label: str, endpoint: str) -> VendorSpec:
         default_auth=AuthMethod.BEARER,
         openai_family=True,
         endpoint_required=not endpoint,
+        help=help,
+        placeholders={} if endpoint else {"endpoint": "https://llm.example.com/v1"},
     )
 
 
 VENDORS = [
-    preset("openai_compatible", "OpenAI-compatible", ""),
+    preset(
+        "openai_compatible",
+        "OpenAI-compatible",
+        "",
+        "Any server that speaks OpenAI's API: its base URL (with /v1 when the "
+        "server has it) and its key, if it asks for one.",
+    ),
     preset("openrouter", "OpenRouter", "https://openrouter.ai/api/v1"),
     preset("groq", "Groq", "https://api.groq.com/openai/v1"),
     preset("together", "Together AI", "https://api.together.xyz/v1"),
@@ -32,5 +45,12 @@ VENDORS = [
     preset("deepseek", "DeepSeek", "https://api.deepseek.com/v1"),
     preset("mistral", "Mistral", "https://api.mistral.ai/v1"),
     preset("xai", "xAI", "https://api.x.ai/v1"),
-    preset("vllm", "vLLM", "http://localhost:8000/v1"),
+    preset(
+        "vllm",
+        "vLLM",
+        "http://localhost:8000/v1",
+        "vLLM: the server's URL with /v1 (http://localhost:8000/v1 on this host; a "
+        "private or local address needs PROVIDERS_ALLOW_PRIVATE_IPS=true), and the "
+        "--api-key it was started with, if any.",
+    ),
 ]

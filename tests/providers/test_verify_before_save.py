@@ -1,0 +1,240 @@
+"""Credentials are verified with the vendor before save, by default (issue 11 point 2).
+
+Against strict fake vendors on loopback: the vendor's reason is shown next to
+the field it concerns (key, endpoint, region), scrubbed of secrets; "Save
+without verifying" saves anyway; an endpoint on a private address is refused at
+save, whatever the box says, unless PROVIDERS_ALLOW_PRIVATE_IPS allows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from providers.models import Provider
+from providers.verification import failure_fields
+from tests.conftest import World
+from tests.fakes import bedrock as bedrock_fake
+from tests.fakes.server import free_port
+from tests.gateway import upstreams
+from tests.gateway.upstreams import Upstream
+from tests.providers.test_admin import ADD_URL, login
+
+WRONG_KEY = "sk-wrong-VERY-SECRET-99"
+
+
+@pytest.fixture
+def openai() -> Iterator[Upstream]:
+    with upstreams.start("openai") as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def bedrock() -> Iterator[Upstream]:
+    with upstreams.start("bedrock") as upstream:
+        yield upstream
+
+
+def add(client: Client, world: World, **fields: Any) -> Any:
+    data = {
+        "organization": world.acme.pk,
+        "name": "checked",
+        "provider_type": "openai",
+        "auth_method": "bearer",
+        "status": "active",
+        "priority": "100",
+        "timeout_connect": "5",
+        "timeout_first_byte": "60",
+        "timeout_total": "600",
+        **fields,
+    }
+    return client.post(ADD_URL, data)
+
+
+def errors_of(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 200, "saved, but should have been refused"
+    return dict(response.context["adminform"].form.errors)
+
+
+def test_a_wrong_key_is_refused_with_the_reason_on_the_key_field(
+    world: World, openai: Upstream
+) -> None:
+    response = add(
+        login(world.alice), world, endpoint=openai.endpoint, api_key=WRONG_KEY
+    )
+    errors = errors_of(response)
+    assert any("Incorrect API key" in e for e in errors["api_key"])
+    assert "endpoint" not in errors
+    assert WRONG_KEY not in response.content.decode()
+    assert not Provider.objects.filter(name="checked").exists()
+
+
+def test_a_wrong_path_is_refused_with_the_reason_on_the_endpoint(
+    world: World, openai: Upstream
+) -> None:
+    response = add(
+        login(world.alice),
+        world,
+        endpoint=openai.endpoint.replace("/v1", "/v2"),
+        api_key="sk-test-key",
+    )
+    errors = errors_of(response)
+    assert "endpoint" in errors and "api_key" not in errors
+    assert not Provider.objects.filter(name="checked").exists()
+
+
+def test_an_unreachable_endpoint_is_refused_with_the_reason_on_the_endpoint(
+    world: World,
+) -> None:
+    response = add(
+        login(world.alice),
+        world,
+        endpoint=f"http://127.0.0.1:{free_port()}/v1",
+        api_key="sk-test-key",
+    )
+    assert any("unreachable" in e for e in errors_of(response)["endpoint"])
+
+
+def test_save_without_verifying_saves_what_the_vendor_would_refuse(
+    world: World, openai: Upstream
+) -> None:
+    response = add(
+        login(world.alice),
+        world,
+        endpoint=openai.endpoint,
+        api_key=WRONG_KEY,
+        save_without_verifying="on",
+    )
+    assert response.status_code == 302
+    assert Provider.objects.get(name="checked").get_credentials() == {
+        "api_key": WRONG_KEY
+    }
+
+
+def test_the_right_key_saves_after_one_vendor_call(
+    world: World, openai: Upstream
+) -> None:
+    response = add(
+        login(world.alice), world, endpoint=openai.endpoint, api_key="sk-test-key"
+    )
+    assert response.status_code == 302
+    assert [r["path"] for r in openai.requests] == ["/v1/models"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3"])
+def test_a_private_endpoint_is_refused_at_save_naming_the_setting(
+    world: World, settings: Any, host: str
+) -> None:
+    settings.PROVIDERS_ALLOW_PRIVATE_IPS = False
+    response = add(
+        login(world.alice),
+        world,
+        endpoint=f"http://{host}:11434",
+        provider_type="ollama",
+        auth_method="none",
+        save_without_verifying="on",
+    )
+    (message,) = errors_of(response)["endpoint"]
+    assert "PROVIDERS_ALLOW_PRIVATE_IPS" in message
+    assert not Provider.objects.filter(name="checked").exists()
+
+
+def test_a_metadata_address_is_refused_even_when_private_ones_are_allowed(
+    world: World,
+) -> None:
+    response = add(
+        login(world.alice),
+        world,
+        endpoint="http://169.254.169.254/v1",
+        api_key="sk-test-key",
+        save_without_verifying="on",
+    )
+    (message,) = errors_of(response)["endpoint"]
+    assert "169.254.169.254" in message
+
+
+def bedrock_form(upstream: Upstream, **fields: Any) -> dict[str, Any]:
+    return {
+        "provider_type": "bedrock",
+        "auth_method": "aws_sigv4",
+        "endpoint": upstream.endpoint,
+        "region": bedrock_fake.REGION,
+        "aws_access_key_id": bedrock_fake.ACCESS_KEY,
+        "aws_secret_access_key": bedrock_fake.SECRET_KEY,
+        "aws_session_token": "session-token-1",
+        "extra_config": f'{{"control_endpoint": "{upstream.server.url}"}}',
+        **fields,
+    }
+
+
+def test_bedrock_refusals_land_on_the_keys_or_the_region(
+    world: World, bedrock: Upstream
+) -> None:
+    client = login(world.alice)
+    wrong_secret = "wrongSecret000000000000000000000000000000"
+    response = add(
+        client, world, **bedrock_form(bedrock, aws_secret_access_key=wrong_secret)
+    )
+    errors = errors_of(response)
+    assert "aws_secret_access_key" in errors and "region" not in errors
+    assert wrong_secret not in response.content.decode()
+    response = add(client, world, **bedrock_form(bedrock, region="eu-west-3"))
+    errors = errors_of(response)
+    assert any("region" in e for e in errors["region"])
+    assert "aws_secret_access_key" not in errors
+    response = add(client, world, **bedrock_form(bedrock))
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "provider_type", "auth", "fields"),
+    [
+        ("upstream_auth_error", "refused", "openai", "bearer", ("api_key",)),
+        (
+            "upstream_auth_error",
+            "refused",
+            "openai",
+            "custom_headers",
+            ("custom_headers",),
+        ),
+        (
+            "upstream_auth_error",
+            "x",
+            "bedrock",
+            "aws_sigv4",
+            ("aws_access_key_id", "aws_secret_access_key"),
+        ),
+        (
+            "upstream_auth_error",
+            "scoped to a valid region",
+            "bedrock",
+            "aws_sigv4",
+            ("region",),
+        ),
+        (
+            "upstream_auth_error",
+            "OAuth2 token endpoint refused",
+            "azure_openai",
+            "oauth2",
+            ("client_id", "client_secret"),
+        ),
+        (
+            "upstream_unavailable",
+            "OAuth2 token endpoint is unreachable",
+            "azure_openai",
+            "oauth2",
+            ("token_url",),
+        ),
+        ("upstream_model_not_found", "404", "openai", "bearer", ("endpoint",)),
+        ("upstream_unavailable", "does not resolve", "openai", "bearer", ("endpoint",)),
+        ("upstream_timeout", "timed out", "ollama", "none", ("endpoint",)),
+        ("upstream_blocked", "refused: loopback", "ollama", "none", ("endpoint",)),
+    ],
+)
+def test_each_failure_is_shown_on_the_field_it_concerns(
+    code: str, message: str, provider_type: str, auth: str, fields: tuple[str, ...]
+) -> None:
+    assert failure_fields(code, message, provider_type, auth) == fields
