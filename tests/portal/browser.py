@@ -125,6 +125,8 @@ class SiteServer:
             "EMAIL_URL": f"filemail:///{self.mail_dir}",
             "CELERY_TASK_ALWAYS_EAGER": "true",
             "PYTHONUNBUFFERED": "1",
+            # Production settings, forgetting content types the tests recreate.
+            "DJANGO_SETTINGS_MODULE": "tests.portal.site_settings",
             **self.extra,
         }
 

@@ -11,8 +11,7 @@ PROVIDERS_ALLOW_PRIVATE_IPS=true, which the site server inherits).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -21,7 +20,7 @@ from providers.models import Provider
 from tests.factories import MembershipFactory, UserFactory
 from tests.fakes import bedrock as bedrock_fake
 from tests.gateway import upstreams
-from tests.portal.browser import SiteServer, Visit, can_sign_in
+from tests.portal.browser import Visit, can_sign_in
 
 WRONG_KEY = "sk-wrong-BROWSER-secret-1"
 NOT_FOR_OPENAI = [
@@ -40,28 +39,6 @@ NOT_FOR_OPENAI = [
 ]
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def site_server(
-    django_db_setup: None,
-    django_db_blocker: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[SiteServer]:
-    """A server of this module's own (``visit`` uses it here).
-
-    The admin logs every addition with the model's content type, which the
-    shared server caches at first use; transactional tests before this one
-    recreate the content types under new ids, so a shared server would log
-    under a stale id.
-    """
-    server = SiteServer(tmp_path_factory.mktemp("provform-site"))
-    server.start()
-    try:
-        yield server
-    finally:
-        with django_db_blocker.unblock():
-            server.stop()
 
 
 def hidden(tab: Visit, field: str) -> bool:
