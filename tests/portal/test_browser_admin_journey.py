@@ -6,9 +6,10 @@ with the vendor's reason next to the key), watch the status panel turn
 Available as discovery brings the models in with the catalog's prices,
 activate several at once, test one, share it with another organization, and
 read the usage: the test call and the other organization's call on this
-provider, with their totals. (What a provider owner sees of an organization it
-does not administer is the usage browser test's and the isolation matrix's.) The other organization's call goes through the
+provider, with their totals. The other organization's call goes through the
 official ``openai`` SDK with its own key; the fake OpenAI listens on loopback.
+(What a provider owner sees of an organization it does not administer is the
+usage browser test's and the isolation matrix's.)
 """
 
 from __future__ import annotations
