@@ -240,6 +240,12 @@ def _parse_model(ctx: Context, item: Item, path: str, provider: ProviderSpec) ->
             f.error(key, "must be below 1000000 with at most 6 decimals")
             cost = None
         values[key] = cost
+    # A price in the file is the operator's, as one an admin enters: the catalog
+    # never overwrites it (0 included: a free model is priced, not unpriced).
+    given = values["input_cost_per_million"] is not None or (
+        values["output_cost_per_million"] is not None
+    )
+    values["price_source"] = AIModel.PriceSource.MANUAL if given else None
     config_item = f.mapping("config")
     config = plain(ctx, config_item, f.sub("config")) if config_item else None
     if model_id is None:

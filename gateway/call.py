@@ -57,9 +57,20 @@ class Call:
     the model name as the caller wrote it (answers carry it back); ``body`` is
     the validated request body, passed to the driver as it is; ``source`` is
     the usage record's (``api``, or ``playground`` for the site's playground).
+    ``model_pk`` pins the call to that one model: of the name's candidates only
+    it is called, so nothing fails over (an admin's Test of one model).
     """
 
-    __slots__ = ("body", "endpoint", "key", "name", "source", "started", "stream")
+    __slots__ = (
+        "body",
+        "endpoint",
+        "key",
+        "model_pk",
+        "name",
+        "source",
+        "started",
+        "stream",
+    )
 
     def __init__(
         self,
@@ -70,8 +81,10 @@ class Call:
         started: float | None = None,
         stream: bool = False,
         source: str = "api",
+        model_pk: int | None = None,
     ) -> None:
         self.key = key
+        self.model_pk = model_pk
         self.source = source
         self.endpoint = endpoint
         self.body = body
@@ -99,6 +112,10 @@ class Call:
             # push the known routes out.
             cached.unknown_routes.set(cache_key, True)
             raise errors.model_not_found(name)
+        if self.model_pk is not None:
+            found = [c for c in found if c.model_pk == self.model_pk]
+            if not found:
+                raise errors.model_not_found(name)
         if key.allowed_models:
             found = [c for c in found if c.names() & key.allowed_models]
             if not found:

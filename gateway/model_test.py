@@ -4,7 +4,11 @@
 with an embedding model) exactly as ``/v1`` would: ``gateway.call`` resolves
 the model's pinned name (``<provider>/<model id>``) through the one visibility
 rule, admits it against the model's and provider's limits, calls the driver and
-records usage with the source ``admin_test``. The call acts for the admin in
+records usage with the source ``admin_test``. The call is pinned to the tested
+model (``Call.model_pk``): another model whose id or alias is the same name
+(OpenRouter's ``openai/gpt-4o``, another organization's provider of the same
+name) is never called, and a failure is not failed over, so "OK" means this
+model on its own provider answered. The call acts for the admin in
 the model's organization with no API key (as the playground does), so no key
 secret exists, and vendor credentials stay inside the driver. Errors come back
 as the gateway's own scrubbed messages, never a traceback.
@@ -92,14 +96,16 @@ async def _run(key: KeyInfo, model: AIModel, name: str) -> dict[str, Any]:
     if model.model_type == AIModel.ModelType.EMBEDDING:
         body: dict[str, Any] = {"model": name, "input": EMBED_INPUT}
         return await call_path.embeddings(
-            call_path.Call(key, "embeddings", body, source=source)
+            call_path.Call(key, "embeddings", body, source=source, model_pk=model.pk)
         )
     body = {
         "model": name,
         "messages": [{"role": "user", "content": PROMPT}],
         "max_tokens": MAX_TOKENS,
     }
-    return await call_path.chat(call_path.Call(key, "chat", body, source=source))
+    return await call_path.chat(
+        call_path.Call(key, "chat", body, source=source, model_pk=model.pk)
+    )
 
 
 def unavailable_reason(model: AIModel) -> str:

@@ -10,9 +10,14 @@ uses it; the newest of the bundled file and the stored releases wins.
 ``load(raw)`` validates a catalog (``CatalogError`` names what is wrong);
 ``current()`` is the catalog in force; ``Catalog.lookup(provider_type,
 model_id)`` finds an entry, tolerating the usual spellings of one model:
-date-stamped snapshots, ``-latest`` and ``:latest`` tags, Gemini's
+``-latest`` and ``:latest`` tags, Gemini's
 ``models/`` prefix, Bedrock's cross-region prefixes (``us.``, ``eu.``, ...)
-and OpenRouter's ``vendor/model`` ids. ``apply_prices(model, provider_type)``
+and OpenRouter's ``vendor/model`` ids. The exact id is always tried first; a
+date-stamped snapshot (``-20250929``, ``-2024-08-06``) is looked up without its
+date only for a vendor marked ``snapshots_priced_alike`` (Anthropic prices every
+snapshot of a model alike; OpenAI does not, e.g. ``gpt-4o-2024-05-13`` is $5/$15
+where ``gpt-4o`` is $2.50/$10, so its snapshots are listed one by one and an
+unlisted one is not guessed). ``apply_prices(model, provider_type)``
 fills a model's unset price and context window from it; ``refresh(...)``
 puts a catalog in force and re-prices every model that is not priced by hand.
 """
@@ -55,6 +60,7 @@ class Vendor:
     models: dict[str, Entry] = field(default_factory=dict)
     default: Entry | None = None
     same_as: str = ""
+    snapshots_priced_alike: bool = False
     strip_prefixes: tuple[str, ...] = ()
     route_by_prefix: dict[str, str] = field(default_factory=dict)
 
@@ -74,7 +80,10 @@ class Catalog:
             return None
         if vendor.same_as:
             return self.lookup(vendor.same_as, model_id, _depth + 1)
-        for name in _spellings(model_id, vendor.strip_prefixes):
+        spellings = _spellings(
+            model_id, vendor.strip_prefixes, vendor.snapshots_priced_alike
+        )
+        for name in spellings:
             if name in vendor.models:
                 return vendor.models[name]
         for prefix, other in vendor.route_by_prefix.items():
@@ -88,8 +97,14 @@ class Catalog:
         return sum(len(v.models) for v in self.vendors.values())
 
 
-def _spellings(model_id: str, strip_prefixes: tuple[str, ...]) -> list[str]:
-    """The ways one model's id is written, most specific first."""
+def _spellings(
+    model_id: str, strip_prefixes: tuple[str, ...], drop_dates: bool
+) -> list[str]:
+    """The ways one model's id is written, most specific first.
+
+    ``drop_dates`` also tries a snapshot's id without its date: only for a
+    vendor that prices every snapshot of a model alike.
+    """
     names = [model_id]
     base = model_id.removeprefix("models/")
     for prefix in strip_prefixes:
@@ -101,7 +116,7 @@ def _spellings(model_id: str, strip_prefixes: tuple[str, ...]) -> list[str]:
         for tag in (":latest", "-latest"):
             if name.endswith(tag):
                 names.append(name.removesuffix(tag))
-        undated = DATE_SUFFIX.sub("", name)
+        undated = DATE_SUFFIX.sub("", name) if drop_dates else name
         names.append(undated)
         # OpenRouter writes Anthropic's versions with dots: claude-sonnet-4.5.
         names.append(undated.replace(".", "-"))
@@ -149,7 +164,15 @@ def _vendor(raw: Any, where: str) -> Vendor:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}: expected an object.")
     unknown = sorted(
-        set(raw) - {"models", "default", "same_as", "strip_prefixes", "route_by_prefix"}
+        set(raw)
+        - {
+            "models",
+            "default",
+            "same_as",
+            "snapshots_priced_alike",
+            "strip_prefixes",
+            "route_by_prefix",
+        }
     )
     if unknown:
         raise CatalogError(f"{where}: unknown field {unknown[0]!r}.")
@@ -168,6 +191,9 @@ def _vendor(raw: Any, where: str) -> Vendor:
     same_as = raw.get("same_as", "")
     if not isinstance(same_as, str):
         raise CatalogError(f"{where}.same_as: expected a provider type.")
+    alike = raw.get("snapshots_priced_alike", False)
+    if not isinstance(alike, bool):
+        raise CatalogError(f"{where}.snapshots_priced_alike: expected true or false.")
     return Vendor(
         models={
             str(mid): _entry(entry, f"{where}.models[{mid!r}]")
@@ -177,6 +203,7 @@ def _vendor(raw: Any, where: str) -> Vendor:
         if "default" in raw
         else None,
         same_as=same_as,
+        snapshots_priced_alike=alike,
         strip_prefixes=tuple(prefixes),
         route_by_prefix=routes,
     )
@@ -254,8 +281,8 @@ def apply_prices(
 
     A model priced from the catalog follows the catalog; one never priced
     (``unset`` and both prices 0) is priced from it. Prices an admin entered
-    (``manual``), or that other code wrote without saying where they came from
-    (``unset`` but not 0: the operator's bootstrap file, say), are kept.
+    (``manual``, as are the bootstrap file's), or that other code wrote without
+    saying where they came from (``unset`` but not 0), are kept.
     Returns the changed field names (unsaved).
     """
     entry = (catalog or current()).lookup(provider_type, model.model_id)

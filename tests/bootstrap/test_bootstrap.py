@@ -668,3 +668,47 @@ providers:
     assert Provider.objects.get(name="moved").endpoint == (
         "https://elsewhere.example/v1"
     )
+
+
+def test_bootstrap_prices_survive_catalog_refresh(tmp_path: Path) -> None:
+    """Review finding 5: the file's prices are the operator's, 0 included."""
+    from models_catalog import price_catalog
+
+    text = """\
+organizations: [{slug: ops, name: Ops}]
+providers:
+  - organization: ops
+    name: openai
+    type: openai
+    auth: {method: bearer, api_key: sk-test}
+    models:
+      - {model_id: gpt-4o-mini, input_cost_per_million: 9, output_cost_per_million: 9}
+      - {model_id: gpt-4o, input_cost_per_million: 0, output_cost_per_million: 0}
+      - {model_id: gpt-4.1}
+"""
+    run(write(tmp_path, text))
+    provider = Provider.objects.get(name="openai")
+    # Discovery had priced gpt-4o-mini from the catalog before the file's run.
+    mini = AIModel.objects.get(provider=provider, model_id="gpt-4o-mini")
+    mini.input_cost_per_million = Decimal("0.15")
+    mini.output_cost_per_million = Decimal("0.60")
+    mini.price_source = AIModel.PriceSource.CATALOG
+    mini.save()
+    run(write(tmp_path, text))
+
+    price_catalog.refresh()
+
+    def prices(model_id: str) -> tuple[Decimal, Decimal, str]:
+        row = AIModel.objects.get(provider=provider, model_id=model_id)
+        return (
+            row.input_cost_per_million,
+            row.output_cost_per_million,
+            row.price_source,
+        )
+
+    assert prices("gpt-4o-mini") == (Decimal(9), Decimal(9), "manual")
+    assert prices("gpt-4o") == (Decimal(0), Decimal(0), "manual")
+    # A model the file does not price is the catalog's to price.
+    assert prices("gpt-4.1") == (Decimal(2), Decimal(8), "catalog")
+    # The refresh left the file's prices alone: a third run changes nothing.
+    assert "models: 0 created, 0 updated," in run(write(tmp_path, text))

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from gateway import limits, state, usage
+from gateway.model_test import test_model as run_model_test
 from gateway.models import UsageRecord
 from models_catalog.models import AIModel
 from tests.conftest import World
@@ -158,3 +159,55 @@ def test_the_list_action_tests_exactly_one_model(
     [shown] = messages_of(response)
     assert "“Hello from openai: Say OK”" in shown
     assert len(chat_requests(upstream)) == 1
+
+
+def test_test_calls_only_the_tested_model(
+    world: World, chat_model: AIModel, upstream: upstreams.Upstream
+) -> None:
+    """Review finding 2: no name collision, no failover, its own provider only.
+
+    acme's provider ``openai`` has ``gpt-4o-mini``; acme's ``openrouter`` has
+    the model ``openai/gpt-4o-mini`` (OpenRouter's ids are ``vendor/model``),
+    which is also the tested model's pinned name, and answers fine.
+    """
+    from providers.models import Provider
+    from tests.fakes import openai as fake
+    from tests.fakes.server import serve
+
+    openai = chat_model.provider
+    openai.name = "openai"
+    openai.health = Provider.Health.UNAVAILABLE  # sorts after openrouter
+    openai.seal("credentials", {"api_key": "sk-revoked"})
+    openai.save()
+    with serve(fake.make_app(models=["openai/gpt-4o-mini"])) as other:
+        router = Provider(
+            organization=world.acme,
+            name="openrouter",
+            provider_type="openai",
+            endpoint=other.url + "/v1",
+            auth_method="bearer",
+        )
+        router.seal("credentials", {"api_key": "sk-test-key"})
+        router.save()
+        AIModel.objects.create(
+            provider=router, organization=world.acme, model_id="openai/gpt-4o-mini"
+        )
+
+        refused = run_model_test(chat_model, world.alice)
+        assert refused.ok is False
+        assert "refused the provider's credentials" in refused.error
+        assert other.app["requests"] == []
+
+        # A healthy provider's transient failure is not failed over either.
+        openai.health = Provider.Health.AVAILABLE
+        openai.endpoint = "http://127.0.0.1:9/v1"  # nothing listens there
+        openai.seal("credentials", {"api_key": "sk-test-key"})
+        openai.save()
+        state.reset_for_tests()
+        unreachable = run_model_test(chat_model, world.alice)
+        assert unreachable.ok is False
+        assert other.app["requests"] == []
+
+    usage.flush()
+    tested = UsageRecord.objects.filter(source="admin_test")
+    assert {r.provider_id for r in tested} == {openai.pk}

@@ -194,3 +194,77 @@ def test_prices_other_code_wrote_are_never_overwritten(world: World) -> None:
     )
     call_command("refresh_model_catalog")
     assert costs(model) == (7, 0, "unset")
+
+
+def test_dated_snapshot_with_its_own_price() -> None:
+    """Review finding 6: a snapshot priced apart is not priced as its model."""
+    catalog = price_catalog.bundled()
+
+    def prices(provider_type: str, model_id: str) -> tuple[Decimal, Decimal] | None:
+        entry = catalog.lookup(provider_type, model_id)
+        return None if entry is None else (entry.input_cost, entry.output_cost)
+
+    assert prices("openai", "gpt-4o-2024-05-13") == (5, 15)
+    assert prices("openrouter", "openai/gpt-4o-2024-05-13") == (5, 15)
+    assert prices("azure_openai", "gpt-4o-2024-05-13") == (5, 15)
+    assert prices("openai", "gpt-4o-2024-11-20") == (Decimal("2.50"), 10)
+    # OpenAI prices some snapshots apart: one it has not listed is not guessed.
+    assert prices("openai", "gpt-4o-2026-01-01") is None
+    # Anthropic prices every snapshot of a model alike: its dates are dropped.
+    assert prices("anthropic", "claude-3-5-sonnet-20240620") == (3, 15)
+    assert prices("openrouter", "anthropic/claude-3.5-sonnet-20241022") == (3, 15)
+
+
+def test_dates_are_dropped_only_for_vendors_that_say_so() -> None:
+    data = bundled_data()
+    data["vendors"]["anthropic"].pop("snapshots_priced_alike")
+    catalog = price_catalog.load(json.dumps(data))
+    assert catalog.lookup("anthropic", "claude-sonnet-4-5") is not None
+    assert catalog.lookup("anthropic", "claude-sonnet-4-5-20250929") is None
+    data["vendors"]["anthropic"]["snapshots_priced_alike"] = "yes"
+    assert "snapshots_priced_alike" in bad(data)
+
+
+def test_the_price_source_migration_leaves_starter_prices_to_the_catalog(
+    world: World,
+) -> None:
+    """Review finding 12: starters were priced by code, not by an admin."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "models_catalog.migrations.0003_price_source_catalog_release_grant_messages"
+    )
+    starter = ProviderFactory(organization=world.acme, starter=True)
+    repriced_starter = ProviderFactory(organization=world.globex, starter=True)
+    own = ProviderFactory(organization=world.acme)
+    rows = {
+        "starter": AIModelFactory(
+            provider=starter,
+            model_id="gpt-4o-mini",
+            input_cost_per_million=Decimal("0.15"),
+            output_cost_per_million=Decimal("0.60"),
+        ),
+        "repriced starter": AIModelFactory(
+            provider=repriced_starter,
+            model_id="gpt-4o-mini",
+            input_cost_per_million=1,
+            output_cost_per_million=2,
+        ),
+        "admin's": AIModelFactory(
+            provider=own, input_cost_per_million=3, output_cost_per_million=15
+        ),
+        "free": AIModelFactory(provider=own),
+    }
+    migration.mark_admin_prices(apps, None)
+    sources = {
+        label: AIModel.objects.get(pk=row.pk).price_source
+        for label, row in rows.items()
+    }
+    assert sources == {
+        "starter": "catalog",
+        "repriced starter": "manual",
+        "admin's": "manual",
+        "free": "unset",
+    }
