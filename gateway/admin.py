@@ -5,13 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
-from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.db.models import BooleanField, Case, Model, Q, QuerySet, Value, When
+from django.db.models.constants import LOOKUP_SEP
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -177,6 +185,19 @@ class OutcomeFilter(admin.SimpleListFilter):
         return None
 
 
+# The fields that say who, inside the calling organization, made a call.
+CALLER_FIELDS = frozenset({"user", "api_key"})
+
+
+def _caller_side(model: type[Model], lookup: str) -> bool:
+    """Whether a lookup starts at the caller's user or key (``user_id`` included)."""
+    try:
+        field = model._meta.get_field(lookup.split(LOOKUP_SEP, 1)[0])
+    except FieldDoesNotExist:
+        return False
+    return field.name in CALLER_FIELDS
+
+
 @admin.register(UsageRecord)
 class UsageRecordAdmin(OrganizationScopedAdmin):
     """Read-only usage: the viewer's keys in full, and others' use of its providers.
@@ -278,6 +299,18 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
             fields = [f for f in fields if f not in ("user", "api_key")]
         return fields
 
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        """Django's rule, and no lookup on the caller's user or key but a superuser's.
+
+        The list holds other organizations' calls on the viewer's providers:
+        ``?user=<id>``, ``?api_key__isnull=True`` or ``?user__gt=<id>`` would
+        split those rows by who made them (the columns hide it). Refused like
+        any disallowed lookup (400), on the list, its totals and the export.
+        """
+        if not is_superuser(request) and _caller_side(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
@@ -319,7 +352,13 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         """The list's filtered set as CSV (the same filters, search and scope)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        cl = self.get_changelist_instance(request)
+        try:
+            cl = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            # What the list does with the same query string (a stale or edited
+            # link): back to the unfiltered list, flagged, never a 500.
+            name = f"{self.admin_site.name}:gateway_usagerecord_changelist"
+            return HttpResponseRedirect(f"{reverse(name)}?{ERROR_FLAG}=1")
         rows = cl.queryset
         own = self.own_ids(request)
         body = (

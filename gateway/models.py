@@ -161,11 +161,13 @@ class UsageRecord(models.Model):
     # sees every use of its providers, whoever called. Kept when the provider
     # is deleted, so the owner's history stays complete; set null (not
     # cascaded) when that organization goes, so the caller's record stays.
+    # No index of its own: usage_provider_org_time_idx starts with it.
     provider_organization = models.ForeignKey(
         "accounts.Organization",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
+        db_index=False,
         related_name="served_usage",
         help_text="The organization owning the provider that served the call.",
     )

