@@ -21,7 +21,7 @@ from tests.fakes import bedrock as bedrock_fake
 from tests.fakes.server import free_port
 from tests.gateway import upstreams
 from tests.gateway.upstreams import Upstream
-from tests.providers.test_admin import ADD_URL, login
+from tests.providers.test_admin import ADD_URL, change_url, form_data, login
 
 WRONG_KEY = "sk-wrong-VERY-SECRET-99"
 
@@ -238,3 +238,62 @@ def test_each_failure_is_shown_on_the_field_it_concerns(
     code: str, message: str, provider_type: str, auth: str, fields: tuple[str, ...]
 ) -> None:
     assert failure_fields(code, message, provider_type, auth) == fields
+
+
+def refused_provider(openai: Upstream, world: World) -> Provider:
+    """An active provider whose key the vendor has since revoked."""
+    provider = upstreams.register(openai, world.acme, name="revoked")
+    provider.seal("credentials", {"api_key": WRONG_KEY})
+    provider.save()
+    return provider
+
+
+def post_change(client: Client, provider: Provider, **fields: Any) -> Any:
+    data = form_data(provider, **fields)
+    del data["save_without_verifying"]  # the admin did not tick it
+    return client.post(change_url(provider), data)
+
+
+def test_deactivating_a_refused_provider_needs_no_verification(
+    world: World, openai: Upstream, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Review finding 8: only a change of how it is reached, when active, is checked."""
+    provider = refused_provider(openai, world)
+    client = login(world.alice)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post_change(client, provider, status="inactive")
+    assert response.status_code == 302
+    provider.refresh_from_db()
+    assert provider.status == "inactive"
+    # Renaming it and changing its priority and limits do not call the vendor either.
+    with django_capture_on_commit_callbacks(execute=True) as more:
+        response = post_change(
+            client,
+            provider,
+            status="inactive",
+            name="revoked-old",
+            priority="5",
+            requests_per_minute="60",
+        )
+    assert response.status_code == 302
+    assert Provider.objects.get(pk=provider.pk).name == "revoked-old"
+    assert openai.requests == []  # no verification, no check queued
+    assert [c for c in (*callbacks, *more) if c.__module__ == "providers.tasks"] == []
+
+
+def test_changing_the_key_of_an_active_provider_is_verified(
+    world: World, openai: Upstream
+) -> None:
+    provider = refused_provider(openai, world)
+    client = login(world.alice)
+    response = post_change(client, provider, api_key="sk-other-wrong-key-77")
+    errors = errors_of(response)
+    assert any("Incorrect API key" in e for e in errors["api_key"])
+    assert [r["path"] for r in openai.requests] == ["/v1/models"]
+    # The same change to an inactive provider saves without calling the vendor.
+    Provider.objects.filter(pk=provider.pk).update(status="inactive")
+    response = post_change(
+        client, provider, status="inactive", api_key="sk-other-wrong-key-77"
+    )
+    assert response.status_code == 302
+    assert len(openai.requests) == 1
