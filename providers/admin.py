@@ -166,8 +166,8 @@ class ProviderAdmin(OrganizationScopedAdmin):
                         "save_without_verifying",
                     ],
                     "description": "Stored encrypted and never shown again. "
-                    "Leave a field blank to keep its stored value. Saving checks "
-                    "them with the vendor first.",
+                    "Leave a field blank to keep its stored value. Saving new "
+                    "ones checks them with the vendor first (active providers).",
                 },
             ),
             (

@@ -138,9 +138,10 @@ class ProviderForm(forms.ModelForm[Provider]):
     save_without_verifying = forms.BooleanField(
         label="Save without verifying",
         required=False,
-        help_text="Saving first makes a cheap authenticated call to the vendor and "
-        "refuses what it rejects. Tick this only when the vendor is down now; "
-        "where the endpoint points is still checked.",
+        help_text="Saving a change to how an active provider is reached (type, "
+        "endpoint, auth, credentials, settings) first makes a cheap authenticated "
+        "call to the vendor and refuses what it rejects. Tick this only when the "
+        "vendor is down now; where the endpoint points is still checked.",
     )
 
     provider_type = forms.ChoiceField(label="Type", choices=catalog.TYPE_CHOICES)

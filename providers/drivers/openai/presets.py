@@ -46,7 +46,8 @@ VENDORS = [
         "OpenAI-compatible",
         "",
         "Any server that speaks OpenAI's API: its base URL (with /v1 when the "
-        "server has it) and its key, if it asks for one (auth method bearer).",
+        "server has it) and its key, if it asks for one (then choose the Bearer "
+        "token auth method).",
         key_optional=True,
     ),
     preset("openrouter", "OpenRouter", "https://openrouter.ai/api/v1"),
@@ -62,7 +63,8 @@ VENDORS = [
         "http://localhost:8000/v1",
         "vLLM: the server's URL with /v1 (http://localhost:8000/v1 on this host; a "
         "private or local address needs PROVIDERS_ALLOW_PRIVATE_IPS=true), and the "
-        "--api-key it was started with, if any (auth method bearer).",
+        "--api-key it was started with, if any (then choose the Bearer token auth "
+        "method).",
         key_optional=True,
     ),
 ]
