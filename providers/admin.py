@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.db.models import Count, QuerySet
 from django.http import Http404, JsonResponse
 from django.urls import URLPattern, path, reverse
@@ -46,6 +47,8 @@ CHECK_PENDING_KEY = "provider-check-queued-{pk}"
 HISTORY_ROWS = 20
 # Checks run in the request: bound the work one click can cause.
 MAX_CHECKS_PER_ACTION = 25
+# Request attribute: the vendor checks this request's provider form already made.
+PROBES_ATTR = "_provider_probes"
 
 
 def starter_organizations(request: HttpRequest) -> list[Organization]:
@@ -102,7 +105,32 @@ class ProviderAdmin(OrganizationScopedAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        if request.method == "POST" and "_saveasnew" not in request.POST:
+            self._verify_before_transaction(request, object_id)
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _verify_before_transaction(
+        self, request: HttpRequest, object_id: str | None
+    ) -> None:
+        """Validate the posted form once outside the admin's transaction.
+
+        Its vendor check (if the save needs one) is cached on the request, so
+        the validation inside ``changeform_view``'s transaction reuses it
+        instead of keeping a transaction open during the vendor call. Anything
+        unusual (no permission, no such object) is left to the real view.
+        """
+        setattr(request, PROBES_ATTR, {})
+        if object_id is None:
+            if not self.has_add_permission(request):
+                return
+            obj = None
+        else:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is None or not self.has_change_permission(request, obj):
+                return
+        fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        form_class = self.get_form(request, obj, change=obj is not None, fields=fields)
+        form_class(request.POST, request.FILES, instance=obj).is_valid()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
         providers: QuerySet[Provider] = super().get_queryset(request)
@@ -244,6 +272,8 @@ class ProviderAdmin(OrganizationScopedAdmin):
         **kwargs: Any,
     ) -> type[ModelForm[Provider]]:
         form = super().get_form(request, obj, change=change, **kwargs)
+        if issubclass(form, ProviderForm):
+            form.probe_cache = getattr(request, PROBES_ATTR, None)
         field = form.base_fields.get("organization")
         if obj is None and field is not None:
             ids = request_admin_org_ids(request)

@@ -29,7 +29,10 @@ refuses in ``clean()``, before the vendor check can send anything anywhere.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import hashlib
+import json
+from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -112,6 +115,11 @@ def parse_headers(text: str) -> dict[str, str]:
 
 
 class ProviderForm(forms.ModelForm[Provider]):
+    #: Vendor checks already made for this request, by connection fingerprint:
+    #: the admin validates a POST once before its transaction (so the vendor
+    #: call holds no transaction open) and reuses the result inside it.
+    probe_cache: ClassVar[dict[str, CheckResult] | None] = None
+
     api_key = forms.CharField(label="API key", required=False, widget=_secret_input())
     aws_access_key_id = forms.CharField(
         label="AWS access key id", required=False, widget=_secret_input()
@@ -415,7 +423,7 @@ class ProviderForm(forms.ModelForm[Provider]):
 
     def _verify(self, instance: Provider) -> None:
         """Call the vendor; show its reason next to the fields it concerns."""
-        result = probe(instance)
+        result = self._probe(instance)
         if result.health == Provider.Health.AVAILABLE:
             self.verification = result
             return
@@ -438,6 +446,22 @@ class ProviderForm(forms.ModelForm[Provider]):
             self.add_error(name, result.message)
         if not fields:
             self.add_error(None, result.message)
+
+    def _probe(self, instance: Provider) -> CheckResult:
+        cache = self.probe_cache
+        if cache is None:
+            return probe(instance)
+        try:
+            # Everything the check uses, secrets included (its repr hides them):
+            # hashed, in memory for this request only.
+            fields = dataclasses.asdict(instance.driver_config())
+        except CryptoError:
+            return probe(instance)
+        text = json.dumps(fields, sort_keys=True, default=str)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        if key not in cache:
+            cache[key] = probe(instance)
+        return cache[key]
 
     @property
     def reach_changed(self) -> bool:
