@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.db.models import Count, QuerySet
 from django.http import Http404, JsonResponse
 from django.urls import URLPattern, path, reverse
@@ -30,7 +31,7 @@ from accounts.models import Organization
 from providers import catalog, starter
 from providers.forms import HEADERS_FIELD, SECRET_FIELDS, ProviderForm
 from providers.models import HealthEvent, Provider
-from providers.tasks import after_provider_saved, check_and_follow
+from providers.tasks import after_provider_saved, check_and_follow, follow
 
 if TYPE_CHECKING:
     # The stubs' name for what get_fieldsets returns (a stub-only alias).
@@ -46,6 +47,8 @@ CHECK_PENDING_KEY = "provider-check-queued-{pk}"
 HISTORY_ROWS = 20
 # Checks run in the request: bound the work one click can cause.
 MAX_CHECKS_PER_ACTION = 25
+# Request attribute: the vendor checks this request's provider form already made.
+PROBES_ATTR = "_provider_probes"
 
 
 def starter_organizations(request: HttpRequest) -> list[Organization]:
@@ -102,7 +105,32 @@ class ProviderAdmin(OrganizationScopedAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        if request.method == "POST" and "_saveasnew" not in request.POST:
+            self._verify_before_transaction(request, object_id)
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _verify_before_transaction(
+        self, request: HttpRequest, object_id: str | None
+    ) -> None:
+        """Validate the posted form once outside the admin's transaction.
+
+        Its vendor check (if the save needs one) is cached on the request, so
+        the validation inside ``changeform_view``'s transaction reuses it
+        instead of keeping a transaction open during the vendor call. Anything
+        unusual (no permission, no such object) is left to the real view.
+        """
+        setattr(request, PROBES_ATTR, {})
+        if object_id is None:
+            if not self.has_add_permission(request):
+                return
+            obj = None
+        else:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is None or not self.has_change_permission(request, obj):
+                return
+        fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        form_class = self.get_form(request, obj, change=obj is not None, fields=fields)
+        form_class(request.POST, request.FILES, instance=obj).is_valid()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
         providers: QuerySet[Provider] = super().get_queryset(request)
@@ -166,8 +194,8 @@ class ProviderAdmin(OrganizationScopedAdmin):
                         "save_without_verifying",
                     ],
                     "description": "Stored encrypted and never shown again. "
-                    "Leave a field blank to keep its stored value. Saving checks "
-                    "them with the vendor first.",
+                    "Leave a field blank to keep its stored value. Saving new "
+                    "ones checks them with the vendor first (active providers).",
                 },
             ),
             (
@@ -244,6 +272,8 @@ class ProviderAdmin(OrganizationScopedAdmin):
         **kwargs: Any,
     ) -> type[ModelForm[Provider]]:
         form = super().get_form(request, obj, change=change, **kwargs)
+        if issubclass(form, ProviderForm):
+            form.probe_cache = getattr(request, PROBES_ATTR, None)
         field = form.base_fields.get("organization")
         if obj is None and field is not None:
             ids = request_admin_org_ids(request)
@@ -257,12 +287,27 @@ class ProviderAdmin(OrganizationScopedAdmin):
         if not change and obj.owner_id is None:
             obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
-        if form.connection_changed:
-            # The change page polls the status until a check newer than this ran.
-            request.session[CHECK_PENDING_KEY.format(pk=obj.pk)] = (
-                timezone.now().isoformat(timespec="milliseconds")
-            )
+        if obj.status != Provider.Status.ACTIVE:
+            return  # an inactive provider is never called, not even to check it
+        if form.verification is not None:
+            # The save's own vendor check passed: that is the status now
+            # (recorded after the mark, so the panel takes it as fresh).
+            self._mark_check_pending(request, obj)
+            follow(obj, form.verification, discover=form.reach_changed)
+        elif form.connection_changed:
+            self._mark_check_pending(request, obj)
             after_provider_saved(obj.pk)
+        elif obj.health in (Provider.Health.FAILED, Provider.Health.UNAVAILABLE):
+            # Nothing of the connection changed, but what made it fail may have
+            # (say, the operator allowed private addresses): show a fresh status.
+            self._mark_check_pending(request, obj)
+            after_provider_saved(obj.pk, discover=False)
+
+    def _mark_check_pending(self, request: HttpRequest, obj: Provider) -> None:
+        """The change page polls the status until a check newer than this ran."""
+        request.session[CHECK_PENDING_KEY.format(pk=obj.pk)] = timezone.now().isoformat(
+            timespec="milliseconds"
+        )
 
     def render_change_form(
         self,

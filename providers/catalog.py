@@ -74,6 +74,29 @@ def default_auth_method(provider_type: str) -> str:
     return spec.default_auth if spec else AuthMethod.BEARER
 
 
+def form_auth_method(provider_type: str) -> str:
+    """The auth method the form preselects for a new provider of this type."""
+    spec = TYPES.get(provider_type)
+    return (spec.form_auth or spec.default_auth) if spec else AuthMethod.BEARER
+
+
+def api_key_header_problem(provider_type: str, config: dict[str, Any]) -> str:
+    """Why the ``api_key`` method cannot send the key (its header), or ''."""
+    header = (
+        config.get("auth_header")
+        or API_KEY_HEADER_DEFAULTS.get(provider_type, ("", ""))[0]
+    )
+    if not header:
+        return "The api_key method needs a header name ('auth_header')."
+    if (
+        not isinstance(header, str)
+        or header.lower() in FORBIDDEN_HEADERS
+        or not HEADER_NAME_RE.match(header)
+    ):
+        return f"{header!r} cannot be used as the API key header."
+    return ""
+
+
 def is_http_url(value: str) -> bool:
     try:
         parts = urlsplit(value)
@@ -172,21 +195,9 @@ def validate(
     ) and not credentials.get("api_key"):
         add("credentials", "This auth method needs an API key.")
     if auth_method == AuthMethod.API_KEY:
-        header = (
-            config.get("auth_header")
-            or API_KEY_HEADER_DEFAULTS.get(provider_type, ("", ""))[0]
-        )
-        if not header:
-            add(
-                "provider_config",
-                "The api_key method needs a header name ('auth_header').",
-            )
-        elif (
-            not isinstance(header, str)
-            or header.lower() in FORBIDDEN_HEADERS
-            or not HEADER_NAME_RE.match(header)
-        ):
-            add("provider_config", f"{header!r} cannot be used as the API key header.")
+        problem = api_key_header_problem(provider_type, config)
+        if problem:
+            add("provider_config", problem)
     if auth_method == AuthMethod.CUSTOM_HEADERS:
         headers = credentials.get("headers")
         if not isinstance(headers, dict) or not headers:
@@ -273,11 +284,11 @@ CONDITIONAL_FORM_FIELDS: frozenset[str] = frozenset(
 
 
 def auth_methods_for(provider_type: str) -> list[str]:
-    """The auth methods a type accepts, its default first."""
+    """The auth methods a type accepts, the one the form preselects first."""
     spec = TYPES.get(provider_type)
     if spec is not None and spec.only_auth:
         return [spec.only_auth[0]]
-    default = default_auth_method(provider_type)
+    default = form_auth_method(provider_type)
     return [default, *(m for m in CREDENTIAL_KEYS if m != default)]
 
 
@@ -289,7 +300,11 @@ def form_fields_for(provider_type: str, auth_method: str) -> frozenset[str]:
 
 
 def placeholders_for(provider_type: str) -> dict[str, str]:
-    """The type's defaults (or examples) shown as placeholders in the form."""
+    """The type's defaults (or examples) shown as placeholders in the form.
+
+    Only a default the server applies is shown: ``auth_header`` only for
+    types that declare one (``API_KEY_HEADER_DEFAULTS``).
+    """
     spec = TYPES.get(provider_type)
     if spec is None:
         return {}
@@ -297,7 +312,8 @@ def placeholders_for(provider_type: str) -> dict[str, str]:
     if spec.default_endpoint:
         found["endpoint"] = spec.default_endpoint.replace("{region}", "<region>")
     header, prefix = spec.api_key_header
-    found["auth_header"] = header or "X-API-Key"
+    if header:
+        found["auth_header"] = header
     if prefix:
         found["auth_prefix"] = prefix
     found.update(spec.placeholders)
@@ -308,7 +324,8 @@ def form_field_map() -> dict[str, Any]:
     """What the provider form shows per type and auth method (JSON for its script).
 
     ``types``: per type, its default auth method first in ``auths``, its vendor
-    ``settings`` fields, ``placeholders`` and ``help``; ``auth``: per method, its
+    ``settings`` fields, ``placeholders`` and ``help`` (the script selects
+    ``auths[0]`` when the type changes); ``auth``: per method, its
     fields; ``conditional``: every field the map shows or hides.
     """
     return {

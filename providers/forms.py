@@ -15,8 +15,11 @@ as the endpoint and moved into it on save.
 
 Before saving, the outbound guard checks where the credentials would go (a
 private address is refused unless PROVIDERS_ALLOW_PRIVATE_IPS allows it), then
-the vendor is called (``health.probe``) unless "Save without verifying" is
-ticked; a refusal is shown next to the field it concerns.
+the vendor is called (``health.probe``) when the save changes how an active
+provider is reached (``reach_changed``), unless "Save without verifying" is
+ticked; a refusal is shown next to the field it concerns. Deactivating,
+renaming, or changing priority or limits never calls the vendor. A passing
+check is kept (``verification``) for the admin to record as the health.
 
 Changing where the credentials go (endpoint, base URL, OAuth2 token URL, Bedrock
 control endpoint, or a provider type with another default endpoint) on an
@@ -26,7 +29,10 @@ refuses in ``clean()``, before the vendor check can send anything anywhere.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import hashlib
+import json
+from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -34,7 +40,7 @@ from django.utils.html import escape
 
 from providers import catalog, verification
 from providers.crypto import CryptoError
-from providers.health import probe
+from providers.health import CheckResult, probe
 from providers.models import Provider
 
 # Form field → key in the credentials dict.
@@ -109,6 +115,11 @@ def parse_headers(text: str) -> dict[str, str]:
 
 
 class ProviderForm(forms.ModelForm[Provider]):
+    #: Vendor checks already made for this request, by connection fingerprint:
+    #: the admin validates a POST once before its transaction (so the vendor
+    #: call holds no transaction open) and reuses the result inside it.
+    probe_cache: ClassVar[dict[str, CheckResult] | None] = None
+
     api_key = forms.CharField(label="API key", required=False, widget=_secret_input())
     aws_access_key_id = forms.CharField(
         label="AWS access key id", required=False, widget=_secret_input()
@@ -135,9 +146,10 @@ class ProviderForm(forms.ModelForm[Provider]):
     save_without_verifying = forms.BooleanField(
         label="Save without verifying",
         required=False,
-        help_text="Saving first makes a cheap authenticated call to the vendor and "
-        "refuses what it rejects. Tick this only when the vendor is down now; "
-        "where the endpoint points is still checked.",
+        help_text="Saving a change to how an active provider is reached (type, "
+        "endpoint, auth, credentials, settings) first makes a cheap authenticated "
+        "call to the vendor and refuses what it rejects. Tick this only when the "
+        "vendor is down now; where the endpoint points is still checked.",
     )
 
     provider_type = forms.ChoiceField(label="Type", choices=catalog.TYPE_CHOICES)
@@ -159,7 +171,8 @@ class ProviderForm(forms.ModelForm[Provider]):
     )
     auth_header = forms.CharField(
         required=False,
-        help_text="The header that carries the key; empty for the default shown.",
+        help_text="The header that carries the key, e.g. X-API-Key; empty for "
+        "the vendor's default when one is shown.",
     )
     auth_prefix = forms.CharField(
         required=False,
@@ -252,8 +265,12 @@ class ProviderForm(forms.ModelForm[Provider]):
             or catalog.ProviderType.OPENAI
         )
         self.initial["provider_type"] = provider_type
+        # A new provider gets the form's choice (none where a key is optional);
+        # a stored blank method shows what it means at run time.
         self.initial["auth_method"] = instance.auth_method or (
-            catalog.default_auth_method(provider_type)
+            catalog.form_auth_method(provider_type)
+            if instance._state.adding
+            else catalog.default_auth_method(provider_type)
         )
         shown = self.data.get(self.add_prefix("provider_type")) if self.is_bound else ""
         self._describe_type(shown if shown in catalog.TYPES else provider_type)
@@ -264,6 +281,8 @@ class ProviderForm(forms.ModelForm[Provider]):
             )
         self.final_credentials: dict[str, Any] | None = None
         self.final_config: dict[str, Any] | None = None
+        # The vendor check this save passed (None: not checked).
+        self.verification: CheckResult | None = None
 
     def _describe_type(self, provider_type: str) -> None:
         """The type's help and placeholders (the script updates them live)."""
@@ -399,12 +418,14 @@ class ProviderForm(forms.ModelForm[Provider]):
             self.add_error(name if name in self.fields else None, reason)
         if refused or self.cleaned_data.get("save_without_verifying"):
             return
-        self._verify(instance)
+        if instance.status == Provider.Status.ACTIVE and self.reach_changed:
+            self._verify(instance)
 
     def _verify(self, instance: Provider) -> None:
         """Call the vendor; show its reason next to the fields it concerns."""
-        result = probe(instance)
+        result = self._probe(instance)
         if result.health == Provider.Health.AVAILABLE:
+            self.verification = result
             return
         fields = [
             name
@@ -426,20 +447,46 @@ class ProviderForm(forms.ModelForm[Provider]):
         if not fields:
             self.add_error(None, result.message)
 
+    def _probe(self, instance: Provider) -> CheckResult:
+        cache = self.probe_cache
+        if cache is None:
+            return probe(instance)
+        try:
+            # Everything the check uses, secrets included (its repr hides them):
+            # hashed, in memory for this request only.
+            fields = dataclasses.asdict(instance.driver_config())
+        except CryptoError:
+            return probe(instance)
+        text = json.dumps(fields, sort_keys=True, default=str)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        if key not in cache:
+            cache[key] = probe(instance)
+        return cache[key]
+
     @property
-    def connection_changed(self) -> bool:
-        """Whether saving changes how the provider is reached (so re-check it)."""
+    def reach_changed(self) -> bool:
+        """Whether saving changes how the provider is reached: a new provider,
+        its type, endpoint, auth method, credentials or config, or a secret
+        entered (even the stored one again: what the admin typed is checked)."""
         if self.instance._state.adding or {
             "endpoint",
             "provider_type",
             "auth_method",
-            "status",
         } & set(self.changed_data):
+            return True
+        data = getattr(self, "cleaned_data", {})
+        if any(data.get(name) for name in (*SECRET_FIELDS, HEADERS_FIELD)):
             return True
         return (self.final_credentials, self.final_config) != (
             self._stored_credentials,
             self._stored_config,
         )
+
+    @property
+    def connection_changed(self) -> bool:
+        """Whether saving changes how or whether the provider is reached
+        (its status too), so its health is checked again."""
+        return self.reach_changed or "status" in self.changed_data
 
     def _update_errors(self, errors: ValidationError) -> None:
         """Show the model's errors on the form's fields.
@@ -452,6 +499,11 @@ class ProviderForm(forms.ModelForm[Provider]):
             super()._update_errors(errors)  # type: ignore[misc]  # private, not in stubs
             return
         auth_method = self._auth_method(self.cleaned_data)
+        header_problem = ""
+        if auth_method == catalog.AuthMethod.API_KEY and "auth_header" in self.fields:
+            header_problem = catalog.api_key_header_problem(
+                self.instance.provider_type, self.final_config or {}
+            )
         remapped: dict[str, list[ValidationError]] = {}
         for key, messages in errors.error_dict.items():
             if key == "credentials":
@@ -460,8 +512,14 @@ class ProviderForm(forms.ModelForm[Provider]):
                 target = NON_FIELD_ERRORS
             else:
                 target = key
+            if target == NON_FIELD_ERRORS and header_problem:
+                # The header's problem is shown next to the header field.
+                header = [m for m in messages if header_problem in m.messages]
+                if header:
+                    remapped.setdefault("auth_header", []).extend(header)
+                    messages = [m for m in messages if m not in header]
             # self.errors is self._errors here (the form is being cleaned).
-            if target != NON_FIELD_ERRORS and target in self.errors:
+            if not messages or (target != NON_FIELD_ERRORS and target in self.errors):
                 continue
             remapped.setdefault(target, []).extend(messages)
         if remapped:

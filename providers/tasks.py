@@ -57,7 +57,17 @@ def check_and_follow(provider: Provider, *, discover: bool = False) -> CheckResu
     without any discovered model (say, after the operator allowed private
     addresses): its models then appear without waiting for the next run.
     """
-    result = probe(provider)
+    return follow(provider, probe(provider), discover=discover)
+
+
+def follow(
+    provider: Provider, result: CheckResult, *, discover: bool = False
+) -> CheckResult:
+    """Store a check's outcome and queue discovery when it is due (see above).
+
+    Also used for the vendor check a provider's save passed, so that result is
+    the status shown, without a second call to the vendor.
+    """
     changed = record(provider.pk, result)
     if result.health == Health.AVAILABLE and (
         discover or (changed and not has_discovered_models(provider))
@@ -117,10 +127,11 @@ def enqueue(task_name: str, *args: object) -> None:
     transaction.on_commit(send)
 
 
-def after_provider_saved(provider_id: int) -> None:
+def after_provider_saved(provider_id: int, *, discover: bool = True) -> None:
     """A new or re-pointed provider: check its health, then discover its models.
 
     Discovery follows the check (when it passes), so a provider the vendor
-    refuses costs one call, not two.
+    refuses costs one call, not two. ``discover=False``: a re-check of an
+    unchanged provider, which discovers only if it recovers without models.
     """
-    enqueue("providers.check_provider_health", provider_id, True)
+    enqueue("providers.check_provider_health", provider_id, discover)

@@ -53,6 +53,10 @@ class VendorSpec:
     #: May contain ``{region}``, filled from provider config ``region``.
     default_endpoint: str
     default_auth: str
+    #: The auth method the provider form preselects, when not ``default_auth``:
+    #: ``none`` for servers whose key is optional. Stored rows with a blank auth
+    #: method keep meaning ``default_auth``.
+    form_auth: str = ""
     #: Whether the driver speaks the OpenAI protocol (presets and compatibles).
     openai_family: bool = False
     endpoint_required: bool = False

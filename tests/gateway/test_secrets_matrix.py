@@ -32,7 +32,7 @@ from django.test import Client
 from gateway.models import ApiKey
 from models_catalog.discovery import sync_provider_models
 from models_catalog.tasks import discover_models
-from providers.forms import CONFIG_TEXT_FIELDS
+from providers.forms import CONFIG_TEXT_FIELDS, HEADERS_FIELD, SECRET_FIELDS
 from providers.health import check_provider
 from providers.models import HealthEvent, Provider
 from providers.tasks import check_provider_health
@@ -178,7 +178,8 @@ def all_logs_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 def _form(provider: Provider) -> dict[str, Any]:
-    """The provider's change form as shown, credentials blank, verify on."""
+    """The provider's change form with its credentials entered again, so the
+    save is checked with the vendor (an unchanged save is not)."""
     config = provider.get_config()
     data: dict[str, Any] = {
         "organization": provider.organization_id,
@@ -202,6 +203,12 @@ def _form(provider: Provider) -> dict[str, Any]:
         data["deployments"] = json.dumps(extra.pop("deployments"))
     if extra:
         data["extra_config"] = json.dumps(extra)
+    fields = {key: name for name, key in SECRET_FIELDS.items()}
+    for key, value in provider.get_credentials().items():
+        if key == "headers":
+            data[HEADERS_FIELD] = "\n".join(f"{k}: {v}" for k, v in value.items())
+        elif key in fields:
+            data[fields[key]] = value
     return data
 
 

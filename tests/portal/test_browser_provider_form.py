@@ -98,7 +98,15 @@ def test_an_org_admin_adds_openai_and_bedrock_through_the_form_per_type(
         tab.goto("/admin/providers/provider/add/")
         page.select_option("#id_provider_type", kind)
         tab.screenshot(kind)
-    assert not hidden(tab, "api_key")  # openai_compatible: a bearer key
+    # openai_compatible: no auth preselected (its key is optional), and no
+    # header placeholder the server would not apply.
+    assert page.input_value("#id_auth_method") == "none"
+    assert hidden(tab, "api_key")
+    page.select_option("#id_auth_method", "api_key")
+    assert not hidden(tab, "api_key") and not hidden(tab, "auth_header")
+    assert page.get_attribute("#id_auth_header", "placeholder") == ""
+    page.select_option("#id_auth_method", "bearer")
+    assert not hidden(tab, "api_key")
     page.select_option("#id_provider_type", "azure_openai")
     assert page.input_value("#id_auth_method") == "api_key"
     assert not hidden(tab, "api_version") and not hidden(tab, "deployments")

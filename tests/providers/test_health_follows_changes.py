@@ -192,3 +192,63 @@ def test_our_own_bug_is_an_error_with_a_traceback(
     check_provider_health.apply(args=(provider.pk,))
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors and errors[0].exc_info is not None
+
+
+def test_verified_save_records_recovery_and_queues_discovery(
+    world: World, openai: Upstream, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Review finding 11: what the save's vendor check found is the status shown."""
+    provider = bare_provider(openai, world)
+    provider.seal("credentials", {"api_key": "sk-revoked-000000"})
+    provider.save()
+    Provider.objects.filter(pk=provider.pk).update(
+        health="failed", health_message="Incorrect API key provided"
+    )
+    client = login(world.alice)
+    data = form_data(provider, api_key="sk-test-key")
+    del data["save_without_verifying"]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(change_url(provider), data)
+    assert response.status_code == 302
+    # Recorded by the save itself, before anything queued has run.
+    provider.refresh_from_db()
+    assert provider.health == "available"
+    assert provider.health_message.startswith("OK in")
+    assert provider.health_events.filter(to_health="available").exists()
+    assert [r["path"] for r in openai.requests] == ["/v1/models"]  # one call
+    (follow,) = queued(callbacks)
+    follow()  # discovery, not a second check
+    assert AIModel.objects.filter(provider=provider, source="discovered").count() == 4
+    assert [r["path"] for r in openai.requests] == ["/v1/models", "/v1/models"]
+    page = client.get(change_url(provider)).content.decode()
+    assert 'data-queued="' in page  # the panel waits for the models
+
+
+def test_a_plain_save_of_a_failed_provider_queues_a_check(
+    world: World,
+    openai: Upstream,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Nothing of the connection changed, but its status is stale: check it."""
+    provider = bare_provider(openai, world)
+    Provider.objects.filter(pk=provider.pk).update(
+        health="failed", health_message="needs PROVIDERS_ALLOW_PRIVATE_IPS"
+    )
+    client = login(world.alice)
+    data = form_data(provider)
+    del data["save_without_verifying"]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(change_url(provider), data)
+    assert response.status_code == 302
+    assert openai.requests == []  # nothing to verify: not called during the save
+    (check,) = queued(callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        check()
+    provider.refresh_from_db()
+    assert provider.health == "available"
+    assert AIModel.objects.filter(provider=provider, source="discovered").count() == 4
+    # A healthy provider saved unchanged queues nothing.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert client.post(change_url(provider), data).status_code == 302
+    assert queued(callbacks) == []

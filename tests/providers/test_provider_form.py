@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aiohttp import web
 from django.test import Client
 
 from providers import catalog
 from providers.drivers.azure import translate as azure_translate
 from providers.models import Provider
 from tests.conftest import World
+from tests.fakes.server import serve
 from tests.providers.test_admin import ADD_URL, SECRET, change_url, form_data, login
 
 
@@ -181,3 +183,103 @@ def test_the_type_help_is_text_even_without_the_script(world: World) -> None:
     assert "OpenAI: an API key from platform.openai.com" in page
     response = client.post(ADD_URL, {"provider_type": "azure_openai"})
     assert "https://&lt;resource&gt;.openai.azure.com" in response.content.decode()
+
+
+def test_api_key_auth_shows_only_a_header_default_the_server_applies(
+    world: World,
+) -> None:
+    """Review finding 7: no placeholder promises a header the server would not use."""
+    field_map = catalog.form_field_map()["types"]
+    for name in catalog.TYPES:
+        shown = field_map[name]["placeholders"].get("auth_header")
+        default = catalog.API_KEY_HEADER_DEFAULTS.get(name, ("", ""))[0]
+        assert shown == (default or None), name
+    assert field_map["azure_openai"]["placeholders"]["auth_header"] == "api-key"
+    client = login(world.alice)
+    assert 'placeholder="X-API-Key"' not in client.get(ADD_URL).content.decode()
+    response = client.post(
+        ADD_URL,
+        form_data(
+            organization=world.acme.pk,
+            name="compat",
+            provider_type="openai_compatible",
+            endpoint="https://llm.example/v1",
+            auth_method="api_key",
+            api_key=SECRET,
+            auth_header="",
+        ),
+    )
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert any("header name" in e for e in form.errors["auth_header"])
+    assert not any("header name" in e for e in form.non_field_errors())
+    assert not Provider.objects.filter(name="compat").exists()
+    # With the header entered, the same provider saves.
+    response = client.post(
+        ADD_URL,
+        form_data(
+            organization=world.acme.pk,
+            name="compat",
+            provider_type="openai_compatible",
+            endpoint="https://llm.example/v1",
+            auth_method="api_key",
+            api_key=SECRET,
+            auth_header="X-API-Key",
+        ),
+    )
+    assert response.status_code == 302
+    assert Provider.objects.get(name="compat").get_config() == {
+        "auth_header": "X-API-Key"
+    }
+
+
+def keyless_models_app() -> web.Application:
+    """A vLLM-like server started without --api-key: it answers anyone."""
+    app = web.Application()
+    app["headers"] = []
+
+    async def models(request: web.Request) -> web.Response:
+        app["headers"].append(dict(request.headers))
+        return web.json_response(
+            {"object": "list", "data": [{"id": "llama-3", "object": "model"}]}
+        )
+
+    app.router.add_get("/v1/models", models)
+    return app
+
+
+def test_vllm_without_key_saves_with_preselected_auth(world: World) -> None:
+    """Review finding 7: a keyless server saves with what the form preselects."""
+    field_map = catalog.form_field_map()["types"]
+    assert field_map["vllm"]["auths"][0] == "none"
+    assert field_map["openai_compatible"]["auths"][0] == "none"
+    assert "bearer" in field_map["vllm"]["auths"]
+    client = login(world.alice)
+    with serve(keyless_models_app()) as server:
+        data = form_data(
+            organization=world.acme.pk,
+            name="local-vllm",
+            provider_type="vllm",
+            endpoint=server.url + "/v1",
+            auth_method=field_map["vllm"]["auths"][0],
+        )
+        del data["save_without_verifying"]  # the vendor check runs
+        response = client.post(ADD_URL, data)
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert [h.get("Authorization") for h in server.app["headers"]] == [None]
+    provider = Provider.objects.get(name="local-vllm")
+    assert provider.auth_method == "none"
+
+
+def test_a_stored_blank_auth_method_of_a_keyed_vllm_still_means_bearer(
+    world: World,
+) -> None:
+    """Only the form's preselection changed: existing rows behave as before."""
+    provider = Provider(organization=world.acme, name="old-vllm", provider_type="vllm")
+    provider.seal("credentials", {"api_key": SECRET})
+    provider.save()
+    assert provider.effective_auth_method == "bearer"
+    assert provider.driver_config().auth_method == "bearer"
+    page = login(world.alice).get(change_url(provider)).content.decode()
+    auth = page[page.index('id="id_auth_method"') :]
+    assert '<option value="bearer" selected>' in auth[: auth.index("</select>")]

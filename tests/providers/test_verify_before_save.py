@@ -11,17 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
+from aiohttp import web
+from django.conf import settings
+from django.db import connection
 from django.test import Client
 
 from providers.models import Provider
 from providers.verification import failure_fields
 from tests.conftest import World
 from tests.fakes import bedrock as bedrock_fake
-from tests.fakes.server import free_port
+from tests.fakes.server import free_port, serve
 from tests.gateway import upstreams
 from tests.gateway.upstreams import Upstream
-from tests.providers.test_admin import ADD_URL, login
+from tests.providers.test_admin import ADD_URL, change_url, form_data, login
 
 WRONG_KEY = "sk-wrong-VERY-SECRET-99"
 
@@ -238,3 +242,117 @@ def test_each_failure_is_shown_on_the_field_it_concerns(
     code: str, message: str, provider_type: str, auth: str, fields: tuple[str, ...]
 ) -> None:
     assert failure_fields(code, message, provider_type, auth) == fields
+
+
+def refused_provider(openai: Upstream, world: World) -> Provider:
+    """An active provider whose key the vendor has since revoked."""
+    provider = upstreams.register(openai, world.acme, name="revoked")
+    provider.seal("credentials", {"api_key": WRONG_KEY})
+    provider.save()
+    return provider
+
+
+def post_change(client: Client, provider: Provider, **fields: Any) -> Any:
+    data = form_data(provider, **fields)
+    del data["save_without_verifying"]  # the admin did not tick it
+    return client.post(change_url(provider), data)
+
+
+def test_deactivating_a_refused_provider_needs_no_verification(
+    world: World, openai: Upstream, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Review finding 8: only a change of how it is reached, when active, is checked."""
+    provider = refused_provider(openai, world)
+    client = login(world.alice)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post_change(client, provider, status="inactive")
+    assert response.status_code == 302
+    provider.refresh_from_db()
+    assert provider.status == "inactive"
+    # Renaming it and changing its priority and limits do not call the vendor either.
+    with django_capture_on_commit_callbacks(execute=True) as more:
+        response = post_change(
+            client,
+            provider,
+            status="inactive",
+            name="revoked-old",
+            priority="5",
+            requests_per_minute="60",
+        )
+    assert response.status_code == 302
+    assert Provider.objects.get(pk=provider.pk).name == "revoked-old"
+    assert openai.requests == []  # no verification, no check queued
+    assert [c for c in (*callbacks, *more) if c.__module__ == "providers.tasks"] == []
+
+
+def test_changing_the_key_of_an_active_provider_is_verified(
+    world: World, openai: Upstream
+) -> None:
+    provider = refused_provider(openai, world)
+    client = login(world.alice)
+    response = post_change(client, provider, api_key="sk-other-wrong-key-77")
+    errors = errors_of(response)
+    assert any("Incorrect API key" in e for e in errors["api_key"])
+    assert [r["path"] for r in openai.requests] == ["/v1/models"]
+    # The same change to an inactive provider saves without calling the vendor.
+    Provider.objects.filter(pk=provider.pk).update(status="inactive")
+    response = post_change(
+        client, provider, status="inactive", api_key="sk-other-wrong-key-77"
+    )
+    assert response.status_code == 302
+    assert len(openai.requests) == 1
+
+
+def transaction_watching_vendor(key: str) -> web.Application:
+    """An OpenAI-like /models that notes, while it is being called, how many
+    sessions of our database sit in an open transaction."""
+    app = web.Application()
+    app["open_transactions"] = []
+    db = settings.DATABASES["default"]
+
+    def count_open() -> int:
+        with psycopg.connect(
+            dbname=db["NAME"],
+            user=db.get("USER") or None,
+            password=db.get("PASSWORD") or None,
+            host=db.get("HOST") or None,
+            port=db.get("PORT") or None,
+        ) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                " current_database() AND state LIKE 'idle in transaction%%'"
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    async def models(request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        app["open_transactions"].append((auth[-4:], count_open()))
+        if auth != f"Bearer {key}":
+            return web.json_response({"error": {"message": "bad key"}}, status=401)
+        return web.json_response({"object": "list", "data": []})
+
+    app.router.add_get("/v1/models", models)
+    return app
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_vendor_is_called_outside_the_save_transaction(world: World) -> None:
+    """Review finding 8: no DB transaction stays open during the vendor call."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_stat_activity is PostgreSQL's")
+    client = login(world.alice)
+    with serve(transaction_watching_vendor("sk-good-key-1234")) as server:
+        response = add(
+            client, world, endpoint=server.url + "/v1", api_key="sk-good-key-1234"
+        )
+        assert response.status_code == 302
+        calls = server.app["open_transactions"]
+        # The check (then discovery, after the commit), with no transaction open.
+        assert calls[0] == ("1234", 0)
+        provider = Provider.objects.get(name="checked")
+        response = post_change(client, provider, api_key="sk-wrong-key-5678")
+        assert response.status_code == 200  # refused
+        # One call for the key entered (the form is validated twice, the vendor
+        # is asked once), and nothing open meanwhile.
+        assert [c for c in calls if c[0] == "5678"] == [("5678", 0)]
+        assert {open_ for _, open_ in calls} == {0}

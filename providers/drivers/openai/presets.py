@@ -11,7 +11,16 @@ from providers.drivers.vendor import AuthMethod, VendorSpec
 OPENAI_DRIVER = "providers.drivers.openai.driver.OpenAIDriver"
 
 
-def preset(provider_type: str, label: str, endpoint: str, help: str = "") -> VendorSpec:
+def preset(
+    provider_type: str,
+    label: str,
+    endpoint: str,
+    help: str = "",
+    *,
+    key_optional: bool = False,
+) -> VendorSpec:
+    """``key_optional``: the server may run without a key, so the form
+    preselects no auth (a blank stored auth method still means Bearer)."""
     if not help:
         help = (
             f"{label}: an API key from {label}, sent as a Bearer token. "
@@ -23,6 +32,7 @@ def preset(provider_type: str, label: str, endpoint: str, help: str = "") -> Ven
         driver=OPENAI_DRIVER,
         default_endpoint=endpoint,
         default_auth=AuthMethod.BEARER,
+        form_auth=AuthMethod.NONE if key_optional else "",
         openai_family=True,
         endpoint_required=not endpoint,
         help=help,
@@ -36,7 +46,9 @@ VENDORS = [
         "OpenAI-compatible",
         "",
         "Any server that speaks OpenAI's API: its base URL (with /v1 when the "
-        "server has it) and its key, if it asks for one.",
+        "server has it) and its key, if it asks for one (then choose the Bearer "
+        "token auth method).",
+        key_optional=True,
     ),
     preset("openrouter", "OpenRouter", "https://openrouter.ai/api/v1"),
     preset("groq", "Groq", "https://api.groq.com/openai/v1"),
@@ -51,6 +63,8 @@ VENDORS = [
         "http://localhost:8000/v1",
         "vLLM: the server's URL with /v1 (http://localhost:8000/v1 on this host; a "
         "private or local address needs PROVIDERS_ALLOW_PRIVATE_IPS=true), and the "
-        "--api-key it was started with, if any.",
+        "--api-key it was started with, if any (then choose the Bearer token auth "
+        "method).",
+        key_optional=True,
     ),
 ]
