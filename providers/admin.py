@@ -105,8 +105,10 @@ class ProviderAdmin(OrganizationScopedAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        if request.method == "POST" and "_saveasnew" not in request.POST:
-            self._verify_before_transaction(request, object_id)
+        if request.method == "POST":
+            # "Save as new" is an add, whatever object the page showed.
+            adding = "_saveasnew" in request.POST
+            self._verify_before_transaction(request, None if adding else object_id)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def _verify_before_transaction(

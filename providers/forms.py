@@ -418,7 +418,9 @@ class ProviderForm(forms.ModelForm[Provider]):
             self.add_error(name if name in self.fields else None, reason)
         if refused or self.cleaned_data.get("save_without_verifying"):
             return
-        if instance.status == Provider.Status.ACTIVE and self.reach_changed:
+        # Changed how it is reached, or made active (a key saved while the
+        # provider was inactive is checked when it goes live).
+        if instance.status == Provider.Status.ACTIVE and self.connection_changed:
             self._verify(instance)
 
     def _verify(self, instance: Provider) -> None:
@@ -443,7 +445,13 @@ class ProviderForm(forms.ModelForm[Provider]):
             "marked below, or tick 'Save without verifying' if the vendor is down.",
         )
         for name in fields:
-            self.add_error(name, result.message)
+            message = result.message
+            if name == "auth_method":
+                message += (
+                    " The vendor asks for credentials: choose the auth method it "
+                    "expects (e.g. Bearer token) and enter the key."
+                )
+            self.add_error(name, message)
         if not fields:
             self.add_error(None, result.message)
 

@@ -94,7 +94,8 @@ def failure_fields(
     ):
         return ("region",)
     if code == "upstream_auth_error":
-        return KEY_FIELDS.get(auth_method, ())
+        # No key sent at all: the auth method is what to change.
+        return KEY_FIELDS.get(auth_method) or ("auth_method",)
     if lowered.startswith("oauth2 token endpoint"):
         return ("token_url",)
     if code == "provider_misconfigured" and "endpoint" not in lowered:

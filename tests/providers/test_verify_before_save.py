@@ -356,3 +356,69 @@ def test_the_vendor_is_called_outside_the_save_transaction(world: World) -> None
         # is asked once), and nothing open meanwhile.
         assert [c for c in calls if c[0] == "5678"] == [("5678", 0)]
         assert {open_ for _, open_ in calls} == {0}
+
+
+def test_activating_after_an_unverified_key_change_is_verified(
+    world: World, openai: Upstream
+) -> None:
+    """Second review, finding 2: a key saved while inactive is checked when the
+    provider goes live, so two ordinary saves cannot make a wrong key active."""
+    provider = upstreams.register(openai, world.acme, name="later")
+    client = login(world.alice)
+    Provider.objects.filter(pk=provider.pk).update(status="inactive")
+    provider.refresh_from_db()
+    response = post_change(client, provider, status="inactive", api_key=WRONG_KEY)
+    assert response.status_code == 302  # inactive: nothing is called yet
+    assert openai.requests == []
+    provider.refresh_from_db()
+    response = post_change(client, provider, status="active")
+    errors = errors_of(response)
+    assert any("Incorrect API key" in e for e in errors["api_key"])
+    assert Provider.objects.get(pk=provider.pk).status == "inactive"
+    assert [r["path"] for r in openai.requests] == ["/v1/models"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_save_as_new_calls_the_vendor_outside_the_transaction(world: World) -> None:
+    """Second review, finding 3: Django honours ``_saveasnew`` in any POST; it is
+    an add, and its vendor check too runs before the transaction opens."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_stat_activity is PostgreSQL's")
+    client = login(world.alice)
+    with serve(transaction_watching_vendor("sk-good-key-1234")) as server:
+        provider = Provider(
+            organization=world.acme,
+            name="original",
+            provider_type="openai",
+            endpoint=server.url + "/v1",
+            auth_method="bearer",
+        )
+        provider.seal("credentials", {"api_key": "sk-good-key-1234"})
+        provider.save()
+        data = form_data(provider, name="copy", api_key="sk-good-key-1234")
+        del data["save_without_verifying"]
+        data["_saveasnew"] = "Save as new"
+        response = client.post(change_url(provider), data)
+        assert response.status_code == 302
+        assert Provider.objects.filter(name="copy").exists()
+        calls = server.app["open_transactions"]
+        assert calls and {open_ for _, open_ in calls} == {0}
+
+
+def test_a_keyless_provider_refused_by_a_keyed_server_marks_the_auth_method(
+    world: World, openai: Upstream
+) -> None:
+    """Second review, finding 5: with "No authentication" preselected, the
+    vendor's refusal points at the auth method (the key field is hidden)."""
+    client = login(world.alice)
+    response = add(
+        client,
+        world,
+        provider_type="openai_compatible",
+        endpoint=openai.endpoint,
+        auth_method="none",
+    )
+    errors = errors_of(response)
+    assert "auth_method" in errors
+    assert any("choose the auth method" in e for e in errors["auth_method"])
+    assert not Provider.objects.filter(name="checked").exists()
