@@ -10,6 +10,7 @@ nothing of the checkout changes. The install step is skipped by the stamp
 from __future__ import annotations
 
 import hashlib
+import http.server
 import os
 import shutil
 import signal
@@ -82,7 +83,9 @@ def bin_run(project: Path) -> Iterator[Callable[..., Run]]:
         env = {
             k: v
             for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "ALLOWED_HOSTS"}
+            if k
+            not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "ALLOWED_HOSTS"}
+            | {"no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"}
         }
         env.update(
             HOST="127.0.0.1",
@@ -144,17 +147,40 @@ def test_it_announces_the_url_once_the_server_answers_and_logs_quietly(
     assert "Traceback" not in run.output(), run.output()[-3000:]
 
 
+class ProxyAnswersEverything(http.server.BaseHTTPRequestHandler):
+    """An HTTP proxy from the environment, answering for any address."""
+
+    def do_GET(self) -> None:
+        self.send_response(502)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def test_it_exits_instead_of_hanging_when_the_server_dies_first(
     bin_run: Callable[..., Run],
 ) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        run = bin_run(taken.getsockname()[1])  # the server cannot bind it
-        try:
-            code = run.process.wait(120)
-        except subprocess.TimeoutExpired:
-            pytest.fail("bin/run hung after its server died:\n" + run.output()[-3000:])
+    """Also with an http_proxy set: the probe goes straight to our port, so a
+    proxy's answer is not taken for the server's (second review, finding 4)."""
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ProxyAnswersEverything)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            run = bin_run(  # the server cannot bind the port
+                taken.getsockname()[1], http_proxy=proxy_url, HTTP_PROXY=proxy_url
+            )
+            try:
+                code = run.process.wait(120)
+            except subprocess.TimeoutExpired:
+                pytest.fail(
+                    "bin/run hung after its server died:\n" + run.output()[-3000:]
+                )
+    finally:
+        proxy.shutdown()
     assert code != 0
     time.sleep(0.2)
     assert UP not in run.output()
