@@ -175,7 +175,7 @@ def test_the_migration_backfills_the_providers_organization(transactional_db, wo
         organization=world.acme, endpoint="chat", model_name="m", status_code=200
     )
     migration = importlib.import_module(
-        "gateway.migrations.0005_usage_provider_organization"
+        "gateway.migrations.0007_usage_provider_organization_backfill"
     )
     migration.backfill_provider_organization(django_apps, None)
     served.refresh_from_db()
