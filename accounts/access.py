@@ -177,6 +177,18 @@ class OrganizationScopedAdmin(admin.ModelAdmin[Any]):
     def scope_q(self, org_ids: frozenset[int]) -> Q:
         return Q(organization_id__in=org_ids)
 
+    def instance_wide_field(self, request: HttpRequest) -> str:
+        """The form's instance-wide field: the checkbox for superusers, who alone
+        may set it; for everyone else a read-only text (a boolean icon would
+        show a red cross on every ordinary row)."""
+        return "instance_wide" if is_superuser(request) else "instance_wide_text"
+
+    @admin.display(description="Instance-wide")
+    def instance_wide_text(self, obj: Any) -> str:
+        if getattr(obj, "instance_wide", False):
+            return "Yes: every user of this instance may use it."
+        return "No (only a superuser can share with the whole instance)."
+
     def organization_id_of(self, obj: Any) -> int | None:
         return getattr(obj, "organization_id", None)
 

@@ -332,7 +332,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
             "alias",
             "model_type",
             "status",
-            "instance_wide",
+            self.instance_wide_field(request),
             "input_cost_per_million",
             "output_cost_per_million",
             "price_source",
@@ -353,7 +353,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
             readonly += STARTER_FIXED
         if not is_superuser(request):
             # Left out of the form, so a POSTed value is ignored.
-            readonly.append("instance_wide")
+            readonly += ["instance_wide", "instance_wide_text"]
         return readonly
 
     def save_model(

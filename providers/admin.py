@@ -171,7 +171,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
                         "deployments",
                         "status",
                         "priority",
-                        "instance_wide",
+                        self.instance_wide_field(request),
                         "activate_discovered",
                         "owner",
                     ]
@@ -263,7 +263,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
             readonly += ["starter", "provider_type", "organization"]
         if not is_superuser(request):
             # Read-only fields are left out of the form, so a POSTed value is ignored.
-            readonly.append("instance_wide")
+            readonly += ["instance_wide", "instance_wide_text"]
         return readonly
 
     def get_form(

@@ -167,7 +167,11 @@ def test_an_org_admin_cannot_make_a_model_instance_wide(
 ) -> None:
     client = login(world.alice)
     url = f"{MODELS_URL}{acme_model.pk}/change/"
-    assert 'name="instance_wide"' not in client.get(url).content.decode()
+    page = client.get(url).content.decode()
+    assert 'name="instance_wide"' not in page
+    # Said in words, not as a red cross on an ordinary model.
+    assert "No (only a superuser can share with the whole instance)." in page
+    assert "icon-no.svg" not in page
     response = client.post(url, model_data(acme_model.provider, instance_wide="on"))
     assert response.status_code == 302
     acme_model.refresh_from_db()

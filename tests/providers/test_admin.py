@@ -383,6 +383,9 @@ def test_an_org_admin_cannot_make_a_provider_instance_wide(
     client = login(world.alice)
     page = client.get(change_url(acme_provider)).content.decode()
     assert 'name="instance_wide"' not in page
+    # Said in words, not as a red cross on an ordinary provider.
+    assert "No (only a superuser can share with the whole instance)." in page
+    assert "icon-no.svg" not in page
     response = client.post(
         change_url(acme_provider), form_data(acme_provider, instance_wide="on")
     )
