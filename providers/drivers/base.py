@@ -29,8 +29,8 @@ so every error leaving a driver is scrubbed of its config's credentials.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Literal, overload
 
 import httpx
 import orjson
@@ -46,6 +46,7 @@ from providers.drivers.errors import (
     invalid_request,
 )
 from providers.drivers.images import IMAGE_MAX_BYTES, fetch_images
+from providers.drivers.passthrough import RawMessage, RawStream
 from providers.drivers.vendor import AuthMethod
 
 __all__ = ["Driver", "DriverConfig", "DriverError", "ModelInfo", "UpstreamRequest"]
@@ -100,6 +101,68 @@ class Driver(ABC):
     async def health_check(self) -> None:
         """A cheap authenticated call; raises DriverError when it fails."""
         await self.list_models()
+
+    # -- Anthropic Messages pass-through (``passthrough.py``) ---------------------
+
+    def accepts_messages_raw(self, model_id: str) -> bool:
+        """Whether ``messages_raw`` can send an Anthropic Messages body to this
+        model as the client sent it (the vendor speaks it natively)."""
+        return False
+
+    @overload
+    async def messages_raw(
+        self,
+        body: dict[str, Any],
+        model_id: str,
+        *,
+        stream: Literal[False] = False,
+        betas: Sequence[str] = (),
+    ) -> RawMessage: ...
+
+    @overload
+    async def messages_raw(
+        self,
+        body: dict[str, Any],
+        model_id: str,
+        *,
+        stream: Literal[True],
+        betas: Sequence[str] = (),
+    ) -> RawStream: ...
+
+    async def messages_raw(
+        self,
+        body: dict[str, Any],
+        model_id: str,
+        *,
+        stream: bool = False,
+        betas: Sequence[str] = (),
+    ) -> RawMessage | RawStream:
+        """Send a client's Anthropic Messages ``body`` as sent, only ``model``
+        replaced by ``model_id`` and credentials set; ``betas`` are the client's
+        ``anthropic-beta`` values. Not streamed: the vendor's ``Message``;
+        streamed: the opened stream (HTTP errors raised here, before the first
+        event; the caller iterates or ``aclose()``s it)."""
+        if not self.accepts_messages_raw(model_id):
+            raise invalid_request(
+                f"{self.vendor} providers do not take Anthropic Messages bodies "
+                "as sent.",
+                "model",
+            )
+        if stream:
+            return await self.open_messages_raw(body, model_id, tuple(betas))
+        return await self.send_messages_raw(body, model_id, tuple(betas))
+
+    async def send_messages_raw(
+        self, body: dict[str, Any], model_id: str, betas: tuple[str, ...]
+    ) -> RawMessage:
+        """``messages_raw``'s non-streamed call (vendors that accept it)."""
+        raise NotImplementedError
+
+    async def open_messages_raw(
+        self, body: dict[str, Any], model_id: str, betas: tuple[str, ...]
+    ) -> RawStream:
+        """``messages_raw``'s streamed call (vendors that accept it)."""
+        raise NotImplementedError
 
     # -- helpers for subclasses -------------------------------------------------
 
@@ -184,7 +247,7 @@ class Driver(ABC):
 
 def _guard_base_methods() -> None:
     # The base class's own implementations sit behind the boundary too.
-    for name in ("embed", "health_check"):
+    for name in ("embed", "health_check", "messages_raw"):
         setattr(Driver, name, boundary.guarded(name, Driver.__dict__[name]))
 
 

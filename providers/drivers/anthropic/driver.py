@@ -12,12 +12,21 @@ from providers.drivers.anthropic.discovery import (
     parse_models,
 )
 from providers.drivers.anthropic.errors import VENDOR, error_from_anthropic
+from providers.drivers.anthropic.raw import raw_request
 from providers.drivers.anthropic.response import StreamTranslator, parse_message
 from providers.drivers.anthropic.translate import build_chat_request
 from providers.drivers.anthropic.urls import models_url, request_headers
 from providers.drivers.base import Driver
 from providers.drivers.config import ModelInfo, UpstreamRequest
 from providers.drivers.errors import DriverError, TransientDriverError
+from providers.drivers.passthrough import (
+    EventTracker,
+    RawMessage,
+    RawStream,
+    RawUsage,
+    relay_events,
+    sse_raw_events,
+)
 from providers.drivers.stream import relay, sse_events
 
 log = logging.getLogger(__name__)
@@ -60,6 +69,33 @@ class AnthropicDriver(Driver):
         )
         async for chunk in chunks:
             yield chunk
+
+    def accepts_messages_raw(self, model_id: str) -> bool:
+        return True
+
+    async def send_messages_raw(
+        self, body: dict[str, Any], model_id: str, betas: tuple[str, ...]
+    ) -> RawMessage:
+        req = raw_request(self.config, body, model_id, False, await self.auth(), betas)
+        response = await self.send(req)
+        data = self.read_json(response)
+        if not isinstance(data, dict):
+            raise DriverError(f"{VENDOR} returned an unexpected response shape.")
+        usage = RawUsage()
+        usage.update(data.get("usage"))
+        return RawMessage(data, usage, response.headers.get("request-id"))
+
+    async def open_messages_raw(
+        self, body: dict[str, Any], model_id: str, betas: tuple[str, ...]
+    ) -> RawStream:
+        req = raw_request(self.config, body, model_id, True, await self.auth(), betas)
+        response = await self.open_stream(req)
+        usage = RawUsage()
+        events = relay_events(
+            response, sse_raw_events(response, VENDOR), EventTracker(usage), VENDOR
+        )
+        request_id = response.headers.get("request-id")
+        return RawStream(events, usage, self.config, VENDOR, request_id)
 
     async def _get_json(self, url: str) -> Any:
         headers = request_headers(self.config, await self.auth(), json_body=False)

@@ -21,16 +21,30 @@ from providers.drivers.bedrock.embeddings import (
     titan_embed_body,
 )
 from providers.drivers.bedrock.errors import VENDOR, parse_error
+from providers.drivers.bedrock.native import decode_chunk, is_claude, native_body
 from providers.drivers.bedrock.response import (
     StreamTranslator,
     decode_event,
     parse_converse_response,
 )
-from providers.drivers.bedrock.signing import dumps, model_url, sign_request
+from providers.drivers.bedrock.signing import (
+    EVENT_STREAM,
+    dumps,
+    model_url,
+    sign_request,
+)
 from providers.drivers.bedrock.translate import converse_request, inline_images
 from providers.drivers.config import ModelInfo
 from providers.drivers.errors import DriverError, malformed_stream
 from providers.drivers.images import image_refs
+from providers.drivers.passthrough import (
+    EventTracker,
+    RawEvent,
+    RawMessage,
+    RawStream,
+    RawUsage,
+    relay_events,
+)
 from providers.drivers.stream import relay
 
 log = logging.getLogger(__name__)
@@ -42,6 +56,20 @@ async def converse_events(
     response: httpx.Response,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """ConverseStream's AWS event-stream messages as ``(event type, members)``."""
+    async for headers, payload in event_messages(response):
+        yield decode_event(headers, payload)
+
+
+async def native_events(response: httpx.Response) -> AsyncIterator[RawEvent]:
+    """InvokeModelWithResponseStream's messages as the Anthropic events they carry."""
+    async for headers, payload in event_messages(response):
+        yield decode_chunk(headers, payload)
+
+
+async def event_messages(
+    response: httpx.Response,
+) -> AsyncIterator[tuple[Mapping[str, Any], bytes]]:
+    """The body's AWS event-stream messages as ``(headers, payload)``."""
     from botocore.eventstream import EventStreamBuffer, ParserError
 
     buffer = EventStreamBuffer()
@@ -58,7 +86,7 @@ async def converse_events(
             # botocore-stubs type ``headers`` as int; botocore fills it with the
             # dict EventStreamHeaderParser.parse returns.
             headers = cast("Mapping[str, Any]", message.headers)
-            yield decode_event(headers, message.payload)
+            yield headers, message.payload
 
 
 class BedrockDriver(Driver):
@@ -127,6 +155,37 @@ class BedrockDriver(Driver):
         )
         async for chunk in chunks:
             yield chunk
+
+    def accepts_messages_raw(self, model_id: str) -> bool:
+        """Claude models take Anthropic's body natively (``native.py``)."""
+        return is_claude(model_id)
+
+    async def send_messages_raw(
+        self, body: dict[str, Any], model_id: str, betas: tuple[str, ...]
+    ) -> RawMessage:
+        url = model_url(self.config, model_id, "invoke")
+        req = sign_request(self.config, "POST", url, dumps(native_body(body, betas)))
+        response = await self.send(req)
+        data = self.read_json(response)
+        if not isinstance(data, dict):
+            raise DriverError("Bedrock returned an unexpected response shape.")
+        usage = RawUsage()
+        usage.update(data.get("usage"))
+        return RawMessage(data, usage, response.headers.get("x-amzn-requestid"))
+
+    async def open_messages_raw(
+        self, body: dict[str, Any], model_id: str, betas: tuple[str, ...]
+    ) -> RawStream:
+        url = model_url(self.config, model_id, "invoke-with-response-stream")
+        payload = dumps(native_body(body, betas))
+        req = sign_request(self.config, "POST", url, payload, accept=EVENT_STREAM)
+        response = await self.open_stream(req)
+        usage = RawUsage()
+        events = relay_events(
+            response, native_events(response), EventTracker(usage), VENDOR
+        )
+        request_id = response.headers.get("x-amzn-requestid")
+        return RawStream(events, usage, self.config, VENDOR, request_id)
 
     async def _invoke(self, model_id: str, body: dict[str, Any]) -> dict[str, Any]:
         req = sign_request(
