@@ -29,6 +29,9 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import anthropic_features as features
+from tests.fakes.anthropic_features import Invalid
+
 VENDOR = "anthropic"
 SETTINGS = web.AppKey("anthropic_fake_settings", dict)
 INPUT_TOKENS = 11
@@ -134,10 +137,6 @@ ERROR_MESSAGES = {
 }
 
 
-class Invalid(Exception):
-    """A request the real API answers with 400 invalid_request_error."""
-
-
 def error_response(
     status: int, message: str, error_type: str | None = None
 ) -> web.Response:
@@ -199,6 +198,10 @@ def _check_block(block: Any, role: str, where: str) -> None:
                 raise Invalid(f"{where}.image.source.url.url: invalid URL")
         else:
             raise Invalid(f"{where}.image.source: invalid source type")
+    elif kind == "document":
+        if role != "user":
+            raise Invalid(f"{where}: document blocks are only allowed in user turns")
+        features.check_document(block, where)
     elif kind == "tool_use":
         if role != "assistant":
             raise Invalid(
@@ -428,6 +431,9 @@ def validate_body(body: Any) -> list[dict[str, Any]]:
         if not isinstance(metadata, dict):
             raise Invalid("metadata: Input should be a valid dictionary")
         _extra(metadata, frozenset({"user_id"}), "metadata.")
+    features.check_service_tier(body)
+    thinking = features.thinking_enabled(body)
+    features.check_cache_control(body)
     output = body.get("output_config")
     if output is not None:
         if not isinstance(output, dict):
@@ -443,6 +449,7 @@ def validate_body(body: Any) -> list[dict[str, Any]]:
             raise Invalid("output_config.format: invalid json_schema format")
     _check_tools(body)
     turns = _check_messages(body["messages"])
+    features.check_thinking_blocks(turns, thinking)
     if not body.get("tools") and any(
         block.get("type") in ("tool_use", "tool_result")
         for turn in turns
@@ -483,6 +490,9 @@ def plan_answer(body: dict[str, Any], turns: list[dict[str, Any]]) -> dict[str, 
         plan["delay"] = float(slow.group(1))
     tools = body.get("tools") or []
     choice = (body.get("tool_choice") or {}).get("type")
+    if (body.get("thinking") or {}).get("type") == "enabled":
+        thought = f"The user wrote {trigger!r}." if trigger else "A tool answered."
+        plan["thinking"] = thought
     if results and not texts:
         plan["text"] = "The tool said: " + "".join(_result_text(b) for b in results)
     elif tools and choice != "none":
@@ -501,11 +511,15 @@ def plan_answer(body: dict[str, Any], turns: list[dict[str, Any]]) -> dict[str, 
     return plan
 
 
-def _usage(app: web.Application, output: int) -> dict[str, Any]:
+def _usage(app: web.Application, output: int, plan: dict[str, Any]) -> dict[str, Any]:
+    creation, read = plan.get("cache") or (
+        app[SETTINGS]["cache_creation_tokens"],
+        app[SETTINGS]["cache_read_tokens"],
+    )
     return {
         "input_tokens": INPUT_TOKENS,
-        "cache_creation_input_tokens": app[SETTINGS]["cache_creation_tokens"],
-        "cache_read_input_tokens": app[SETTINGS]["cache_read_tokens"],
+        "cache_creation_input_tokens": creation,
+        "cache_read_input_tokens": read,
         "output_tokens": output,
         "service_tier": "standard",
     }
@@ -513,6 +527,14 @@ def _usage(app: web.Application, output: int) -> dict[str, Any]:
 
 def _message(app: web.Application, body: dict[str, Any], plan: dict[str, Any]) -> dict:
     content: list[dict[str, Any]] = [{"type": "text", "text": plan["text"]}]
+    if plan.get("thinking"):
+        thinking = plan["thinking"]
+        block = {
+            "type": "thinking",
+            "thinking": thinking,
+            "signature": features.signature(thinking),
+        }
+        content.insert(0, block)
     if plan["kind"] == "tool":
         content.append(
             {
@@ -530,7 +552,7 @@ def _message(app: web.Application, body: dict[str, Any], plan: dict[str, Any]) -
         "content": content,
         "stop_reason": plan["stop_reason"],
         "stop_sequence": None,
-        "usage": _usage(app, OUTPUT_TOKENS),
+        "usage": _usage(app, OUTPUT_TOKENS, plan),
     }
 
 
@@ -546,7 +568,6 @@ async def _event(resp: web.StreamResponse, data: dict[str, Any]) -> None:
 async def _stream(
     request: web.Request, body: dict[str, Any], plan: dict[str, Any]
 ) -> web.StreamResponse:
-    app = request.app
     resp = web.StreamResponse(
         headers={
             "content-type": "text/event-stream; charset=utf-8",
@@ -555,32 +576,51 @@ async def _stream(
         }
     )
     await resp.prepare(request)
-    message = _message(app, body, plan)
-    start = {**message, "content": [], "stop_reason": None, "usage": _usage(app, 1)}
-    await _event(resp, {"type": "message_start", "message": start})
-    await _event(
-        resp,
+
+    async def emit(data: dict[str, Any]) -> None:
+        await _event(resp, data)
+
+    if await stream_events(request, emit, body, plan):
+        await resp.write_eof()
+    return resp
+
+
+async def stream_events(
+    request: web.Request,
+    emit: features.Emit,
+    body: dict[str, Any],
+    plan: dict[str, Any],
+) -> bool:
+    """The answer's events through ``emit``; False when the connection was dropped."""
+    message = _message(request.app, body, plan)
+    usage = _usage(request.app, 1, plan)
+    start = {**message, "content": [], "stop_reason": None, "usage": usage}
+    await emit({"type": "message_start", "message": start})
+    first = 0
+    if plan.get("thinking"):
+        await features.thinking_block(emit, plan["thinking"])
+        first = 1
+    await emit(
         {
             "type": "content_block_start",
-            "index": 0,
+            "index": first,
             "content_block": {"type": "text", "text": ""},
         },
     )
-    await _event(resp, {"type": "ping"})
+    await emit({"type": "ping"})
     pieces = _split(plan["text"], 2 if plan["kind"] == "tool" else 3)
     for n, piece in enumerate(pieces):
         if plan["kind"] == "BREAK" and n == 2:
             assert request.transport is not None
             request.transport.abort()  # drop the connection mid-stream
-            return resp
+            return False
         if plan["kind"] == "STREAM ERROR" and n == 1:
             error = {"type": "overloaded_error", "message": "Overloaded"}
-            await _event(resp, {"type": "error", "error": error})
-            await resp.write_eof()
-            return resp
+            await emit({"type": "error", "error": error})
+            return True
         delta = {"type": "text_delta", "text": piece}
-        await _event(resp, {"type": "content_block_delta", "index": 0, "delta": delta})
-    await _event(resp, {"type": "content_block_stop", "index": 0})
+        await emit({"type": "content_block_delta", "index": first, "delta": delta})
+    await emit({"type": "content_block_stop", "index": first})
     if plan["kind"] == "tool":
         block = {
             "type": "tool_use",
@@ -588,26 +628,22 @@ async def _stream(
             "name": plan["tool"],
             "input": {},
         }
-        await _event(
-            resp, {"type": "content_block_start", "index": 1, "content_block": block}
-        )
+        tool = first + 1
+        start = {"type": "content_block_start", "index": tool, "content_block": block}
+        await emit(start)
         for fragment in ("", '{"city": ', '"Paris"}'):
             delta = {"type": "input_json_delta", "partial_json": fragment}
-            await _event(
-                resp, {"type": "content_block_delta", "index": 1, "delta": delta}
-            )
-        await _event(resp, {"type": "content_block_stop", "index": 1})
-    await _event(
-        resp,
+            await emit({"type": "content_block_delta", "index": tool, "delta": delta})
+        await emit({"type": "content_block_stop", "index": tool})
+    await emit(
         {
             "type": "message_delta",
             "delta": {"stop_reason": plan["stop_reason"], "stop_sequence": None},
             "usage": {"output_tokens": OUTPUT_TOKENS},
         },
     )
-    await _event(resp, {"type": "message_stop"})
-    await resp.write_eof()
-    return resp
+    await emit({"type": "message_stop"})
+    return True
 
 
 # -- routes ------------------------------------------------------------
@@ -674,6 +710,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return error_response(status, ERROR_MESSAGES.get(status, "Invalid request"))
     if plan["delay"]:
         await asyncio.sleep(plan["delay"])
+    if features.check_cache_control(body):
+        plan["cache"] = features.cache_usage(body, request.app["cache_seen"])
     plan["msg_id"] = "msg_01" + secrets.token_hex(11)
     plan["tool_id"] = "toolu_01" + secrets.token_hex(11)
     if body.get("stream"):
@@ -738,6 +776,7 @@ def make_app(
     with warnings.catch_warnings():  # the shared convention is a plain string key
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["requests"] = []
+        app["cache_seen"] = set()
     app[SETTINGS] = {
         "api_key": api_key,
         "bearer_token": bearer_token,

@@ -35,6 +35,7 @@ REGION = "us-east-1"
 CHAT_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 PROFILE_ONLY_MODEL = "anthropic.claude-3-5-sonnet-20241022-v2:0"
 TITAN_EMBED = "amazon.titan-embed-text-v2:0"
+CLAUDE_MODELS = (CHAT_MODEL, f"us.{PROFILE_ONLY_MODEL}")
 COHERE_EMBED = "cohere.embed-english-v3"
 
 CONVERSE_FIELDS = frozenset(
@@ -507,6 +508,7 @@ def make_app(
     with warnings.catch_warnings():  # the shared fake convention uses a str key
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["requests"] = []
+        app["cache_seen"] = set()
     secrets = {access_key: secret_key}
     tokens = {access_key: session_token} if session_token else {}
     options = {"cache_tokens": cache_tokens}
@@ -538,7 +540,11 @@ def make_app(
 
     async def runtime(request: web.Request) -> web.StreamResponse:
         path = request.raw_path.partition("?")[0]
-        match = re.match(r"^/model/([^/]+)/(converse|converse-stream|invoke)$", path)
+        match = re.match(
+            r"^/model/([^/]+)/(converse|converse-stream|invoke"
+            r"|invoke-with-response-stream)$",
+            path,
+        )
         if not match:
             raise Reject(404, "UnknownOperationException", "Unknown operation")
         model_id, action = unquote(match.group(1)), match.group(2)
@@ -548,11 +554,18 @@ def make_app(
             body = json.loads(await request.read())
         except ValueError:
             raise invalid("The request body is not valid JSON.") from None
+        if action.startswith("invoke") and model_id in CLAUDE_MODELS:
+            from tests.fakes import bedrock_anthropic
+
+            stream = action == "invoke-with-response-stream"
+            return await bedrock_anthropic.invoke(request, model_id, body, stream)
         if action == "invoke":
             return await invoke(model_id, body)
+        if action != "converse" and action != "converse-stream":
+            raise invalid("This model doesn't support response streaming.")
         if model_id in (TITAN_EMBED, COHERE_EMBED):
             raise invalid("This model doesn't support the Converse API.")
-        if model_id not in (CHAT_MODEL, f"us.{PROFILE_ONLY_MODEL}"):
+        if model_id not in CLAUDE_MODELS:
             raise Reject(
                 404,
                 "ResourceNotFoundException",
@@ -723,10 +736,6 @@ def make_app(
                     "texts": texts,
                     "response_type": "embeddings_floats",
                 }
-            )
-        if model_id == CHAT_MODEL:
-            raise invalid(
-                "Malformed input request, please reformat your input and try again."
             )
         raise Reject(
             404,
