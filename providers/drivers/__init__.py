@@ -5,7 +5,8 @@ Shared modules, one concern each: ``config`` (DriverConfig, Timeouts),
 ``boundary`` and ``scrub`` (the one credential scrub every error leaves
 through), ``auth`` (auth headers, OAuth2 token cache), ``images`` (data URLs,
 guarded remote fetch), ``canonical`` (response and chunk builders), ``stream``
-(the one stream loop), ``base`` (the Driver class), ``vendor`` and ``registry``
+(the one stream loop), ``passthrough`` (Anthropic Messages bodies as sent:
+raw answers, events, usage), ``base`` (the Driver class), ``vendor`` and ``registry``
 (what each vendor package declares, collected). Vendor packages (``openai``,
 ``azure``, ``anthropic``, ``bedrock``, ``ollama``, ``gemini``) all have
 ``translate``, ``response``, ``errors``, ``driver`` and ``discovery``, and

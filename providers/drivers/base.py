@@ -19,9 +19,14 @@ Canonical outputs:
 - ``embed()`` returns the OpenAI embeddings list dict.
 - Errors are raised as ``DriverError`` carrying the gateway's answer (status,
   type, code) per PROTOCOLS.md 1.9; messages never contain credentials.
+- ``messages_raw()`` (vendors that speak Anthropic Messages natively, where
+  ``accepts_messages_raw(model_id)``): the client's body as sent, only the model
+  id and credentials replaced; a ``RawMessage`` or an opened ``RawStream``
+  (``passthrough.py``). Other vendors refuse it with a 400.
 
 The credential boundary: every subclass's ``chat``, ``chat_stream`` (the
-iteration included), ``embed``, ``list_models`` and ``health_check`` are wrapped
+iteration included), ``embed``, ``list_models`` and ``health_check`` (and the
+base's ``messages_raw``; a ``RawStream`` contains its own iteration) are wrapped
 when the class is defined (``Driver.__init_subclass__``, see ``boundary.py``),
 so every error leaving a driver is scrubbed of its config's credentials.
 """

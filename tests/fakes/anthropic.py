@@ -8,6 +8,10 @@ user/assistant, empty or whitespace-only text blocks, ``tool_use`` ids outside
 ``[a-zA-Z0-9_-]``, ``tool_result`` blocks that do not answer the previous turn's
 ``tool_use`` ids, tool blocks without ``tools``, ``temperature`` above 1 or given
 together with ``top_p``, trailing whitespace in a final assistant prefill.
+The pass-through's fields (thinking and its signatures, cache_control,
+documents, service_tier) are checked and answered by ``anthropic_features``:
+thinking blocks with signatures when thinking is on, cache token usage when
+cache_control is present.
 
 Behaviour follows the shared fake convention, keyed on the text of the last user
 message: tools → "Checking." + a call to the

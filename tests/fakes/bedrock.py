@@ -1,7 +1,9 @@
 """A fake AWS Bedrock (runtime + control plane) that checks SigV4 on every request.
 
 Routes: ``POST /model/{modelId}/converse``, ``/converse-stream`` (real binary
-event-stream frames with CRCs), ``/invoke`` (Titan v2 and Cohere embeddings),
+event-stream frames with CRCs), ``/invoke`` (Titan v2 and Cohere embeddings;
+for the Claude ids, with ``/invoke-with-response-stream``, the native
+Anthropic body: ``bedrock_anthropic``),
 ``GET /foundation-models`` and ``GET /inference-profiles`` (paginated), shaped as
 botocore's service models say. The signature is recomputed here from what
 actually arrived (raw path, query, signed header values, body) with an

@@ -35,6 +35,8 @@ Package layout (declarations here; import from the modules):
 - ``messages``: canonical messages → ``system`` + ``messages`` (pure).
 - ``translate``: the ``/v1/messages`` body: tools, parameters, format (pure).
 - ``response``: ``Message`` answers and SSE events → canonical (pure).
+- ``raw``: the pass-through request (``messages_raw``): the client's body as
+  sent, only ``model``/``stream`` set, betas merged (pure).
 - ``errors``: Anthropic errors → ``DriverError``.
 - ``discovery``: ``/v1/models`` pages → ``ModelInfo`` (pure).
 - ``driver``: ``AnthropicDriver``, the thin I/O layer.

@@ -1,4 +1,5 @@
-"""AWS Bedrock driver: Converse / ConverseStream for chat, InvokeModel for embeddings.
+"""AWS Bedrock driver: Converse / ConverseStream for chat, InvokeModel for embeddings
+and for Claude's native Anthropic body (``messages_raw``, the pass-through).
 
 Wire format: PROTOCOLS.md section 6. Every runtime request is signed with SigV4
 through botocore (service ``bedrock``, the provider's region) and sent with the
@@ -32,6 +33,8 @@ Package layout (declarations here; import from the modules):
 - ``signing``: region, runtime URLs, SigV4 signing.
 - ``translate``: canonical request → Converse body (pure).
 - ``response``: Converse answer and ConverseStream events → canonical (pure).
+- ``native``: Claude ids' native Anthropic body for ``messages_raw``
+  (InvokeModel / InvokeModelWithResponseStream) and its stream chunks (pure).
 - ``embeddings``: Titan / Cohere InvokeModel bodies and answers (pure).
 - ``errors``: AWS errors → ``DriverError``.
 - ``discovery``: control-plane URLs and requests (model listing) and their parsing.
