@@ -60,7 +60,8 @@ VENDORS = [
             "Bedrock providers authenticate with AWS SigV4.",
         ),
         help="AWS Bedrock: the AWS region (e.g. us-east-1) and an IAM access key "
-        "allowed bedrock:InvokeModel and bedrock:ListFoundationModels; a session "
+        "allowed bedrock:InvokeModel, bedrock:InvokeModelWithResponseStream "
+        "(streaming) and bedrock:ListFoundationModels; a session "
         "token only with temporary credentials. Leave the endpoint empty for the "
         "region's bedrock-runtime URL.",
         settings=("region",),
