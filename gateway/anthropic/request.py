@@ -12,6 +12,12 @@ dropped as a sampling hint only (no canonical field carries it, and an OpenAI
 upstream refuses unknown fields); ``service_tier`` is dropped; thinking blocks
 in assistant history are dropped (Anthropic itself strips earlier turns'
 thinking from the context).
+
+Roles: consecutive same-role turns are accepted (Anthropic combines them) and
+so is an assistant first turn (Anthropic's own API accepts it since late 2024;
+only Bedrock still refuses it, and then the vendor's 400 is what the caller
+gets). A final assistant turn is sent as the last canonical message: Anthropic
+upstreams continue it (prefill), OpenAI-style upstreams answer after it.
 """
 
 from __future__ import annotations
@@ -219,8 +225,6 @@ def _messages(value: Any) -> list[dict[str, Any]]:
         role = message.get("role")
         if role not in ("user", "assistant"):
             raise bad(f"{where}.role", "Input should be 'user' or 'assistant'")
-        if i == 0 and role != "user":
-            raise bad(where, 'first message must use the "user" role')
         content = message.get("content")
         if content is None:
             raise bad(f"{where}.content", "Field required")

@@ -265,13 +265,20 @@ def test_sampling_stop_metadata_stream() -> None:
 
 def test_consecutive_same_role_turns_and_empty_final_prefill() -> None:
     messages = [
+        {"role": "assistant", "content": "How can I help?"},
         {"role": "user", "content": "a"},
         {"role": "user", "content": "b"},
         {"role": "assistant", "content": "c"},
         {"role": "assistant", "content": ""},
     ]
     out = translate(body(messages=messages))
-    assert [m["content"] for m in out["messages"]] == ["a", "b", "c"]
+    assert [m["role"] for m in out["messages"]] == [
+        "assistant",
+        "user",
+        "user",
+        "assistant",
+    ]
+    assert [m["content"] for m in out["messages"]] == ["How can I help?", "a", "b", "c"]
 
 
 @pytest.mark.parametrize(
@@ -340,10 +347,6 @@ def user(*blocks: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (
-            body(messages=[{"role": "assistant", "content": "x"}]),
-            'messages.0: first message must use the "user" role',
-        ),
         (
             body(messages=[{"role": "system", "content": "x"}]),
             "messages.0.role: Input should be 'user' or 'assistant'",
