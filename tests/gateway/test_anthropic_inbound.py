@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from contextlib import contextmanager
 
 import anthropic
@@ -498,3 +499,41 @@ def test_pings_keep_a_silent_stream_alive(gateway, world, monkeypatch):
                 ]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     assert "ping" in kinds[1:-1]
+
+
+def test_a_client_disconnect_cancels_the_upstream_while_pinging(
+    gateway, world, monkeypatch
+):
+    from tests.fakes.server import serve
+    from tests.gateway.test_hot_path import register_compatible, slow_stream_app
+
+    monkeypatch.setattr(messages.AnthropicFramer, "ping_interval", 0.1)
+    events: dict = {}
+    with serve(slow_stream_app(30, events)) as fake:
+        secret = register_compatible(world, fake.url)
+        with httpx.stream(
+            "POST",
+            f"{gateway.v1}/messages",
+            json={
+                "model": "slow-model",
+                "max_tokens": 20,
+                "stream": True,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+            headers={"x-api-key": secret},
+            timeout=10,
+        ) as response:
+            pings = 0
+            for line in response.iter_lines():
+                pings += line == "event: ping"
+                if pings == 3:
+                    break
+            closed_at = time.monotonic()
+        deadline = time.monotonic() + 5
+        while "cancelled_at" not in events and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "cancelled_at" in events, "the upstream request was left running"
+    assert events["cancelled_at"] - closed_at < 3
+    usage.flush()
+    record = UsageRecord.objects.get()
+    assert (record.endpoint, record.status_code) == ("messages", 499)
