@@ -537,3 +537,29 @@ def test_a_client_disconnect_cancels_the_upstream_while_pinging(
     usage.flush()
     record = UsageRecord.objects.get()
     assert (record.endpoint, record.status_code) == ("messages", 499)
+
+
+def test_the_gateways_own_refusals_use_anthropics_envelope(
+    gateway, on_openai, settings
+):
+    upstream, sdk = on_openai
+    headers = {"x-api-key": sdk.secret}
+    wrong_method = httpx.get(f"{gateway.v1}/messages", headers=headers)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["type"] == "error"
+    unknown = httpx.post(f"{gateway.v1}/messages/batches", headers=headers, json={})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["type"] == "not_found_error"
+    settings.GATEWAY_MAX_BODY_BYTES = 1000
+    with pytest.raises(anthropic.APIStatusError) as too_large:
+        ask(sdk, upstream, "x" * 2000)
+    assert too_large.value.status_code == 413
+    assert too_large.value.body["error"]["type"] == "request_too_large"
+    not_json = httpx.post(
+        f"{gateway.v1}/messages",
+        headers={**headers, "content-type": "application/json"},
+        content=b"{not json",
+    )
+    assert not_json.status_code == 400
+    assert not_json.json()["error"]["type"] == "invalid_request_error"
+    assert upstream.requests == []
