@@ -23,12 +23,15 @@ upstreams continue it (prefill), OpenAI-style upstreams answer after it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from providers.drivers.errors import DriverError, invalid_request
 
 MAX_STOP = 4  # what validate_chat (OpenAI's limit) accepts
+MAX_TOOLS = 128  # likewise
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # likewise (function names)
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
 ERROR_PREFIX = "[tool error] "
@@ -410,6 +413,8 @@ def _tool_result(
 def _tools(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise bad("tools", "Input should be a valid list")
+    if len(value) > MAX_TOOLS:
+        raise bad("tools", f"this gateway accepts at most {MAX_TOOLS} tools")
     out = []
     for i, tool in enumerate(value):
         where = f"tools.{i}"
@@ -435,6 +440,11 @@ def _tools(value: Any) -> list[dict[str, Any]]:
         name = tool.get("name")
         if not isinstance(name, str) or not name:
             raise bad(f"{where}.name", "Input should be a non-empty string")
+        if not TOOL_NAME.match(name):
+            raise bad(
+                f"{where}.name",
+                f"String should match pattern '{TOOL_NAME.pattern}'",
+            )
         schema = tool.get("input_schema")
         if schema is None:
             raise bad(f"{where}.input_schema", "Field required")

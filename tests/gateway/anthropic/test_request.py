@@ -320,6 +320,14 @@ def test_consecutive_same_role_turns_and_empty_final_prefill() -> None:
         ),
         ({"tools": [{"name": "f"}]}, "tools.0.input_schema: Field required"),
         (
+            {"tools": [{"name": "get weather", "input_schema": {"type": "object"}}]},
+            "tools.0.name: String should match pattern",
+        ),
+        (
+            {"tools": [{"name": "f", "input_schema": {"type": "object"}}] * 129},
+            "tools: this gateway accepts at most 128 tools",
+        ),
+        (
             {"tools": [{"name": "f", "input_schema": {"type": "array"}}]},
             "tools.0.input_schema.type: Input should be 'object'",
         ),
