@@ -6,7 +6,9 @@ dotted form (``messages.0.content.1.type: ...``). What it returns is a Chat
 Completions body ``gateway.validation.validate_chat`` accepts.
 
 On this translated path: ``thinking`` and the server-side features (server
-tools, documents, MCP, containers, output_config) are refused by name;
+tools, MCP, containers, output_config, citations, documents by URL or file id)
+are refused by name; a PDF document becomes a canonical ``file`` part (data
+URL) and a plain-text document a text part;
 ``cache_control`` is dropped (it changes cost, not the answer); ``top_k`` is
 dropped as a sampling hint only (no canonical field carries it, and an OpenAI
 upstream refuses unknown fields); ``service_tier`` is dropped; thinking blocks
@@ -264,12 +266,14 @@ def _user_blocks(blocks: list[Any], where: str) -> list[dict[str, Any]]:
             parts.append({"type": "text", "text": _text(block, here)})
         elif kind == "image":
             parts.append(_image(block, here))
+        elif kind == "document":
+            parts.append(_document(block, here))
         elif kind == "tool_result":
             message, images = _tool_result(block, here)
             tools.append(message)
             parts.extend(images)
         else:
-            raise _block_type(kind, here, ("text", "image", "tool_result"))
+            raise _block_type(kind, here, ("text", "image", "document", "tool_result"))
     out = list(tools)
     if parts:
         out.append({"role": "user", "content": parts})
@@ -353,6 +357,46 @@ def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
             f"Input tag {kind!r} is not supported here (expected 'base64' or 'url')",
         )
     return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _document(block: dict[str, Any], where: str) -> dict[str, Any]:
+    """A PDF as a canonical ``file`` part, plain text as a text part.
+
+    Citations would need citation blocks in the answer, which no canonical
+    field carries: refused rather than silently answered without them.
+    """
+    citations = block.get("citations")
+    if isinstance(citations, dict) and citations.get("enabled"):
+        raise bad(
+            f"{where}.citations",
+            "citations are not supported by this gateway's translated path",
+        )
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise bad(f"{where}.source", "Input should be a valid dictionary")
+    kind, data = source.get("type"), source.get("data")
+    if kind == "base64":
+        if source.get("media_type") != "application/pdf":
+            raise bad(f"{where}.source.media_type", "Input should be 'application/pdf'")
+        if not isinstance(data, str) or not data:
+            raise bad(f"{where}.source.data", "Input should be a non-empty string")
+        title = block.get("title")
+        name = title if isinstance(title, str) and title else "document.pdf"
+        return {
+            "type": "file",
+            "file": {
+                "file_data": f"data:application/pdf;base64,{data}",
+                "filename": name,
+            },
+        }
+    if kind == "text":
+        if not isinstance(data, str) or not data:
+            raise bad(f"{where}.source.data", "Input should be a non-empty string")
+        return {"type": "text", "text": data}
+    raise bad(
+        f"{where}.source.type",
+        f"Input tag {kind!r} is not supported here (expected 'base64' or 'text')",
+    )
 
 
 def _tool_use(block: dict[str, Any], where: str) -> dict[str, Any]:

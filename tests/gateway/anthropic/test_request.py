@@ -86,6 +86,54 @@ def test_text_and_image_blocks() -> None:
     ]
 
 
+def test_documents() -> None:
+    content = [
+        {
+            "type": "document",
+            "source": {
+                "type": "base64",
+                "media_type": "application/pdf",
+                "data": "JVBE",
+            },
+            "title": "report.pdf",
+            "cache_control": {"type": "ephemeral"},
+        },
+        {
+            "type": "document",
+            "source": {
+                "type": "base64",
+                "media_type": "application/pdf",
+                "data": "JVBF",
+            },
+        },
+        {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": "Notes."},
+            "citations": {"enabled": False},
+        },
+        {"type": "text", "text": "Summarise."},
+    ]
+    out = translate(body(messages=[{"role": "user", "content": content}]))
+    assert out["messages"][0]["content"] == [
+        {
+            "type": "file",
+            "file": {
+                "file_data": "data:application/pdf;base64,JVBE",
+                "filename": "report.pdf",
+            },
+        },
+        {
+            "type": "file",
+            "file": {
+                "file_data": "data:application/pdf;base64,JVBF",
+                "filename": "document.pdf",
+            },
+        },
+        {"type": "text", "text": "Notes."},
+        {"type": "text", "text": "Summarise."},
+    ]
+
+
 def test_tool_round_trip_keeps_ids_and_orders_results_first() -> None:
     messages = [
         {"role": "user", "content": "Weather in Paris and Rome?"},
@@ -390,8 +438,39 @@ def user(*blocks: Any) -> dict[str, Any]:
             "messages.0.content.1.type: Input tag 'video'",
         ),
         (
-            user({"type": "document", "source": {}}),
-            "messages.0.content.0.type: Input tag 'document'",
+            user({"type": "document", "source": {"type": "url", "url": "https://x"}}),
+            "messages.0.content.0.source.type: Input tag 'url' is not supported",
+        ),
+        (
+            user({"type": "document", "source": {"type": "file", "file_id": "f"}}),
+            "messages.0.content.0.source.type: Input tag 'file' is not supported",
+        ),
+        (
+            user(
+                {
+                    "type": "document",
+                    "source": {
+                        "type": "base64",
+                        "media_type": "image/png",
+                        "data": "x",
+                    },
+                }
+            ),
+            "messages.0.content.0.source.media_type: Input should be 'application/pdf'",
+        ),
+        (
+            user(
+                {
+                    "type": "document",
+                    "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+                    "citations": {"enabled": True},
+                }
+            ),
+            "messages.0.content.0.citations: citations are not supported",
+        ),
+        (
+            user({"type": "search_result", "source": "s"}),
+            "messages.0.content.0.type: Input tag 'search_result'",
         ),
         (
             user({"type": "tool_use", "id": "t", "name": "f", "input": {}}),

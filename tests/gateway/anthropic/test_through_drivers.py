@@ -86,6 +86,25 @@ def test_anthropic_driver_sends_the_callers_request_again() -> None:
     assert sent == {**REQUEST, "model": "claude-v", "stream": True}
 
 
+def test_pdf_document_reaches_anthropic_as_a_document() -> None:
+    pdf = {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}
+    request = {
+        "model": "claude-x",
+        "max_tokens": 10,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "document", "source": pdf},
+                    {"type": "text", "text": "Summarise."},
+                ],
+            }
+        ],
+    }
+    sent = build_messages_body(config("anthropic"), to_canonical(request), "c", False)
+    assert sent["messages"] == request["messages"]
+
+
 def test_gemini_body_pairs_the_tool_result_with_its_call() -> None:
     sent = gemini_body(to_canonical(copy.deepcopy(REQUEST)), "gemini-x")
     assert sent["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
