@@ -212,13 +212,14 @@ def _system(value: Any) -> list[dict[str, Any]]:
 
 
 def _messages(value: Any) -> list[dict[str, Any]]:
+    """The canonical messages, one run per turn (Anthropic combines same-role runs)."""
     if value is None:
         raise bad("messages", "Field required")
     if not isinstance(value, list):
         raise bad("messages", "Input should be a valid list")
     if not value:
         raise bad("messages", "at least one message is required")
-    out: list[dict[str, Any]] = []
+    turns: list[tuple[str, list[tuple[str, Any]]]] = []  # role, [(path, block)]
     last = len(value) - 1
     for i, message in enumerate(value):
         where = f"messages.{i}"
@@ -242,24 +243,90 @@ def _messages(value: Any) -> list[dict[str, Any]]:
                 "optional final assistant message",
             )
         if isinstance(content, str):
-            out.append({"role": role, "content": content})
-        elif not isinstance(content, list):
-            raise bad(f"{where}.content", "Input should be a valid string or list")
-        elif role == "user":
-            out.extend(_user_blocks(content, where))
+            items: list[tuple[str, Any]] = [(f"{where}.content", content)]
+        elif isinstance(content, list):
+            items = [(f"{where}.content.{j}", block) for j, block in enumerate(content)]
         else:
-            assistant = _assistant_blocks(content, where)
+            raise bad(f"{where}.content", "Input should be a valid string or list")
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(items)
+        else:
+            turns.append((role, items))
+    out: list[dict[str, Any]] = []
+    for role, items in turns:
+        if len(items) == 1 and isinstance(items[0][1], str):
+            out.append({"role": role, "content": items[0][1]})
+        elif role == "user":
+            out.extend(_user_blocks(items))
+        else:
+            assistant = _assistant_blocks(items)
             if assistant is not None:
                 out.append(assistant)
+    _check_tool_pairs(value)
     return out
 
 
-def _user_blocks(blocks: list[Any], where: str) -> list[dict[str, Any]]:
-    """Tool results first (one ``tool`` message each), then the other parts."""
+def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
+    """Each ``tool_use`` answered in the next turn, each ``tool_result`` asked for.
+
+    Anthropic checks this by turn (consecutive same-role messages are one turn);
+    checked here too so every vendor behind the gateway gets a paired history.
+    """
+    turns: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, message in enumerate(messages):
+        if not turns or turns[-1]["role"] != message["role"]:
+            turns.append(
+                {"role": message["role"], "start": i, "uses": [], "results": []}
+            )
+        content = message["content"]
+        for j, block in enumerate(content if isinstance(content, list) else []):
+            if block["type"] == "tool_use":
+                if block["id"] in seen:
+                    raise bad(
+                        f"messages.{i}.content.{j}", "`tool_use` ids must be unique"
+                    )
+                seen.add(block["id"])
+                turns[-1]["uses"].append(block["id"])
+            elif block["type"] == "tool_result":
+                path = f"messages.{i}.content.{j}"
+                turns[-1]["results"].append((path, block["tool_use_id"]))
+    for t, turn in enumerate(turns):
+        if turn["role"] == "assistant" and turn["uses"] and t + 1 < len(turns):
+            answered = {call_id for _, call_id in turns[t + 1]["results"]}
+            missing = [call_id for call_id in turn["uses"] if call_id not in answered]
+            if missing:
+                raise bad(
+                    f"messages.{turns[t + 1]['start']}",
+                    "`tool_use` ids were found without `tool_result` blocks "
+                    f"immediately after: {', '.join(missing)}. Each `tool_use` "
+                    "block must have a corresponding `tool_result` block in the "
+                    "next message.",
+                )
+        if turn["role"] == "user":
+            asked = set(turns[t - 1]["uses"]) if t else set()
+            for path, call_id in turn["results"]:
+                if call_id not in asked:
+                    raise bad(
+                        path,
+                        "unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{call_id}. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in the previous message.",
+                    )
+
+
+def _user_blocks(items: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """Tool results first (one ``tool`` message each), then the other parts.
+
+    OpenAI-style upstreams want the tool messages right after the assistant's
+    calls; Anthropic wants tool results first in the user turn anyway.
+    """
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
-    for j, block in enumerate(blocks):
-        here = f"{where}.content.{j}"
+    for here, block in items:
+        if isinstance(block, str):  # a string message merged into the turn
+            parts.append({"type": "text", "text": block})
+            continue
         _block_object(block, here)
         kind = block.get("type")
         if kind == "text":
@@ -280,11 +347,14 @@ def _user_blocks(blocks: list[Any], where: str) -> list[dict[str, Any]]:
     return out
 
 
-def _assistant_blocks(blocks: list[Any], where: str) -> dict[str, Any] | None:
+def _assistant_blocks(items: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    """One assistant message: the text blocks joined, the tool_use blocks as calls."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for j, block in enumerate(blocks):
-        here = f"{where}.content.{j}"
+    for here, block in items:
+        if isinstance(block, str):  # a string message merged into the turn
+            texts.append(block)
+            continue
         _block_object(block, here)
         kind = block.get("type")
         if kind == "text":

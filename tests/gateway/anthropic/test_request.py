@@ -311,22 +311,25 @@ def test_sampling_stop_metadata_stream() -> None:
     assert "stream" not in translate(body(stream=False))
 
 
-def test_consecutive_same_role_turns_and_empty_final_prefill() -> None:
+def test_consecutive_same_role_turns_are_one_message_and_empty_prefill_dropped() -> (
+    None
+):
     messages = [
         {"role": "assistant", "content": "How can I help?"},
         {"role": "user", "content": "a"},
-        {"role": "user", "content": "b"},
+        {"role": "user", "content": [{"type": "text", "text": "b"}]},
         {"role": "assistant", "content": "c"},
         {"role": "assistant", "content": ""},
     ]
     out = translate(body(messages=messages))
-    assert [m["role"] for m in out["messages"]] == [
-        "assistant",
-        "user",
-        "user",
-        "assistant",
+    assert out["messages"] == [
+        {"role": "assistant", "content": "How can I help?"},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+        },
+        {"role": "assistant", "content": "c"},
     ]
-    assert [m["content"] for m in out["messages"]] == ["How can I help?", "a", "b", "c"]
 
 
 @pytest.mark.parametrize(
@@ -573,3 +576,110 @@ def test_bad_messages_name_the_block(value: dict[str, Any], message: str) -> Non
 def test_body_must_be_an_object() -> None:
     err = refused([])  # type: ignore[arg-type]  # a JSON array sent as the body
     assert "JSON object" in err.message
+
+
+def call(call_id: str) -> dict[str, Any]:
+    return {"type": "tool_use", "id": call_id, "name": "f", "input": {}}
+
+
+def result(call_id: str) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": call_id, "content": "ok"}
+
+
+def test_tool_pairs_by_turn() -> None:
+    # Consecutive same-role messages are one turn, as Anthropic combines them.
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [call("a")]},
+        {"role": "assistant", "content": [call("b")]},
+        {"role": "user", "content": [result("b")]},
+        {"role": "user", "content": [result("a"), {"type": "text", "text": "next"}]},
+        {"role": "assistant", "content": [call("c")]},  # final: no answer needed yet
+    ]
+    out = translate(body(messages=messages))
+    assert out["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "a",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                },
+                {
+                    "id": "b",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                },
+            ],
+        },
+        # Tool messages right after the calls, then the turn's other parts.
+        {"role": "tool", "tool_call_id": "b", "content": "ok"},
+        {"role": "tool", "tool_call_id": "a", "content": "ok"},
+        {"role": "user", "content": [{"type": "text", "text": "next"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        (
+            [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call("a"), call("b")]},
+                {"role": "user", "content": [result("a")]},
+            ],
+            "messages.2: `tool_use` ids were found without `tool_result` blocks "
+            "immediately after: b.",
+        ),
+        (
+            [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call("a")]},
+                {"role": "user", "content": "forgot the result"},
+            ],
+            "messages.2: `tool_use` ids were found without `tool_result` blocks "
+            "immediately after: a.",
+        ),
+        (
+            [{"role": "user", "content": [result("a")]}],
+            "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` "
+            "blocks: a.",
+        ),
+        (
+            [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call("a")]},
+                {"role": "user", "content": [result("a"), result("zz")]},
+            ],
+            "messages.2.content.1: unexpected `tool_use_id` found in `tool_result` "
+            "blocks: zz.",
+        ),
+        (
+            [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call("a")]},
+                {"role": "user", "content": [result("a")]},
+                {"role": "assistant", "content": [call("a")]},
+            ],
+            "messages.3.content.0: `tool_use` ids must be unique",
+        ),
+    ],
+)
+def test_unpaired_tools_are_refused(
+    messages: list[dict[str, Any]], message: str
+) -> None:
+    err = refused(body(messages=messages))
+    assert err.message.startswith(message), err.message
