@@ -6,8 +6,9 @@ dotted form (``messages.0.content.1.type: ...``). What it returns is a Chat
 Completions body ``gateway.validation.validate_chat`` accepts.
 
 On this translated path: ``thinking`` and the server-side features (server
-tools, MCP, containers, output_config, citations, documents by URL or file id)
-are refused by name; a PDF document becomes a canonical ``file`` part (data
+tools, MCP, containers, output_config.effort, citations, documents by URL or
+file id) are refused by name; output_config.format becomes a strict json_schema
+response_format; a PDF document becomes a canonical ``file`` part (data
 URL) and a plain-text document a text part;
 ``cache_control`` is dropped (it changes cost, not the answer); ``top_k`` is
 dropped as a sampling hint only (no canonical field carries it, and an OpenAI
@@ -41,7 +42,6 @@ ERROR_PREFIX = "[tool error] "
 # Known fields the translated path refuses (a clear 400 rather than a wrong answer).
 UNSUPPORTED = {
     "thinking": "extended thinking is not supported by this gateway's translated path",
-    "output_config": "output_config is not supported by this gateway's translated path",
     "output_format": "output_format is not supported by this gateway's translated path",
     "mcp_servers": "MCP servers are not supported by this gateway",
     "container": "containers are not supported by this gateway",
@@ -62,6 +62,7 @@ KNOWN = frozenset(
         "tool_choice",
         "metadata",
         "service_tier",
+        "output_config",
     }
 )
 
@@ -94,6 +95,7 @@ def to_canonical(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("tool_choice") is not None:
         _tool_choice(body["tool_choice"], out)
     _metadata(body.get("metadata"), out)
+    _output_config(body.get("output_config"), out)
     _service_tier(body.get("service_tier"))
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
@@ -184,6 +186,43 @@ def _metadata(value: Any, out: dict[str, Any]) -> None:
         raise bad("metadata.user_id", "String should have at most 256 characters")
     if user:
         out["user"] = user
+
+
+def _output_config(value: Any, out: dict[str, Any]) -> None:
+    """``format`` (structured output) → a strict ``json_schema`` response_format.
+
+    Anthropic constrains the answer to the schema, as OpenAI's strict mode
+    does; ``effort`` has no canonical field that every model accepts: refused.
+    """
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise bad("output_config", "Input should be a valid dictionary")
+    for key in value:
+        if key == "effort":
+            raise bad(
+                "output_config.effort",
+                "effort is not supported by this gateway's translated path",
+            )
+        if key != "format":
+            raise bad(f"output_config.{key}", "Extra inputs are not permitted")
+    spec = value.get("format")
+    if spec is None:
+        return
+    if not isinstance(spec, dict):
+        raise bad("output_config.format", "Input should be a valid dictionary")
+    if spec.get("type") != "json_schema":
+        raise bad("output_config.format.type", "Input should be 'json_schema'")
+    for key in spec:
+        if key not in ("type", "schema"):
+            raise bad(f"output_config.format.{key}", "Extra inputs are not permitted")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise bad("output_config.format.schema", "Input should be a valid dictionary")
+    out["response_format"] = {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True},
+    }
 
 
 def _service_tier(value: Any) -> None:

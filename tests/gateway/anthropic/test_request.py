@@ -311,6 +311,23 @@ def test_sampling_stop_metadata_stream() -> None:
     assert "stream" not in translate(body(stream=False))
 
 
+def test_structured_output() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    out = translate(
+        body(output_config={"format": {"type": "json_schema", "schema": schema}})
+    )
+    assert out["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True},
+    }
+    assert "response_format" not in translate(body(output_config={}))
+
+
 def test_consecutive_same_role_turns_are_one_message_and_empty_prefill_dropped() -> (
     None
 ):
@@ -349,7 +366,17 @@ def test_consecutive_same_role_turns_are_one_message_and_empty_prefill_dropped()
             {"thinking": {"type": "enabled", "budget_tokens": 2048}},
             "thinking: extended",
         ),
-        ({"output_config": {"effort": "low"}}, "output_config: "),
+        ({"output_config": {"effort": "low"}}, "output_config.effort: effort is"),
+        ({"output_config": {"x": 1}}, "output_config.x: Extra inputs"),
+        ({"output_config": []}, "output_config: Input should be a valid dictionary"),
+        (
+            {"output_config": {"format": {"type": "json_object"}}},
+            "output_config.format.type: Input should be 'json_schema'",
+        ),
+        (
+            {"output_config": {"format": {"type": "json_schema"}}},
+            "output_config.format.schema: Input should be a valid dictionary",
+        ),
         ({"frobnicate": 1}, "frobnicate: Extra inputs are not permitted"),
         ({"stop_sequences": "END"}, "stop_sequences: Input should be a valid list"),
         ({"stop_sequences": ["  "]}, "stop_sequences.0: each stop sequence"),

@@ -105,6 +105,18 @@ def test_pdf_document_reaches_anthropic_as_a_document() -> None:
     assert sent["messages"] == request["messages"]
 
 
+def test_structured_output_reaches_anthropic_as_sent() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    request = {
+        "model": "claude-x",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "A number?"}],
+        "output_config": {"format": {"type": "json_schema", "schema": schema}},
+    }
+    sent = build_messages_body(config("anthropic"), to_canonical(request), "c", False)
+    assert sent["output_config"] == request["output_config"]
+
+
 def test_gemini_body_pairs_the_tool_result_with_its_call() -> None:
     sent = gemini_body(to_canonical(copy.deepcopy(REQUEST)), "gemini-x")
     assert sent["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
