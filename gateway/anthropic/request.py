@@ -6,7 +6,10 @@ dotted form (``messages.0.content.1.type: ...``). What it returns is a Chat
 Completions body ``gateway.validation.validate_chat`` accepts.
 
 On this translated path: ``thinking`` and the server-side features (server
-tools, documents, MCP, containers, output_config) are refused by name;
+tools, MCP, containers, output_config.effort, citations, documents by URL or
+file id) are refused by name; output_config.format becomes a strict json_schema
+response_format; a PDF document becomes a canonical ``file`` part (data
+URL) and a plain-text document a text part;
 ``cache_control`` is dropped (it changes cost, not the answer); ``top_k`` is
 dropped as a sampling hint only (no canonical field carries it, and an OpenAI
 upstream refuses unknown fields); ``service_tier`` is dropped; thinking blocks
@@ -23,12 +26,15 @@ upstreams continue it (prefill), OpenAI-style upstreams answer after it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from providers.drivers.errors import DriverError, invalid_request
 
 MAX_STOP = 4  # what validate_chat (OpenAI's limit) accepts
+MAX_TOOLS = 128  # likewise
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # likewise (function names)
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
 ERROR_PREFIX = "[tool error] "
@@ -36,7 +42,6 @@ ERROR_PREFIX = "[tool error] "
 # Known fields the translated path refuses (a clear 400 rather than a wrong answer).
 UNSUPPORTED = {
     "thinking": "extended thinking is not supported by this gateway's translated path",
-    "output_config": "output_config is not supported by this gateway's translated path",
     "output_format": "output_format is not supported by this gateway's translated path",
     "mcp_servers": "MCP servers are not supported by this gateway",
     "container": "containers are not supported by this gateway",
@@ -57,6 +62,7 @@ KNOWN = frozenset(
         "tool_choice",
         "metadata",
         "service_tier",
+        "output_config",
     }
 )
 
@@ -89,6 +95,7 @@ def to_canonical(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("tool_choice") is not None:
         _tool_choice(body["tool_choice"], out)
     _metadata(body.get("metadata"), out)
+    _output_config(body.get("output_config"), out)
     _service_tier(body.get("service_tier"))
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
@@ -181,6 +188,43 @@ def _metadata(value: Any, out: dict[str, Any]) -> None:
         out["user"] = user
 
 
+def _output_config(value: Any, out: dict[str, Any]) -> None:
+    """``format`` (structured output) → a strict ``json_schema`` response_format.
+
+    Anthropic constrains the answer to the schema, as OpenAI's strict mode
+    does; ``effort`` has no canonical field that every model accepts: refused.
+    """
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise bad("output_config", "Input should be a valid dictionary")
+    for key in value:
+        if key == "effort":
+            raise bad(
+                "output_config.effort",
+                "effort is not supported by this gateway's translated path",
+            )
+        if key != "format":
+            raise bad(f"output_config.{key}", "Extra inputs are not permitted")
+    spec = value.get("format")
+    if spec is None:
+        return
+    if not isinstance(spec, dict):
+        raise bad("output_config.format", "Input should be a valid dictionary")
+    if spec.get("type") != "json_schema":
+        raise bad("output_config.format.type", "Input should be 'json_schema'")
+    for key in spec:
+        if key not in ("type", "schema"):
+            raise bad(f"output_config.format.{key}", "Extra inputs are not permitted")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise bad("output_config.format.schema", "Input should be a valid dictionary")
+    out["response_format"] = {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True},
+    }
+
+
 def _service_tier(value: Any) -> None:
     if value is not None and value not in ("auto", "standard_only"):
         raise bad("service_tier", "Input should be 'auto' or 'standard_only'")
@@ -207,13 +251,14 @@ def _system(value: Any) -> list[dict[str, Any]]:
 
 
 def _messages(value: Any) -> list[dict[str, Any]]:
+    """The canonical messages, one run per turn (Anthropic combines same-role runs)."""
     if value is None:
         raise bad("messages", "Field required")
     if not isinstance(value, list):
         raise bad("messages", "Input should be a valid list")
     if not value:
         raise bad("messages", "at least one message is required")
-    out: list[dict[str, Any]] = []
+    turns: list[tuple[str, list[tuple[str, Any]]]] = []  # role, [(path, block)]
     last = len(value) - 1
     for i, message in enumerate(value):
         where = f"messages.{i}"
@@ -237,47 +282,118 @@ def _messages(value: Any) -> list[dict[str, Any]]:
                 "optional final assistant message",
             )
         if isinstance(content, str):
-            out.append({"role": role, "content": content})
-        elif not isinstance(content, list):
-            raise bad(f"{where}.content", "Input should be a valid string or list")
-        elif role == "user":
-            out.extend(_user_blocks(content, where))
+            items: list[tuple[str, Any]] = [(f"{where}.content", content)]
+        elif isinstance(content, list):
+            items = [(f"{where}.content.{j}", block) for j, block in enumerate(content)]
         else:
-            assistant = _assistant_blocks(content, where)
+            raise bad(f"{where}.content", "Input should be a valid string or list")
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(items)
+        else:
+            turns.append((role, items))
+    out: list[dict[str, Any]] = []
+    for role, items in turns:
+        if len(items) == 1 and isinstance(items[0][1], str):
+            out.append({"role": role, "content": items[0][1]})
+        elif role == "user":
+            out.extend(_user_blocks(items))
+        else:
+            assistant = _assistant_blocks(items)
             if assistant is not None:
                 out.append(assistant)
+    _check_tool_pairs(value)
     return out
 
 
-def _user_blocks(blocks: list[Any], where: str) -> list[dict[str, Any]]:
-    """Tool results first (one ``tool`` message each), then the other parts."""
+def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
+    """Each ``tool_use`` answered in the next turn, each ``tool_result`` asked for.
+
+    Anthropic checks this by turn (consecutive same-role messages are one turn);
+    checked here too so every vendor behind the gateway gets a paired history.
+    """
+    turns: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, message in enumerate(messages):
+        if not turns or turns[-1]["role"] != message["role"]:
+            turns.append(
+                {"role": message["role"], "start": i, "uses": [], "results": []}
+            )
+        content = message["content"]
+        for j, block in enumerate(content if isinstance(content, list) else []):
+            if block["type"] == "tool_use":
+                if block["id"] in seen:
+                    raise bad(
+                        f"messages.{i}.content.{j}", "`tool_use` ids must be unique"
+                    )
+                seen.add(block["id"])
+                turns[-1]["uses"].append(block["id"])
+            elif block["type"] == "tool_result":
+                path = f"messages.{i}.content.{j}"
+                turns[-1]["results"].append((path, block["tool_use_id"]))
+    for t, turn in enumerate(turns):
+        if turn["role"] == "assistant" and turn["uses"] and t + 1 < len(turns):
+            answered = {call_id for _, call_id in turns[t + 1]["results"]}
+            missing = [call_id for call_id in turn["uses"] if call_id not in answered]
+            if missing:
+                raise bad(
+                    f"messages.{turns[t + 1]['start']}",
+                    "`tool_use` ids were found without `tool_result` blocks "
+                    f"immediately after: {', '.join(missing)}. Each `tool_use` "
+                    "block must have a corresponding `tool_result` block in the "
+                    "next message.",
+                )
+        if turn["role"] == "user":
+            asked = set(turns[t - 1]["uses"]) if t else set()
+            for path, call_id in turn["results"]:
+                if call_id not in asked:
+                    raise bad(
+                        path,
+                        "unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{call_id}. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in the previous message.",
+                    )
+
+
+def _user_blocks(items: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """Tool results first (one ``tool`` message each), then the other parts.
+
+    OpenAI-style upstreams want the tool messages right after the assistant's
+    calls; Anthropic wants tool results first in the user turn anyway.
+    """
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
-    for j, block in enumerate(blocks):
-        here = f"{where}.content.{j}"
+    for here, block in items:
+        if isinstance(block, str):  # a string message merged into the turn
+            parts.append({"type": "text", "text": block})
+            continue
         _block_object(block, here)
         kind = block.get("type")
         if kind == "text":
             parts.append({"type": "text", "text": _text(block, here)})
         elif kind == "image":
             parts.append(_image(block, here))
+        elif kind == "document":
+            parts.append(_document(block, here))
         elif kind == "tool_result":
             message, images = _tool_result(block, here)
             tools.append(message)
             parts.extend(images)
         else:
-            raise _block_type(kind, here, ("text", "image", "tool_result"))
+            raise _block_type(kind, here, ("text", "image", "document", "tool_result"))
     out = list(tools)
     if parts:
         out.append({"role": "user", "content": parts})
     return out
 
 
-def _assistant_blocks(blocks: list[Any], where: str) -> dict[str, Any] | None:
+def _assistant_blocks(items: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    """One assistant message: the text blocks joined, the tool_use blocks as calls."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for j, block in enumerate(blocks):
-        here = f"{where}.content.{j}"
+    for here, block in items:
+        if isinstance(block, str):  # a string message merged into the turn
+            texts.append(block)
+            continue
         _block_object(block, here)
         kind = block.get("type")
         if kind == "text":
@@ -352,6 +468,46 @@ def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
+def _document(block: dict[str, Any], where: str) -> dict[str, Any]:
+    """A PDF as a canonical ``file`` part, plain text as a text part.
+
+    Citations would need citation blocks in the answer, which no canonical
+    field carries: refused rather than silently answered without them.
+    """
+    citations = block.get("citations")
+    if isinstance(citations, dict) and citations.get("enabled"):
+        raise bad(
+            f"{where}.citations",
+            "citations are not supported by this gateway's translated path",
+        )
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise bad(f"{where}.source", "Input should be a valid dictionary")
+    kind, data = source.get("type"), source.get("data")
+    if kind == "base64":
+        if source.get("media_type") != "application/pdf":
+            raise bad(f"{where}.source.media_type", "Input should be 'application/pdf'")
+        if not isinstance(data, str) or not data:
+            raise bad(f"{where}.source.data", "Input should be a non-empty string")
+        title = block.get("title")
+        name = title if isinstance(title, str) and title else "document.pdf"
+        return {
+            "type": "file",
+            "file": {
+                "file_data": f"data:application/pdf;base64,{data}",
+                "filename": name,
+            },
+        }
+    if kind == "text":
+        if not isinstance(data, str) or not data:
+            raise bad(f"{where}.source.data", "Input should be a non-empty string")
+        return {"type": "text", "text": data}
+    raise bad(
+        f"{where}.source.type",
+        f"Input tag {kind!r} is not supported here (expected 'base64' or 'text')",
+    )
+
+
 def _tool_use(block: dict[str, Any], where: str) -> dict[str, Any]:
     call_id, name = block.get("id"), block.get("name")
     if not isinstance(call_id, str) or not call_id:
@@ -410,6 +566,8 @@ def _tool_result(
 def _tools(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise bad("tools", "Input should be a valid list")
+    if len(value) > MAX_TOOLS:
+        raise bad("tools", f"this gateway accepts at most {MAX_TOOLS} tools")
     out = []
     for i, tool in enumerate(value):
         where = f"tools.{i}"
@@ -435,6 +593,11 @@ def _tools(value: Any) -> list[dict[str, Any]]:
         name = tool.get("name")
         if not isinstance(name, str) or not name:
             raise bad(f"{where}.name", "Input should be a non-empty string")
+        if not TOOL_NAME.match(name):
+            raise bad(
+                f"{where}.name",
+                f"String should match pattern '{TOOL_NAME.pattern}'",
+            )
         schema = tool.get("input_schema")
         if schema is None:
             raise bad(f"{where}.input_schema", "Field required")

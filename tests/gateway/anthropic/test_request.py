@@ -86,6 +86,54 @@ def test_text_and_image_blocks() -> None:
     ]
 
 
+def test_documents() -> None:
+    content = [
+        {
+            "type": "document",
+            "source": {
+                "type": "base64",
+                "media_type": "application/pdf",
+                "data": "JVBE",
+            },
+            "title": "report.pdf",
+            "cache_control": {"type": "ephemeral"},
+        },
+        {
+            "type": "document",
+            "source": {
+                "type": "base64",
+                "media_type": "application/pdf",
+                "data": "JVBF",
+            },
+        },
+        {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": "Notes."},
+            "citations": {"enabled": False},
+        },
+        {"type": "text", "text": "Summarise."},
+    ]
+    out = translate(body(messages=[{"role": "user", "content": content}]))
+    assert out["messages"][0]["content"] == [
+        {
+            "type": "file",
+            "file": {
+                "file_data": "data:application/pdf;base64,JVBE",
+                "filename": "report.pdf",
+            },
+        },
+        {
+            "type": "file",
+            "file": {
+                "file_data": "data:application/pdf;base64,JVBF",
+                "filename": "document.pdf",
+            },
+        },
+        {"type": "text", "text": "Notes."},
+        {"type": "text", "text": "Summarise."},
+    ]
+
+
 def test_tool_round_trip_keeps_ids_and_orders_results_first() -> None:
     messages = [
         {"role": "user", "content": "Weather in Paris and Rome?"},
@@ -263,22 +311,42 @@ def test_sampling_stop_metadata_stream() -> None:
     assert "stream" not in translate(body(stream=False))
 
 
-def test_consecutive_same_role_turns_and_empty_final_prefill() -> None:
+def test_structured_output() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    out = translate(
+        body(output_config={"format": {"type": "json_schema", "schema": schema}})
+    )
+    assert out["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True},
+    }
+    assert "response_format" not in translate(body(output_config={}))
+
+
+def test_consecutive_same_role_turns_are_one_message_and_empty_prefill_dropped() -> (
+    None
+):
     messages = [
         {"role": "assistant", "content": "How can I help?"},
         {"role": "user", "content": "a"},
-        {"role": "user", "content": "b"},
+        {"role": "user", "content": [{"type": "text", "text": "b"}]},
         {"role": "assistant", "content": "c"},
         {"role": "assistant", "content": ""},
     ]
     out = translate(body(messages=messages))
-    assert [m["role"] for m in out["messages"]] == [
-        "assistant",
-        "user",
-        "user",
-        "assistant",
+    assert out["messages"] == [
+        {"role": "assistant", "content": "How can I help?"},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+        },
+        {"role": "assistant", "content": "c"},
     ]
-    assert [m["content"] for m in out["messages"]] == ["How can I help?", "a", "b", "c"]
 
 
 @pytest.mark.parametrize(
@@ -298,7 +366,17 @@ def test_consecutive_same_role_turns_and_empty_final_prefill() -> None:
             {"thinking": {"type": "enabled", "budget_tokens": 2048}},
             "thinking: extended",
         ),
-        ({"output_config": {"effort": "low"}}, "output_config: "),
+        ({"output_config": {"effort": "low"}}, "output_config.effort: effort is"),
+        ({"output_config": {"x": 1}}, "output_config.x: Extra inputs"),
+        ({"output_config": []}, "output_config: Input should be a valid dictionary"),
+        (
+            {"output_config": {"format": {"type": "json_object"}}},
+            "output_config.format.type: Input should be 'json_schema'",
+        ),
+        (
+            {"output_config": {"format": {"type": "json_schema"}}},
+            "output_config.format.schema: Input should be a valid dictionary",
+        ),
         ({"frobnicate": 1}, "frobnicate: Extra inputs are not permitted"),
         ({"stop_sequences": "END"}, "stop_sequences: Input should be a valid list"),
         ({"stop_sequences": ["  "]}, "stop_sequences.0: each stop sequence"),
@@ -319,6 +397,14 @@ def test_consecutive_same_role_turns_and_empty_final_prefill() -> None:
             "tools.0.type: server tool 'web_search_20250305' is not supported",
         ),
         ({"tools": [{"name": "f"}]}, "tools.0.input_schema: Field required"),
+        (
+            {"tools": [{"name": "get weather", "input_schema": {"type": "object"}}]},
+            "tools.0.name: String should match pattern",
+        ),
+        (
+            {"tools": [{"name": "f", "input_schema": {"type": "object"}}] * 129},
+            "tools: this gateway accepts at most 128 tools",
+        ),
         (
             {"tools": [{"name": "f", "input_schema": {"type": "array"}}]},
             "tools.0.input_schema.type: Input should be 'object'",
@@ -382,8 +468,39 @@ def user(*blocks: Any) -> dict[str, Any]:
             "messages.0.content.1.type: Input tag 'video'",
         ),
         (
-            user({"type": "document", "source": {}}),
-            "messages.0.content.0.type: Input tag 'document'",
+            user({"type": "document", "source": {"type": "url", "url": "https://x"}}),
+            "messages.0.content.0.source.type: Input tag 'url' is not supported",
+        ),
+        (
+            user({"type": "document", "source": {"type": "file", "file_id": "f"}}),
+            "messages.0.content.0.source.type: Input tag 'file' is not supported",
+        ),
+        (
+            user(
+                {
+                    "type": "document",
+                    "source": {
+                        "type": "base64",
+                        "media_type": "image/png",
+                        "data": "x",
+                    },
+                }
+            ),
+            "messages.0.content.0.source.media_type: Input should be 'application/pdf'",
+        ),
+        (
+            user(
+                {
+                    "type": "document",
+                    "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+                    "citations": {"enabled": True},
+                }
+            ),
+            "messages.0.content.0.citations: citations are not supported",
+        ),
+        (
+            user({"type": "search_result", "source": "s"}),
+            "messages.0.content.0.type: Input tag 'search_result'",
         ),
         (
             user({"type": "tool_use", "id": "t", "name": "f", "input": {}}),
@@ -486,3 +603,110 @@ def test_bad_messages_name_the_block(value: dict[str, Any], message: str) -> Non
 def test_body_must_be_an_object() -> None:
     err = refused([])  # type: ignore[arg-type]  # a JSON array sent as the body
     assert "JSON object" in err.message
+
+
+def call(call_id: str) -> dict[str, Any]:
+    return {"type": "tool_use", "id": call_id, "name": "f", "input": {}}
+
+
+def result(call_id: str) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": call_id, "content": "ok"}
+
+
+def test_tool_pairs_by_turn() -> None:
+    # Consecutive same-role messages are one turn, as Anthropic combines them.
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [call("a")]},
+        {"role": "assistant", "content": [call("b")]},
+        {"role": "user", "content": [result("b")]},
+        {"role": "user", "content": [result("a"), {"type": "text", "text": "next"}]},
+        {"role": "assistant", "content": [call("c")]},  # final: no answer needed yet
+    ]
+    out = translate(body(messages=messages))
+    assert out["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "a",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                },
+                {
+                    "id": "b",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                },
+            ],
+        },
+        # Tool messages right after the calls, then the turn's other parts.
+        {"role": "tool", "tool_call_id": "b", "content": "ok"},
+        {"role": "tool", "tool_call_id": "a", "content": "ok"},
+        {"role": "user", "content": [{"type": "text", "text": "next"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": "{}"},
+                }
+            ],
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        (
+            [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call("a"), call("b")]},
+                {"role": "user", "content": [result("a")]},
+            ],
+            "messages.2: `tool_use` ids were found without `tool_result` blocks "
+            "immediately after: b.",
+        ),
+        (
+            [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call("a")]},
+                {"role": "user", "content": "forgot the result"},
+            ],
+            "messages.2: `tool_use` ids were found without `tool_result` blocks "
+            "immediately after: a.",
+        ),
+        (
+            [{"role": "user", "content": [result("a")]}],
+            "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` "
+            "blocks: a.",
+        ),
+        (
+            [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call("a")]},
+                {"role": "user", "content": [result("a"), result("zz")]},
+            ],
+            "messages.2.content.1: unexpected `tool_use_id` found in `tool_result` "
+            "blocks: zz.",
+        ),
+        (
+            [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call("a")]},
+                {"role": "user", "content": [result("a")]},
+                {"role": "assistant", "content": [call("a")]},
+            ],
+            "messages.3.content.0: `tool_use` ids must be unique",
+        ),
+    ],
+)
+def test_unpaired_tools_are_refused(
+    messages: list[dict[str, Any]], message: str
+) -> None:
+    err = refused(body(messages=messages))
+    assert err.message.startswith(message), err.message

@@ -317,3 +317,24 @@ def test_each_stream_has_its_own_message_id() -> None:
     first = run([chunk({"content": "x"})])[0][1]["message"]["id"]
     second = run([chunk({"content": "x"})])[0][1]["message"]["id"]
     assert first != second
+
+
+def test_a_late_fragment_for_an_earlier_call_keeps_its_index() -> None:
+    # No driver interleaves calls' arguments; if one did, the fragment is sent
+    # with its own block's index (the SDKs accumulate by index), never lost.
+    events = run(
+        [
+            chunk({"tool_calls": [tool_call_start(0, "a", "f")]}),
+            chunk({"tool_calls": [tool_call_start(1, "b", "g")]}),
+            chunk({"tool_calls": [tool_call_arguments(0, '{"x": 1}')]}),
+            chunk({}, "tool_calls"),
+        ]
+    )
+    deltas = [d for n, d in events if n == "content_block_delta"]
+    assert deltas == [
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"x": 1}'},
+        }
+    ]
