@@ -8,7 +8,8 @@ the usage endpoint ``messages``), and the answer turned back into a Message
 (``AnthropicFramer`` around ``gateway.anthropic.stream.EventStream``).
 
 ``anthropic-beta`` names are checked first: the harmless ones (``HARMLESS_BETAS``)
-are accepted, any other is refused with a 400 naming it, because on this
+and those that only unlock fields the translation checks (``FEATURE_BETAS``)
+are accepted; any other is refused with a 400 naming it, because on this
 translated path it would be dropped and dropping it could change the answer.
 ``count_tokens`` is answered with an estimate (``count_tokens``).
 """
@@ -54,6 +55,27 @@ HARMLESS_BETAS = frozenset(
         "oauth-2025-04-20",
     }
 )
+# Betas that only unlock request fields, block or tool types: the header alone
+# changes nothing, and the translation (``gateway.anthropic.request``) refuses
+# by name, or translates, every field they unlock when a request uses it.
+FEATURE_BETAS = frozenset(
+    {
+        "pdfs-2024-09-25",
+        "computer-use-2024-10-22",
+        "computer-use-2025-01-24",
+        "files-api-2025-04-14",
+        "mcp-client-2025-04-04",
+        "code-execution-2025-05-22",
+        "code-execution-2025-08-25",
+        "search-results-2025-06-09",
+        "context-management-2025-06-27",
+        "web-fetch-2025-09-10",
+        "skills-2025-10-02",
+        "structured-outputs-2025-11-13",
+        "effort-2025-11-24",
+    }
+)
+ACCEPTED_BETAS = HARMLESS_BETAS | FEATURE_BETAS
 # Seconds of upstream silence after which a ``ping`` event keeps the stream alive.
 PING_INTERVAL = 10.0
 # Anthropic bills an image by its area, at most about 1,600 tokens (1.15 MP).
@@ -64,7 +86,7 @@ def check_betas(header: str | None) -> None:
     """Refuse (400) any ``anthropic-beta`` this translated path cannot honour."""
     for name in (header or "").split(","):
         beta = name.strip()
-        if beta and beta not in HARMLESS_BETAS:
+        if beta and beta not in ACCEPTED_BETAS:
             raise bad_request(
                 f"anthropic-beta: '{beta[:100]}' is not supported for this model: "
                 "the gateway translates the request for its provider and would "

@@ -25,6 +25,11 @@ from gateway import messages, usage
 from gateway.models import ApiKey, UsageRecord
 from tests.gateway import upstreams
 
+# The Anthropic fake's model id is one the SDK warns about; the warning is noise.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The model .* is deprecated:DeprecationWarning"
+)
+
 VENDORS = ["openai", "groq", "azure", "anthropic", "bedrock", "ollama", "gemini"]
 TOOL = {
     "name": "get_weather",
@@ -445,9 +450,20 @@ def test_anthropic_beta_harmless_accepted_others_refused_by_name(on_openai):
             sdk,
             upstream,
             "hi",
-            extra_headers={"anthropic-beta": "computer-use-2025-01-24"},
+            extra_headers={"anthropic-beta": "made-up-feature-2099-01-01"},
         )
-    assert "computer-use-2025-01-24" in refused.value.body["error"]["message"]
+    assert "made-up-feature-2099-01-01" in refused.value.body["error"]["message"]
+    assert len(upstream.requests) == 1
+    # A beta that only unlocks a feature: accepted, and the feature refused by name.
+    with pytest.raises(anthropic.BadRequestError) as feature:
+        ask(
+            sdk,
+            upstream,
+            "hi",
+            extra_headers={"anthropic-beta": "context-management-2025-06-27"},
+            extra_body={"context_management": {"edits": []}},
+        )
+    assert "context_management" in feature.value.body["error"]["message"]
     assert len(upstream.requests) == 1
 
 
