@@ -260,6 +260,14 @@ def test_upstream_errors_are_the_sdks_exceptions(vendor):
         ask(sdk, upstream, "FAIL 500")
     assert failed.value.status_code == 502
     assert failed.value.body["error"]["type"] == "api_error"
+    # Before the first byte a stream fails as a real HTTP error, not a 200.
+    with pytest.raises(anthropic.RateLimitError):
+        sdk.messages.create(
+            model=upstream.chat_model,
+            max_tokens=20,
+            stream=True,
+            messages=[{"role": "user", "content": "FAIL 429"}],
+        )
 
 
 def test_a_broken_stream_ends_with_an_error_event(vendor):
@@ -579,3 +587,15 @@ def test_the_gateways_own_refusals_use_anthropics_envelope(
     assert not_json.status_code == 400
     assert not_json.json()["error"]["type"] == "invalid_request_error"
     assert upstream.requests == []
+
+
+def test_the_gateways_own_rate_limit_is_a_rate_limit_error(on_openai):
+    upstream, sdk = on_openai
+    ApiKey.objects.update(requests_per_minute=1)
+    ApiKey.objects.get().save()  # invalidates the cached key
+    ask(sdk, upstream, "hi")
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        ask(sdk, upstream, "hi")
+    assert int(limited.value.response.headers["retry-after"]) >= 1
+    assert limited.value.body["error"]["type"] == "rate_limit_error"
+    assert len(upstream.requests) == 1
