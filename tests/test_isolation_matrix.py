@@ -690,7 +690,7 @@ def test_dans_keys_are_billed_to_the_organization_of_the_key(
                 },
                 headers={"Authorization": f"Bearer {secret}"},
             )
-            assert answer.status_code == 404, answer.text
+            assert answer.status_code == 200, answer.text
     deadline = time.monotonic() + 10
     while UsageRecord.objects.count() < 2 and time.monotonic() < deadline:
         usage.flush()
@@ -729,7 +729,7 @@ def test_a_provider_owner_sees_each_use_of_its_provider_but_not_who_called(
             },
             headers={"Authorization": f"Bearer {secret}"},
         )
-    assert answer.status_code == 404, answer.text
+    assert answer.status_code == 200, answer.text
     deadline = time.monotonic() + 10
     while not UsageRecord.objects.exists() and time.monotonic() < deadline:
         usage.flush()
