@@ -4,7 +4,9 @@ Django applies its middleware stack to every request. The gateway authenticates
 with API keys, needs no session, CSRF, messages or clickjacking protection, and
 its hot path cannot afford the stack (it halved a bare proxy view's throughput),
 so /v1/ is served by a second Django handler that loads no middleware. That
-handler checks the Host, authenticates the key before reading the body and reads
+handler checks the Host, authenticates the key (``x-api-key`` or Bearer) before
+reading the body (refusals in Anthropic's envelope on the Anthropic routes or
+when ``anthropic-version`` is sent) and reads
 at most the route's body limit (gateway/intake.py); an ``OPTIONS`` (the CORS
 preflight, which browsers send without a key or a body) skips both and goes
 straight to its view. This app also answers the
@@ -30,6 +32,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
 from gateway import cors  # noqa: E402
+from gateway.anthropic.errors import uses_envelope  # noqa: E402
 from gateway.errors import DriverError, bad_request, internal_error  # noqa: E402
 from gateway.errors import error_response as envelope_response  # noqa: E402
 from gateway.intake import (  # noqa: E402
@@ -88,7 +91,8 @@ class GatewayASGIHandler(ASGIHandler):
         )
 
     async def _refuse(self, err: DriverError, scope: dict[str, Any], send: Any) -> None:
-        response = envelope_response(err)
+        anthropic = uses_envelope(scope["path"], header(scope, b"anthropic-version"))
+        response = envelope_response(err, anthropic=anthropic)
         # A browser's page may read why it was refused (a 401, a 413).
         cors.add_headers(response, header(scope, b"origin"))
         await self.send_response(response, send)

@@ -1,4 +1,4 @@
-"""Bearer key → the principal it acts for, resolved once and then cached.
+"""A bearer or x-api-key key → the principal it acts for, resolved once and then cached.
 
 A key's entry is reloaded once per ``GATEWAY_CACHE_TTL`` (``gateway.state``), so
 revocation, expiry and deactivation reach every process whatever path made them.
@@ -87,16 +87,19 @@ def load_key(secret_hash: str) -> KeyInfo | None:
     )
 
 
-async def authenticate(authorization: str | None, address: str) -> KeyInfo:
-    """The key behind an ``Authorization: Bearer`` header, or a 401/429 GatewayError.
+def presented_secret(authorization: str | None, api_key: str | None) -> str:
+    """The key a request presents: ``x-api-key`` (Anthropic's clients), else Bearer.
 
-    ``address`` is the client's (``accounts.network.client_address``): failed
-    lookups are counted against it, and once it is over the limit only keys this
-    process has seen valid are looked up; anything else gets a 429 at no cost.
+    ``x-api-key`` wins when both are sent: Anthropic's clients send the key
+    there, and an ``Authorization`` beside it belongs to something else (a
+    proxy in front). A 401 GatewayError when neither carries a key.
     """
+    if api_key is not None and api_key.strip():
+        return api_key.strip()
     if not authorization:
         raise invalid_api_key(
-            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'"
+            " or 'x-api-key: <key>'."
         )
     scheme, _, secret = authorization.partition(" ")
     secret = secret.strip()
@@ -104,6 +107,19 @@ async def authenticate(authorization: str | None, address: str) -> KeyInfo:
         raise invalid_api_key(
             "Malformed Authorization header; expected 'Bearer <key>'."
         )
+    return secret
+
+
+async def authenticate(
+    authorization: str | None, address: str, api_key: str | None = None
+) -> KeyInfo:
+    """The key behind ``x-api-key`` or ``Authorization: Bearer``, or a 401/429.
+
+    ``address`` is the client's (``accounts.network.client_address``): failed
+    lookups are counted against it, and once it is over the limit only keys this
+    process has seen valid are looked up; anything else gets a 429 at no cost.
+    """
+    secret = presented_secret(authorization, api_key)
     digest = hash_secret(secret)
     caches = state()
     info = caches.keys.get(digest)

@@ -35,7 +35,7 @@ from gateway.auth import KeyInfo
 from gateway.db import run_db
 from gateway.errors import DriverError
 from gateway.limits import admit
-from gateway.relay import StreamEnd, relay
+from gateway.relay import Framer, StreamEnd, relay
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
 from providers.drivers import get_driver
@@ -53,9 +53,10 @@ Chunks = AsyncIterator[dict[str, Any]]
 class Call:
     """One call through the gateway: who, what, and when it started.
 
-    ``endpoint`` is the usage record's (``chat`` or ``embeddings``); ``name`` is
-    the model name as the caller wrote it (answers carry it back); ``body`` is
-    the validated request body, passed to the driver as it is; ``source`` is
+    ``endpoint`` is the usage record's (``chat``, ``messages`` or ``embeddings``);
+    ``name`` is the model name as the caller wrote it (answers carry it back);
+    ``body`` is the validated (canonical) request body, passed to the driver as
+    it is; ``source`` is
     the usage record's (``api``, or ``playground`` for the site's playground).
     ``model_pk`` pins the call to that one model: of the name's candidates only
     it is called, so nothing fails over (an admin's Test of one model).
@@ -287,8 +288,11 @@ async def chat(call: Call) -> dict[str, Any]:
     return answer
 
 
-async def chat_stream(call: Call) -> AsyncIterator[bytes]:
+async def chat_stream(call: Call, framer: Framer | None = None) -> AsyncIterator[bytes]:
     """The server-sent events of a streamed chat completion.
+
+    ``framer`` frames the canonical chunks in the inbound protocol's events
+    (OpenAI's by default; ``gateway.messages`` passes Anthropic's).
 
     Returns once a candidate has produced its first chunk: a provider that
     fails before sending anything is answered with a real HTTP error (and the
@@ -332,6 +336,7 @@ async def chat_stream(call: Call) -> AsyncIterator[bytes]:
         model=call.name,
         include_usage=include_usage,
         finish=finish,
+        framer=framer,
     )
 
 

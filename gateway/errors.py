@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from django.http import HttpResponse
 
+from gateway.anthropic import errors as anthropic_errors
+
 # Re-exported (the explicit alias): gateway modules import it from here.
 from providers.drivers.errors import DriverError as DriverError
 from providers.drivers.errors import TransientDriverError
@@ -174,9 +176,14 @@ def internal_error(
     return DriverError(message, status=500, code="internal_error")
 
 
-def error_response(err: DriverError) -> HttpResponse:
-    body = orjson.dumps(err.envelope())
-    response = HttpResponse(body, status=err.status, content_type="application/json")
+def error_response(err: DriverError, *, anthropic: bool = False) -> HttpResponse:
+    """``err`` as a JSON answer: OpenAI's envelope, or Anthropic's when asked."""
+    if anthropic:
+        status, payload = anthropic_errors.envelope(err)
+    else:
+        status, payload = err.status, err.envelope()
+    body = orjson.dumps(payload)
+    response = HttpResponse(body, status=status, content_type="application/json")
     if err.retry_after is not None:
         # Rounded up, so a client that waits this long is admitted; the SDKs
         # that read milliseconds get the exact figure.

@@ -25,7 +25,7 @@ GATEWAY_PREFIX = "/v1/"
 def body_limit(path: str) -> int:
     """The most bytes a request body may have on this /v1 route."""
     route = path[len(GATEWAY_PREFIX) :].strip("/")
-    if route == "chat/completions":
+    if route in ("chat/completions", "messages", "messages/count_tokens"):
         return int(settings.GATEWAY_MAX_BODY_BYTES)
     if route == "embeddings":
         return int(settings.GATEWAY_MAX_EMBEDDINGS_BODY_BYTES)
@@ -48,14 +48,18 @@ def header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 async def authenticate_scope(scope: dict[str, Any]) -> KeyInfo:
-    """The key of the request's ``Authorization`` header, or a 401 GatewayError."""
+    """The key of the request's ``x-api-key`` or ``Authorization``, or a 401."""
     await state().refresh()
     client = scope.get("client") or ("", 0)
     meta = {
         "REMOTE_ADDR": client[0],
         "HTTP_X_FORWARDED_FOR": header(scope, b"x-forwarded-for") or "",
     }
-    return await authenticate(header(scope, b"authorization"), client_address(meta))
+    return await authenticate(
+        header(scope, b"authorization"),
+        client_address(meta),
+        header(scope, b"x-api-key"),
+    )
 
 
 def check_declared_length(scope: dict[str, Any], limit: int) -> None:

@@ -1,8 +1,10 @@
-"""Relaying a stream: a driver's canonical chunks re-emitted as OpenAI's SSE.
+"""Relaying a stream: a driver's canonical chunks re-emitted as server-sent events.
 
-``relay`` is the streaming half of the call path (``gateway.call``): it frames
-each chunk as a server-sent event in OpenAI's ``chat.completion.chunk`` shape,
-ends with ``[DONE]`` or an error event the SDKs raise on, and reports how the
+``relay`` is the streaming half of the call path (``gateway.call``): a
+``Framer`` turns each chunk into the inbound protocol's events (``OpenAIFramer``:
+OpenAI's ``chat.completion.chunk`` shape, ending with ``[DONE]``; Anthropic's
+Messages events are ``gateway.messages``'), ends with an error event the SDKs
+raise on when the stream breaks, and reports how the
 stream ended (``StreamEnd``) to its ``finish`` callback exactly once, before
 the last event is yielded. One exception policy: a timeout is a 504 event, a
 ``DriverError`` its own event, anything else a logged 500 event; the caller
@@ -16,7 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -43,6 +45,69 @@ class StreamEnd:
     ttfb: float
 
 
+class Framer(Protocol):
+    """How one inbound protocol frames a stream's chunks as SSE bytes.
+
+    ``ping_interval`` (seconds, or None for none) is how long the upstream may
+    be silent before ``ping()`` is sent to keep the connection alive.
+    """
+
+    ping_interval: float | None
+
+    def feed(self, chunk: dict[str, Any]) -> list[bytes]:
+        """The events for one canonical chunk (a usage-only chunk included)."""
+        ...
+
+    def done(self) -> list[bytes]:
+        """The closing events of a stream that ended well."""
+        ...
+
+    def error(self, err: DriverError) -> bytes:
+        """The event a broken stream ends with."""
+        ...
+
+    def ping(self) -> bytes:
+        """A keep-alive event."""
+        ...
+
+
+class OpenAIFramer:
+    """OpenAI's ``chat.completion.chunk`` events; ``[DONE]`` at the end."""
+
+    ping_interval: float | None = None
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self.envelope = {
+            "id": new_completion_id(),
+            "object": "chat.completion.chunk",
+            "created": now(),
+            "model": model,
+            "system_fingerprint": None,
+        }
+
+    def feed(self, chunk: dict[str, Any]) -> list[bytes]:
+        if chunk.get("usage") and not chunk.get("choices"):
+            if not self.include_usage:
+                return []
+            return [b"data: " + orjson.dumps({**self.envelope, **chunk}) + b"\n\n"]
+        out = {**self.envelope, **chunk}
+        if self.include_usage:
+            out["usage"] = None
+        else:
+            out.pop("usage", None)
+        return [b"data: " + orjson.dumps(out) + b"\n\n"]
+
+    def done(self) -> list[bytes]:
+        return [b"data: [DONE]\n\n"]
+
+    def error(self, err: DriverError) -> bytes:
+        return error_event(err)
+
+    def ping(self) -> bytes:
+        return b": keep-alive\n\n"
+
+
 async def relay(
     first: dict[str, Any],
     chunks: AsyncIterator[dict[str, Any]],
@@ -51,24 +116,21 @@ async def relay(
     model: str,
     include_usage: bool,
     finish: Callable[[StreamEnd], None],
+    framer: Framer | None = None,
 ) -> AsyncIterator[bytes]:
-    """Re-emit the driver's chunks as OpenAI SSE; always close the upstream.
+    """Re-emit the driver's chunks as SSE events; always close the upstream.
 
     ``first`` is the chunk already received, ``chunks`` the rest, ``deadline``
     the loop time the whole stream must end by; ``model`` is the name the
-    chunks carry. ``finish`` is called once, before the last event (``[DONE]``
-    or the error event) is yielded, so a worker killed after answering has
-    recorded the call; a stream that breaks ends with the error it broke on.
+    chunks carry. ``framer`` frames them (OpenAI's events by default).
+    ``finish`` is called once, before the last event (``[DONE]``, the closing
+    events or the error event) is yielded, so a worker killed after answering
+    has recorded the call; a stream that breaks ends with the error it broke on.
     """
-    envelope = {
-        "id": new_completion_id(),
-        "object": "chat.completion.chunk",
-        "created": now(),
-        "model": model,
-        "system_fingerprint": None,
-    }
+    framer = framer or OpenAIFramer(model, include_usage)
     usage_data: dict[str, Any] | None = None
     ttfb, delivered, finished = time.monotonic(), 0, False
+    pending: asyncio.Future[dict[str, Any] | None] | None = None
 
     def end(status: int, error_type: str = "") -> None:
         nonlocal finished
@@ -83,39 +145,60 @@ async def relay(
                 delivered += estimate.delta_chars(chunk["choices"])
             if chunk.get("usage") and not chunk.get("choices"):
                 usage_data = chunk["usage"]
-                if include_usage:
-                    yield b"data: " + orjson.dumps({**envelope, **chunk}) + b"\n\n"
-            else:
-                out = {**envelope, **chunk}
-                if include_usage:
-                    out["usage"] = None
-                else:
-                    out.pop("usage", None)
-                yield b"data: " + orjson.dumps(out) + b"\n\n"
-            try:
-                async with asyncio.timeout_at(deadline):
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                chunk = None
+            for event in framer.feed(chunk):
+                yield event
+            if framer.ping_interval is None:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    chunk = None
+                continue
+            # Pings while the upstream is silent: the read is a task of its
+            # own, so waiting for it can stop (to yield a ping) and resume.
+            pending = asyncio.ensure_future(_next_or_none(chunks))
+            while True:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    raise TimeoutError
+                done, _ = await asyncio.wait(
+                    {pending}, timeout=min(framer.ping_interval, left)
+                )
+                if done:
+                    break
+                yield framer.ping()
+            chunk, pending = pending.result(), None
+        closing = framer.done()
         end(200)
-        yield b"data: [DONE]\n\n"
+        for event in closing:
+            yield event
     except TimeoutError:
         timeout = errors.stream_timeout()
         end(timeout.status, timeout.code or "")
-        yield error_event(timeout)
+        yield framer.error(timeout)
     except DriverError as err:
         end(err.status, err.code or err.type)
-        yield error_event(err)
+        yield framer.error(err)
     except Exception:
         # A bug of ours mid-stream: still an error the SDKs raise, and recorded.
         logger.exception("gateway error while relaying a stream")
         bug = errors.internal_error("The gateway failed while streaming the answer.")
         end(bug.status, "internal_error")
-        yield error_event(bug)
+        yield framer.error(bug)
     finally:
         # Reached without an end only when the caller went away (the view was
         # cancelled or the generator closed).
         end(499, "client_disconnected")
+        if pending is not None and not pending.done():
+            pending.cancel()
+            await asyncio.wait({pending})
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def _next_or_none(chunks: AsyncIterator[dict[str, Any]]) -> dict[str, Any] | None:
+    try:
+        return await anext(chunks)
+    except StopAsyncIteration:
+        return None

@@ -11,13 +11,19 @@ from django.urls import path, re_path
 
 from gateway.views import (
     ChatCompletionsView,
+    CountTokensView,
     EmbeddingsView,
+    MessagesView,
     ModelsView,
     UnknownRouteView,
 )
 
 urlpatterns = [
     path("chat/completions", ChatCompletionsView.as_view(), name="chat-completions"),
+    path("messages", MessagesView.as_view(), name="messages"),
+    path(
+        "messages/count_tokens", CountTokensView.as_view(), name="messages-count-tokens"
+    ),
     path("embeddings", EmbeddingsView.as_view(), name="embeddings"),
     path("models", ModelsView.as_view(), name="models"),
     path("models/<path:model>", ModelsView.as_view(), name="model-detail"),

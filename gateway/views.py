@@ -7,7 +7,9 @@ dropped its contract (its method list was ignored: a wrong method answered a
 500). Django's ``View`` keeps its whole contract here: ``http_method_names``
 is the route's method list, a method outside it is a 405 with ``Allow``
 (``http_method_not_allowed``), ``HEAD`` runs ``GET``, ``OPTIONS`` lists the
-methods; every answer, errors included, is in OpenAI's JSON envelope. The
+methods; every answer, errors included, is in OpenAI's JSON envelope, or in
+Anthropic's on the Anthropic routes and for clients that send
+``anthropic-version`` (``gateway.anthropic.errors``). The
 management API uses DRF on its own; nothing here is shared with it.
 
 ``GatewayView.dispatch`` extends Django's: it takes the key the ASGI handler
@@ -33,7 +35,8 @@ from django.views import View
 
 from accounts.network import client_address
 from gateway import call as call_path
-from gateway import cors, errors
+from gateway import cors, errors, messages
+from gateway.anthropic.errors import uses_envelope
 from gateway.auth import KeyInfo, authenticate
 from gateway.errors import DriverError, bad_request, error_response
 from gateway.fields import check_model
@@ -56,9 +59,16 @@ async def request_key(request: HttpRequest) -> KeyInfo:
     if key is None:
         await state().refresh()
         key = await authenticate(
-            request.META.get("HTTP_AUTHORIZATION"), client_address(request.META)
+            request.META.get("HTTP_AUTHORIZATION"),
+            client_address(request.META),
+            request.META.get("HTTP_X_API_KEY"),
         )
     return key
+
+
+def anthropic_dialect(request: HttpRequest) -> bool:
+    """Whether the request is answered in Anthropic's shapes (its routes, its SDKs)."""
+    return uses_envelope(request.path, request.META.get("HTTP_ANTHROPIC_VERSION"))
 
 
 def _accepts_json(content_type: str) -> bool:
@@ -120,11 +130,13 @@ class GatewayView(View):
                 self.key = await request_key(request)
             response: HttpResponseBase = await self.route(request, *args, **kwargs)
         except DriverError as err:
-            response = error_response(err)
+            response = error_response(err, anthropic=anthropic_dialect(request))
         except Exception:
             # A bug of ours: still answer in the envelope the SDKs understand.
             logger.exception("gateway error on %s", request.path)
-            response = error_response(errors.internal_error())
+            response = error_response(
+                errors.internal_error(), anthropic=anthropic_dialect(request)
+            )
         cors.add_headers(response, request.META.get("HTTP_ORIGIN"))
         return response
 
@@ -145,7 +157,10 @@ class GatewayView(View):
     async def http_method_not_allowed(  # type: ignore[override]  # async view
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
-        response = error_response(errors.method_not_allowed(str(request.method)))
+        response = error_response(
+            errors.method_not_allowed(str(request.method)),
+            anthropic=anthropic_dialect(request),
+        )
         response["Allow"] = ", ".join(self.allowed_methods())
         return response
 
@@ -179,6 +194,40 @@ class ChatCompletionsView(GatewayView):
         return response
 
 
+class MessagesView(GatewayView):
+    """``POST /v1/messages``: Anthropic's Messages API, translated for any vendor."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.monotonic()
+        messages.check_betas(request.META.get("HTTP_ANTHROPIC_BETA"))
+        body = messages.canonical_request(json_body(request))
+        stream = bool(body.get("stream"))
+        call = call_path.Call(
+            self.key, "messages", body, started=started, stream=stream
+        )
+        if not stream:
+            return _json(await messages.message(call))
+        events = await messages.message_stream(call)
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+
+class CountTokensView(GatewayView):
+    """``POST /v1/messages/count_tokens``: an estimate, nothing sent upstream."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        messages.check_betas(request.META.get("HTTP_ANTHROPIC_BETA"))
+        body = messages.canonical_request(messages.count_body(json_body(request)))
+        call = call_path.Call(self.key, "count_tokens", body)
+        return _json(await messages.count_tokens(call))
+
+
 class EmbeddingsView(GatewayView):
     http_method_names = ["post", "options"]
 
@@ -197,11 +246,17 @@ class ModelsView(GatewayView):
 
     async def get(self, request: HttpRequest, model: str | None = None) -> HttpResponse:
         entries = await models_for(self.key)
+        # Anthropic's clients send anthropic-version: they get Anthropic's shape.
+        anthropic = bool(request.META.get("HTTP_ANTHROPIC_VERSION"))
         if model is None:
+            if anthropic:
+                return _json(messages.model_page(entries, request.GET))
             return _json({"object": "list", "data": [public(e) for e in entries]})
         check_model(model)
         for entry in entries:
             if model in entry["_names"]:
+                if anthropic:
+                    return _json(messages.model_entry(entry))
                 return _json(public(entry))
         raise errors.model_not_found(model)
 

@@ -536,6 +536,34 @@ def _v1_calls(
         "POST /v1/embeddings",
         http.post("/v1/embeddings", json={"model": name, "input": "x"}, headers=auth),
     )
+    # Anthropic's Messages API, as its SDKs call it (x-api-key, anthropic-version).
+    anthropic = {"x-api-key": secret, "anthropic-version": "2023-06-01"}
+    yield (
+        "GET /v1/models/<name> (Anthropic)",
+        http.get(f"/v1/models/{name}", headers=anthropic),
+    )
+    for stream in (False, True):
+        yield (
+            f"POST /v1/messages stream={stream}",
+            http.post(
+                "/v1/messages",
+                json={
+                    "model": name,
+                    "max_tokens": 10,
+                    "messages": messages,
+                    "stream": stream,
+                },
+                headers=anthropic,
+            ),
+        )
+    yield (
+        "POST /v1/messages/count_tokens",
+        http.post(
+            "/v1/messages/count_tokens",
+            json={"model": name, "messages": messages},
+            headers=anthropic,
+        ),
+    )
 
 
 @pytest.fixture
@@ -597,6 +625,12 @@ def test_no_v1_route_lets_a_key_use_or_detect_another_organizations_models(
             for n, name in enumerate(other.probe_names()):
                 missing = f"zz-no-such-model-{n}"
                 answers = dict(_v1_calls(http, secret, missing))
+                for route, answer in answers.items():
+                    m.expect(
+                        f"{label} {route} a missing model is a 404",
+                        answer.status_code == 404,
+                        f"{answer.status_code} {answer.text[:200]}",
+                    )
                 for route, response in _v1_calls(http, secret, name):
                     m.expect(
                         f"{label} {route} {name}",

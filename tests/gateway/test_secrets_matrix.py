@@ -221,12 +221,16 @@ def _gateway_calls(
     ]
     if not stream_only:
         calls.append(("chat", chat, False))
+        # Anthropic's Messages API: its error envelope and error events too.
+        calls.append(("messages", {**chat, "max_tokens": 10, "stream": True}, True))
         if spec.embed_model:
             calls.append(
                 ("embeddings", {"model": spec.embed_model, "input": "hi"}, False)
             )
     for name, body, stream in calls:
-        path = "/embeddings" if name == "embeddings" else "/chat/completions"
+        path = {"embeddings": "/embeddings", "messages": "/messages"}.get(
+            name, "/chat/completions"
+        )
         where = f"{label} /v1 {name}"
         try:
             with http.stream("POST", path, json=body) as response:
