@@ -103,7 +103,7 @@ def totals(queryset: QuerySet[UsageRecord]) -> Totals:
 
 
 def money(value: Decimal | None) -> str:
-    """US dollars for people, by the rules of the site's ``|money`` filter.
+    """US dollars for people (the site's ``|money`` filter too).
 
     $0 for zero; under $1 two significant digits ($0.0042, $0.075, $0.50);
     under $1,000 cents ($12.40); from $1,000 whole dollars ($1,234).

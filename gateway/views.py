@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -108,6 +108,14 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
+def event_stream(events: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    """Server-sent events, relayed as they come (no proxy buffering)."""
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
 class GatewayView(View):
     """A /v1 route: the key first, then Django's method routing, answers as JSON.
 
@@ -187,11 +195,7 @@ class ChatCompletionsView(GatewayView):
         call = call_path.Call(self.key, "chat", body, started=started, stream=stream)
         if not stream:
             return _json(await call_path.chat(call))
-        events = await call_path.chat_stream(call)
-        response = StreamingHttpResponse(events, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        return response
+        return event_stream(await call_path.chat_stream(call))
 
 
 class MessagesView(GatewayView):
@@ -209,11 +213,7 @@ class MessagesView(GatewayView):
         )
         if not stream:
             return _json(await messages.message(call))
-        events = await messages.message_stream(call)
-        response = StreamingHttpResponse(events, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        return response
+        return event_stream(await messages.message_stream(call))
 
 
 class CountTokensView(GatewayView):

@@ -38,10 +38,8 @@ class AddIndexConcurrentlyOnPostgreSQL(migrations.AddIndex):
         if valid:
             return  # built by a run that stopped before it was recorded
         if valid is False:
-            schema_editor.execute(
-                "DROP INDEX CONCURRENTLY IF EXISTS %s"
-                % schema_editor.quote_name(self.index.name)
-            )
+            name = schema_editor.quote_name(self.index.name)
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         schema_editor.add_index(model, self.index, concurrently=True)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):

@@ -6,7 +6,6 @@ from django.conf import settings
 from django.db import migrations, models
 from django.db.models import Q
 
-
 # What the starter model was priced at by code (its KNOWN_PRICES) before the catalog.
 STARTER_PRICES = {"gpt-4o-mini": (Decimal("0.15"), Decimal("0.60"))}
 
@@ -32,61 +31,127 @@ def mark_admin_prices(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_invitation'),
-        ('models_catalog', '0002_aimodel_missing_since'),
-        ('providers', '0004_provider_starter'),
+        ("accounts", "0002_invitation"),
+        ("models_catalog", "0002_aimodel_missing_since"),
+        ("providers", "0004_provider_starter"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CatalogRelease',
+            name="CatalogRelease",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('as_of', models.DateField(help_text='The date of the figures in the file.')),
-                ('content', models.TextField(help_text='The validated catalog file, as loaded.')),
-                ('loaded_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "as_of",
+                    models.DateField(help_text="The date of the figures in the file."),
+                ),
+                (
+                    "content",
+                    models.TextField(
+                        help_text="The validated catalog file, as loaded."
+                    ),
+                ),
+                ("loaded_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-as_of', '-loaded_at'],
+                "ordering": ["-as_of", "-loaded_at"],
             },
         ),
         migrations.AddField(
-            model_name='aimodel',
-            name='price_source',
-            field=models.CharField(choices=[('unset', 'Not priced'), ('catalog', 'Catalog'), ('manual', 'Set by an admin')], default='unset', help_text='Where the prices came from: the bundled price catalog (kept current by refresh_model_catalog) or an admin (never overwritten).', max_length=16),
+            model_name="aimodel",
+            name="price_source",
+            field=models.CharField(
+                choices=[
+                    ("unset", "Not priced"),
+                    ("catalog", "Catalog"),
+                    ("manual", "Set by an admin"),
+                ],
+                default="unset",
+                help_text="Where the prices came from: the bundled price catalog (kept current by refresh_model_catalog) or an admin (never overwritten).",
+                max_length=16,
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='grant',
-            name='grant_exactly_one_target',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('model__isnull', True), ('provider__isnull', False)), models.Q(('model__isnull', False), ('provider__isnull', True)), _connector='OR'), name='grant_exactly_one_target', violation_error_message='Choose either a model or a provider to share, not both.'),
+            model_name="grant",
+            name="grant_exactly_one_target",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("model__isnull", True), ("provider__isnull", False)),
+                    models.Q(("model__isnull", False), ("provider__isnull", True)),
+                    _connector="OR",
+                ),
+                name="grant_exactly_one_target",
+                violation_error_message="Choose either a model or a provider to share, not both.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='grant',
-            name='grant_exactly_one_grantee',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('organization__isnull', True), ('user__isnull', False)), models.Q(('organization__isnull', False), ('user__isnull', True)), _connector='OR'), name='grant_exactly_one_grantee', violation_error_message='Choose either an organization or a user to share with, not both.'),
+            model_name="grant",
+            name="grant_exactly_one_grantee",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("organization__isnull", True), ("user__isnull", False)),
+                    models.Q(("organization__isnull", False), ("user__isnull", True)),
+                    _connector="OR",
+                ),
+                name="grant_exactly_one_grantee",
+                violation_error_message="Choose either an organization or a user to share with, not both.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='grant',
-            name='grant_unique_model_user',
-            constraint=models.UniqueConstraint(condition=models.Q(('model__isnull', False), ('user__isnull', False)), fields=('model', 'user'), name='grant_unique_model_user', violation_error_message='This is already shared with them.'),
+            model_name="grant",
+            name="grant_unique_model_user",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("model__isnull", False), ("user__isnull", False)),
+                fields=("model", "user"),
+                name="grant_unique_model_user",
+                violation_error_message="This is already shared with them.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='grant',
-            name='grant_unique_model_org',
-            constraint=models.UniqueConstraint(condition=models.Q(('model__isnull', False), ('organization__isnull', False)), fields=('model', 'organization'), name='grant_unique_model_org', violation_error_message='This is already shared with them.'),
+            model_name="grant",
+            name="grant_unique_model_org",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("model__isnull", False), ("organization__isnull", False)
+                ),
+                fields=("model", "organization"),
+                name="grant_unique_model_org",
+                violation_error_message="This is already shared with them.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='grant',
-            name='grant_unique_provider_user',
-            constraint=models.UniqueConstraint(condition=models.Q(('provider__isnull', False), ('user__isnull', False)), fields=('provider', 'user'), name='grant_unique_provider_user', violation_error_message='This is already shared with them.'),
+            model_name="grant",
+            name="grant_unique_provider_user",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("provider__isnull", False), ("user__isnull", False)
+                ),
+                fields=("provider", "user"),
+                name="grant_unique_provider_user",
+                violation_error_message="This is already shared with them.",
+            ),
         ),
         migrations.AlterConstraint(
-            model_name='grant',
-            name='grant_unique_provider_org',
-            constraint=models.UniqueConstraint(condition=models.Q(('organization__isnull', False), ('provider__isnull', False)), fields=('provider', 'organization'), name='grant_unique_provider_org', violation_error_message='This is already shared with them.'),
+            model_name="grant",
+            name="grant_unique_provider_org",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("organization__isnull", False), ("provider__isnull", False)
+                ),
+                fields=("provider", "organization"),
+                name="grant_unique_provider_org",
+                violation_error_message="This is already shared with them.",
+            ),
         ),
         migrations.RunPython(mark_admin_prices, migrations.RunPython.noop),
     ]

@@ -13,6 +13,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 
+from gateway.usage_export import money as usage_money
+
 register = template.Library()
 DASH = "—"
 
@@ -28,22 +30,8 @@ def _decimal(value: object) -> Decimal | None:
 
 @register.filter
 def money(value: object) -> str:
-    amount = _decimal(value)
-    if amount is None:
-        return DASH
-    if amount == 0:
-        return "$0"
-    sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    if amount < 1:
-        # Two significant digits, at least two decimals.
-        digits = max(2, -amount.adjusted() + 1)
-        text = f"{amount.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP):f}"
-    elif amount < 1000:
-        text = f"{amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,f}"
-    else:
-        text = f"{amount.quantize(Decimal(1), ROUND_HALF_UP):,f}"
-    return f"{sign}${text}"
+    """US dollars for people: the one rule, ``gateway.usage_export.money``."""
+    return usage_money(_decimal(value))
 
 
 @register.filter
