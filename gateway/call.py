@@ -7,6 +7,10 @@ points here and answers with what comes back:
 - ``chat_stream(call)``: the server-sent events of a streamed one;
 - ``embeddings(call)``: an embeddings answer.
 
+Their parts (``send_chat``/``answered``, ``open_chat_stream``/``relayed``)
+serve Anthropic's Messages API too (``gateway.messages``), which picks per
+candidate between them and the vendor's own body (``gateway.native``).
+
 Each runs the same steps, in order: ``Call.resolve`` turns the model name into
 the candidates visible to the key's principal (cached; no query when warm);
 ``Call.first_success`` admits each candidate against the key's, model's and
@@ -35,7 +39,7 @@ from gateway.auth import KeyInfo
 from gateway.db import run_db
 from gateway.errors import DriverError
 from gateway.limits import admit
-from gateway.relay import Framer, StreamEnd, relay
+from gateway.relay import Framer, OpenAIFramer, StreamEnd, relay
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
 from providers.drivers import get_driver
@@ -46,8 +50,6 @@ from providers.http import get_client
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-Chunks = AsyncIterator[dict[str, Any]]
 
 
 class Call:
@@ -245,10 +247,13 @@ def log_upstream_failure(candidate: Candidate, err: DriverError) -> None:
 
 @dataclass(frozen=True)
 class OpenStream:
-    """A stream that has produced its first chunk, and the loop time it must end by."""
+    """A stream that has produced its first item, and the loop time it must end by.
 
-    first: dict[str, Any]
-    chunks: Chunks
+    The items are canonical chunks, or a vendor's own events (``gateway.native``).
+    """
+
+    first: Any
+    chunks: AsyncIterator[Any]
     deadline: float
 
 
@@ -261,8 +266,9 @@ def driver_for(candidate: Candidate) -> Driver:
     return get_driver(candidate.driver_config, get_client())
 
 
-def _total_timeout(candidate: Candidate) -> float:
-    # driver_for() has refused a candidate without a configuration already.
+def total_timeout(candidate: Candidate) -> float:
+    """Seconds the whole upstream call may take (``driver_for`` has refused a
+    candidate without a configuration already)."""
     assert candidate.driver_config is not None
     return float(candidate.driver_config.timeouts.total)
 
@@ -272,11 +278,23 @@ async def chat(call: Call) -> dict[str, Any]:
     candidates = await call.resolve("inference")
 
     async def attempt(candidate: Candidate) -> dict[str, Any]:
-        driver = driver_for(candidate)
-        async with asyncio.timeout(_total_timeout(candidate)):
-            return await driver.chat(call.body, candidate.model_id)
+        return await send_chat(candidate, call.body)
 
     candidate, answer = await call.first_success(candidates, attempt)
+    return answered(call, candidate, answer)
+
+
+async def send_chat(candidate: Candidate, body: dict[str, Any]) -> dict[str, Any]:
+    """One candidate's whole answer to the canonical chat ``body``."""
+    driver = driver_for(candidate)
+    async with asyncio.timeout(total_timeout(candidate)):
+        return await driver.chat(body, candidate.model_id)
+
+
+def answered(
+    call: Call, candidate: Candidate, answer: dict[str, Any]
+) -> dict[str, Any]:
+    """A candidate's chat completion, named as the caller named the model, recorded."""
     answer["model"] = call.name
     answer.setdefault("id", new_completion_id())
     answer.setdefault("object", "chat.completion")
@@ -288,11 +306,8 @@ async def chat(call: Call) -> dict[str, Any]:
     return answer
 
 
-async def chat_stream(call: Call, framer: Framer | None = None) -> AsyncIterator[bytes]:
-    """The server-sent events of a streamed chat completion.
-
-    ``framer`` frames the canonical chunks in the inbound protocol's events
-    (OpenAI's by default; ``gateway.messages`` passes Anthropic's).
+async def chat_stream(call: Call) -> AsyncIterator[bytes]:
+    """The server-sent events of a streamed chat completion (OpenAI's).
 
     Returns once a candidate has produced its first chunk: a provider that
     fails before sending anything is answered with a real HTTP error (and the
@@ -304,17 +319,29 @@ async def chat_stream(call: Call, framer: Framer | None = None) -> AsyncIterator
     include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
 
     async def attempt(candidate: Candidate) -> OpenStream:
-        driver = driver_for(candidate)
-        deadline = asyncio.get_running_loop().time() + _total_timeout(candidate)
-        chunks = driver.chat_stream(call.body, candidate.model_id)
-        try:
-            async with asyncio.timeout_at(deadline):
-                first = await anext(chunks)
-        except StopAsyncIteration:
-            raise errors.empty_stream() from None
-        return OpenStream(first, chunks, deadline)
+        return await open_chat_stream(candidate, call.body)
 
     candidate, opened = await call.first_success(candidates, attempt)
+    return relayed(call, candidate, opened, OpenAIFramer(call.name, include_usage))
+
+
+async def open_chat_stream(candidate: Candidate, body: dict[str, Any]) -> OpenStream:
+    """One candidate's stream for the canonical chat ``body``, at its first chunk."""
+    driver = driver_for(candidate)
+    deadline = asyncio.get_running_loop().time() + total_timeout(candidate)
+    chunks = driver.chat_stream(body, candidate.model_id)
+    try:
+        async with asyncio.timeout_at(deadline):
+            first = await anext(chunks)
+    except StopAsyncIteration:
+        raise errors.empty_stream() from None
+    return OpenStream(first, chunks, deadline)
+
+
+def relayed(
+    call: Call, candidate: Candidate, opened: OpenStream, framer: Framer
+) -> AsyncIterator[bytes]:
+    """``opened`` relayed through ``framer``, its outcome recorded before the end."""
 
     def finish(end: StreamEnd) -> None:
         usage_data, estimated = estimate.usage_or_estimate(
@@ -333,10 +360,8 @@ async def chat_stream(call: Call, framer: Framer | None = None) -> AsyncIterator
         opened.first,
         opened.chunks,
         opened.deadline,
-        model=call.name,
-        include_usage=include_usage,
-        finish=finish,
         framer=framer,
+        finish=finish,
     )
 
 
@@ -346,7 +371,7 @@ async def embeddings(call: Call) -> dict[str, Any]:
 
     async def attempt(candidate: Candidate) -> dict[str, Any]:
         driver = driver_for(candidate)
-        async with asyncio.timeout(_total_timeout(candidate)):
+        async with asyncio.timeout(total_timeout(candidate)):
             return await driver.embed(call.body, candidate.model_id)
 
     def upstream_calls(candidate: Candidate) -> int:

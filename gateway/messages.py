@@ -16,6 +16,7 @@ translated path it would be dropped and dropping it could change the answer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -23,13 +24,19 @@ from typing import Any
 import orjson
 
 from gateway import call as call_path
+from gateway import native
 from gateway.anthropic import errors as anthropic_errors
 from gateway.anthropic import stream as anthropic_stream
-from gateway.anthropic.request import to_canonical
+from gateway.anthropic.request import check_envelope, to_canonical
 from gateway.anthropic.response import from_canonical
 from gateway.errors import DriverError, bad_request
 from gateway.estimate import prompt_chars, tokens
+from gateway.fields import check_depth, check_model
+from gateway.relay import CanonicalFramer, Framer
+from gateway.routing import Candidate
 from gateway.validation import validate_chat
+from providers.drivers.anthropic.raw import split_betas
+from providers.drivers.passthrough import RawMessage, RawUsage
 
 # Betas whose only effect is one this path keeps or cannot be affected by:
 # features now generally available (tools, caching, token counting), higher
@@ -76,8 +83,6 @@ FEATURE_BETAS = frozenset(
     }
 )
 ACCEPTED_BETAS = HARMLESS_BETAS | FEATURE_BETAS
-# Seconds of upstream silence after which a ``ping`` event keeps the stream alive.
-PING_INTERVAL = 10.0
 # Anthropic bills an image by its area, at most about 1,600 tokens (1.15 MP).
 IMAGE_TOKENS = 1600
 
@@ -103,25 +108,121 @@ def canonical_request(body: dict[str, Any]) -> dict[str, Any]:
     return canonical
 
 
-async def message(call: call_path.Call) -> dict[str, Any]:
-    """A whole Message for a canonical chat call."""
-    return from_canonical(await call_path.chat(call), call.name)
+class MessagesRequest:
+    """A Messages (or count_tokens) body as the client sent it, its betas, and
+    its canonical translation, made once and only when a candidate needs it.
+
+    What every body needs whoever serves it (``check_envelope``: a model name,
+    ``max_tokens``, a ``messages`` list, a boolean ``stream``; the gateway's
+    depth limit) is checked at once; the rest is the translation's to refuse
+    (``canonical``), or the vendor's own when it takes the body as sent. A
+    count_tokens body has no ``max_tokens``: it is translated with 1, which
+    changes nothing counted.
+    """
+
+    def __init__(
+        self, body: dict[str, Any], beta_header: str | None, *, counting: bool = False
+    ) -> None:
+        if counting and isinstance(body, dict) and "max_tokens" in body:
+            raise bad_request(
+                "max_tokens: Extra inputs are not permitted", "max_tokens"
+            )
+        check_envelope(body, counting=counting)
+        check_model(body["model"])
+        check_depth(body)
+        self.body = body
+        self.betas = tuple(split_betas([beta_header or ""]))
+        self.counting = counting
+        self.stream = not counting and bool(body.get("stream"))
+        self._canonical: dict[str, Any] | None = None
+        self._refusal: DriverError | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        """The canonical chat request; the 400 refusing it, every time it is asked."""
+        if self._refusal is not None:
+            raise self._refusal
+        if self._canonical is None:
+            body = {**self.body, "max_tokens": 1} if self.counting else self.body
+            try:
+                check_betas(",".join(self.betas))
+                self._canonical = canonical_request(body)
+            except DriverError as err:
+                self._refusal = err
+                raise
+        return self._canonical
 
 
-async def message_stream(call: call_path.Call) -> AsyncIterator[bytes]:
-    """Anthropic's events for a streamed canonical chat call."""
-    return await call_path.chat_stream(call, AnthropicFramer(call.name))
+async def routes(
+    call: call_path.Call, request: MessagesRequest
+) -> tuple[list[Candidate], set[int]]:
+    """The candidates that can serve ``request``, and which of them take it as sent.
+
+    A candidate whose vendor takes Anthropic's body as sent (``native.accepts``)
+    always can. The others need the translation: when it refuses the request
+    (thinking, an unknown beta...), they are left out, and with no candidate
+    left the refusal is the answer.
+    """
+    candidates = await call.resolve("inference")
+    natives = {id(c) for c in candidates if native.accepts(c)}
+    if len(natives) < len(candidates):
+        try:
+            request.canonical()
+        except DriverError:
+            if not natives:
+                raise
+            candidates = [c for c in candidates if id(c) in natives]
+    return candidates, natives
 
 
-class AnthropicFramer:
+async def message(call: call_path.Call, request: MessagesRequest) -> dict[str, Any]:
+    """A whole Message: the vendor's own, or translated from the canonical answer."""
+    candidates, natives = await routes(call, request)
+
+    async def attempt(candidate: Candidate) -> RawMessage | dict[str, Any]:
+        if id(candidate) in natives:
+            return await native.send(candidate, request.body, request.betas)
+        return await call_path.send_chat(candidate, request.canonical())
+
+    candidate, answer = await call.first_success(candidates, attempt)
+    if isinstance(answer, RawMessage):
+        return native.answered(call, candidate, answer)
+    return from_canonical(call_path.answered(call, candidate, answer), call.name)
+
+
+async def message_stream(
+    call: call_path.Call, request: MessagesRequest
+) -> AsyncIterator[bytes]:
+    """Anthropic's events: the vendor's own, or made from the canonical chunks."""
+    candidates, natives = await routes(call, request)
+
+    async def attempt(
+        candidate: Candidate,
+    ) -> tuple[call_path.OpenStream, RawUsage | None]:
+        if id(candidate) in natives:
+            return await native.open_stream(candidate, request.body, request.betas)
+        opened = await call_path.open_chat_stream(candidate, request.canonical())
+        return opened, None
+
+    candidate, (opened, usage) = await call.first_success(candidates, attempt)
+    framer: Framer = (
+        AnthropicFramer(call.name)
+        if usage is None
+        else native.NativeFramer(call.name, usage)
+    )
+    return call_path.relayed(call, candidate, opened, framer)
+
+
+class AnthropicFramer(CanonicalFramer):
     """Frames canonical chunks as Anthropic's Messages events (``gateway.relay``)."""
 
-    ping_interval: float | None = PING_INTERVAL
+    ping_interval: float | None = anthropic_stream.PING_INTERVAL
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.events = anthropic_stream.EventStream(model)
 
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
+        self.account(chunk)
         return self.events.feed(chunk)
 
     def done(self) -> list[bytes]:
@@ -134,17 +235,38 @@ class AnthropicFramer:
         return anthropic_stream.ping()
 
 
-async def count_tokens(call: call_path.Call) -> dict[str, Any]:
-    """``{"input_tokens": n}``: an estimate for the model the caller may use.
+async def count_tokens(
+    call: call_path.Call, request: MessagesRequest
+) -> dict[str, Any]:
+    """``{"input_tokens": n}`` for the model the caller may use.
 
     The model is resolved as for a call (a name the key cannot see is a 404,
-    exactly like a missing one); nothing is sent upstream. The count is the
-    gateway's usual estimate (``gateway.estimate``: four characters a token)
-    over the messages, the system prompt and the tool definitions, plus
-    ``IMAGE_TOKENS`` for each image.
+    exactly like a missing one). Where a candidate's vendor counts Anthropic's
+    body itself (Anthropic; Bedrock's Claude models), it counts, under the
+    same limits and failover as a call; otherwise, or where that vendor cannot
+    count for the model, the answer is the gateway's estimate (``estimated``).
     """
-    await call.resolve("inference")
-    canonical = call.body
+    candidates = await call.resolve("inference")
+    natives = [c for c in candidates if native.accepts(c)]
+    if natives:
+
+        async def attempt(candidate: Candidate) -> int | None:
+            driver = call_path.driver_for(candidate)
+            async with asyncio.timeout(call_path.total_timeout(candidate)):
+                return await driver.count_tokens_raw(
+                    request.body, candidate.model_id, request.betas
+                )
+
+        _, counted = await call.first_success(natives, attempt)
+        if counted is not None:
+            return {"input_tokens": counted}
+    return {"input_tokens": estimated(request.canonical())}
+
+
+def estimated(canonical: dict[str, Any]) -> int:
+    """The gateway's usual estimate (``gateway.estimate``: four characters a
+    token) over the messages, the system prompt and the tool definitions,
+    plus ``IMAGE_TOKENS`` for each image."""
     chars = prompt_chars(canonical)
     if canonical.get("tools"):
         chars += len(orjson.dumps(canonical["tools"]))
@@ -155,7 +277,7 @@ async def count_tokens(call: call_path.Call) -> dict[str, Any]:
         for part in message["content"]
         if isinstance(part, dict) and part.get("type") == "image_url"
     )
-    return {"input_tokens": max(1, tokens(chars) + images * IMAGE_TOKENS)}
+    return max(1, tokens(chars) + images * IMAGE_TOKENS)
 
 
 def model_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -196,10 +318,3 @@ def model_page(entries: list[dict[str, Any]], query: Any) -> dict[str, Any]:
         "first_id": page[0]["id"] if page else None,
         "last_id": page[-1]["id"] if page else None,
     }
-
-
-def count_body(body: dict[str, Any]) -> dict[str, Any]:
-    """A count_tokens body as a Messages body (it has no ``max_tokens``)."""
-    if "max_tokens" in body:
-        raise bad_request("max_tokens: Extra inputs are not permitted", "max_tokens")
-    return {**body, "max_tokens": 1}

@@ -1,9 +1,11 @@
-"""Relaying a stream: a driver's canonical chunks re-emitted as server-sent events.
+"""Relaying a stream: an upstream's items re-emitted as server-sent events.
 
 ``relay`` is the streaming half of the call path (``gateway.call``): a
-``Framer`` turns each chunk into the inbound protocol's events (``OpenAIFramer``:
-OpenAI's ``chat.completion.chunk`` shape, ending with ``[DONE]``; Anthropic's
-Messages events are ``gateway.messages``'), ends with an error event the SDKs
+``Framer`` turns each item into the inbound protocol's events (``OpenAIFramer``:
+canonical chunks in OpenAI's ``chat.completion.chunk`` shape, ending with
+``[DONE]``; Anthropic's Messages events from canonical chunks are
+``gateway.messages``', from a vendor's own events ``gateway.native``'s), and
+keeps the usage the stream reported; it ends with an error event the SDKs
 raise on when the stream breaks, and reports how the
 stream ended (``StreamEnd``) to its ``finish`` callback exactly once, before
 the last event is yielded. One exception policy: a timeout is a 504 event, a
@@ -46,16 +48,22 @@ class StreamEnd:
 
 
 class Framer(Protocol):
-    """How one inbound protocol frames a stream's chunks as SSE bytes.
+    """How one inbound protocol frames a stream's items as SSE bytes.
 
-    ``ping_interval`` (seconds, or None for none) is how long the upstream may
-    be silent before ``ping()`` is sent to keep the connection alive.
+    The items are canonical chunks (``CanonicalFramer``), or a vendor's own
+    events relayed as they came (``gateway.native``). ``ping_interval``
+    (seconds, or None for none) is how long the upstream may be silent before
+    ``ping()`` is sent to keep the connection alive. ``usage`` (the canonical
+    usage the vendor reported, None until it has) and ``delivered`` (output
+    characters sent, for an estimate) are kept up to date by ``feed``.
     """
 
     ping_interval: float | None
+    usage: dict[str, Any] | None
+    delivered: int
 
-    def feed(self, chunk: dict[str, Any]) -> list[bytes]:
-        """The events for one canonical chunk (a usage-only chunk included)."""
+    def feed(self, item: Any) -> list[bytes]:
+        """The events for one item (a usage-only chunk included)."""
         ...
 
     def done(self) -> list[bytes]:
@@ -71,12 +79,28 @@ class Framer(Protocol):
         ...
 
 
-class OpenAIFramer:
-    """OpenAI's ``chat.completion.chunk`` events; ``[DONE]`` at the end."""
+class CanonicalFramer:
+    """A framer of canonical chunks: keeps ``usage`` and ``delivered`` (``Framer``)."""
 
     ping_interval: float | None = None
 
+    def __init__(self) -> None:
+        self.usage: dict[str, Any] | None = None
+        self.delivered = 0
+
+    def account(self, chunk: dict[str, Any]) -> None:
+        """Count what ``chunk`` delivers; a usage-only chunk is the vendor's usage."""
+        if chunk.get("choices"):
+            self.delivered += estimate.delta_chars(chunk["choices"])
+        elif chunk.get("usage"):
+            self.usage = chunk["usage"]
+
+
+class OpenAIFramer(CanonicalFramer):
+    """OpenAI's ``chat.completion.chunk`` events; ``[DONE]`` at the end."""
+
     def __init__(self, model: str, include_usage: bool) -> None:
+        super().__init__()
         self.include_usage = include_usage
         self.envelope = {
             "id": new_completion_id(),
@@ -87,6 +111,7 @@ class OpenAIFramer:
         }
 
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
+        self.account(chunk)
         if chunk.get("usage") and not chunk.get("choices"):
             if not self.include_usage:
                 return []
@@ -109,42 +134,33 @@ class OpenAIFramer:
 
 
 async def relay(
-    first: dict[str, Any],
-    chunks: AsyncIterator[dict[str, Any]],
+    first: Any,
+    chunks: AsyncIterator[Any],
     deadline: float,
     *,
-    model: str,
-    include_usage: bool,
+    framer: Framer,
     finish: Callable[[StreamEnd], None],
-    framer: Framer | None = None,
 ) -> AsyncIterator[bytes]:
-    """Re-emit the driver's chunks as SSE events; always close the upstream.
+    """Re-emit the upstream's items as ``framer``'s SSE events; always close it.
 
-    ``first`` is the chunk already received, ``chunks`` the rest, ``deadline``
-    the loop time the whole stream must end by; ``model`` is the name the
-    chunks carry. ``framer`` frames them (OpenAI's events by default).
-    ``finish`` is called once, before the last event (``[DONE]``, the closing
-    events or the error event) is yielded, so a worker killed after answering
-    has recorded the call; a stream that breaks ends with the error it broke on.
+    ``first`` is the item already received, ``chunks`` the rest, ``deadline``
+    the loop time the whole stream must end by. ``finish`` is called once,
+    before the last event (``[DONE]``, the closing events or the error event)
+    is yielded, so a worker killed after answering has recorded the call; a
+    stream that breaks ends with the error it broke on.
     """
-    framer = framer or OpenAIFramer(model, include_usage)
-    usage_data: dict[str, Any] | None = None
-    ttfb, delivered, finished = time.monotonic(), 0, False
-    pending: asyncio.Future[dict[str, Any] | None] | None = None
+    ttfb, finished = time.monotonic(), False
+    pending: asyncio.Future[Any] | None = None
 
     def end(status: int, error_type: str = "") -> None:
         nonlocal finished
         if not finished:
             finished = True
-            finish(StreamEnd(status, error_type, usage_data, delivered, ttfb))
+            finish(StreamEnd(status, error_type, framer.usage, framer.delivered, ttfb))
 
-    chunk: dict[str, Any] | None = first
+    chunk: Any = first
     try:
         while chunk is not None:
-            if chunk.get("choices"):
-                delivered += estimate.delta_chars(chunk["choices"])
-            if chunk.get("usage") and not chunk.get("choices"):
-                usage_data = chunk["usage"]
             for event in framer.feed(chunk):
                 yield event
             if framer.ping_interval is None:
@@ -197,7 +213,7 @@ async def relay(
             await aclose()
 
 
-async def _next_or_none(chunks: AsyncIterator[dict[str, Any]]) -> dict[str, Any] | None:
+async def _next_or_none(chunks: AsyncIterator[Any]) -> Any:
     try:
         return await anext(chunks)
     except StopAsyncIteration:

@@ -199,33 +199,34 @@ class ChatCompletionsView(GatewayView):
 
 
 class MessagesView(GatewayView):
-    """``POST /v1/messages``: Anthropic's Messages API, translated for any vendor."""
+    """``POST /v1/messages``: Anthropic's Messages API, for any vendor."""
 
     http_method_names = ["post", "options"]
 
     async def post(self, request: HttpRequest) -> HttpResponseBase:
         started = time.monotonic()
-        messages.check_betas(request.META.get("HTTP_ANTHROPIC_BETA"))
-        body = messages.canonical_request(json_body(request))
-        stream = bool(body.get("stream"))
-        call = call_path.Call(
-            self.key, "messages", body, started=started, stream=stream
+        body = messages.MessagesRequest(
+            json_body(request), request.META.get("HTTP_ANTHROPIC_BETA")
         )
-        if not stream:
-            return _json(await messages.message(call))
-        return event_stream(await messages.message_stream(call))
+        call = call_path.Call(
+            self.key, "messages", body.body, started=started, stream=body.stream
+        )
+        if not body.stream:
+            return _json(await messages.message(call, body))
+        return event_stream(await messages.message_stream(call, body))
 
 
 class CountTokensView(GatewayView):
-    """``POST /v1/messages/count_tokens``: an estimate, nothing sent upstream."""
+    """``POST /v1/messages/count_tokens``: the vendor's count, or an estimate."""
 
     http_method_names = ["post", "options"]
 
     async def post(self, request: HttpRequest) -> HttpResponse:
-        messages.check_betas(request.META.get("HTTP_ANTHROPIC_BETA"))
-        body = messages.canonical_request(messages.count_body(json_body(request)))
-        call = call_path.Call(self.key, "count_tokens", body)
-        return _json(await messages.count_tokens(call))
+        body = messages.MessagesRequest(
+            json_body(request), request.META.get("HTTP_ANTHROPIC_BETA"), counting=True
+        )
+        call = call_path.Call(self.key, "count_tokens", body.body)
+        return _json(await messages.count_tokens(call, body))
 
 
 class EmbeddingsView(GatewayView):

@@ -106,6 +106,28 @@ def to_canonical(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_envelope(body: Any, *, counting: bool = False) -> None:
+    """What every Messages body needs, whoever serves it (400 naming the field).
+
+    A JSON object with a model name, ``max_tokens`` (not in a count_tokens
+    body), a ``messages`` list and, if given, a boolean ``stream``. The rest
+    is checked by the translation, or by the vendor that takes the body as sent.
+    """
+    if not isinstance(body, dict):
+        raise bad("", "The request body must be a JSON object.")
+    _model(body)
+    if not counting:
+        _max_tokens(body)
+    messages = body.get("messages")
+    if messages is None:
+        raise bad("messages", "Field required")
+    if not isinstance(messages, list):
+        raise bad("messages", "Input should be a valid list")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise bad("stream", "Input should be a valid boolean")
+
+
 # -- top-level fields --------------------------------------------------------------
 
 

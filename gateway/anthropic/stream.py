@@ -22,6 +22,9 @@ import orjson
 
 from gateway.anthropic.response import new_message_id, stop_reason, usage
 
+# Seconds of upstream silence after which a ``ping`` event keeps the stream alive.
+PING_INTERVAL = 10.0
+
 
 def event(kind: str, data: dict[str, Any]) -> bytes:
     """One SSE event: ``event: <kind>`` and the compact JSON ``data`` line."""
@@ -30,6 +33,13 @@ def event(kind: str, data: dict[str, Any]) -> bytes:
 
 def ping() -> bytes:
     return event("ping", {"type": "ping"})
+
+
+def error_event(type: str, message: str) -> bytes:
+    """The ``error`` event a broken stream ends on."""
+    return event(
+        "error", {"type": "error", "error": {"type": type, "message": message}}
+    )
 
 
 class EventStream:
@@ -105,9 +115,7 @@ class EventStream:
     def error(self, type: str, message: str) -> bytes:
         """The ``error`` event a broken stream ends on; nothing follows it."""
         self.done = True
-        return event(
-            "error", {"type": "error", "error": {"type": type, "message": message}}
-        )
+        return error_event(type, message)
 
     # -- blocks ----------------------------------------------------------------------
 

@@ -169,6 +169,14 @@ class Driver(ABC):
         """``messages_raw``'s streamed call (vendors that accept it)."""
         raise NotImplementedError
 
+    async def count_tokens_raw(
+        self, body: dict[str, Any], model_id: str, betas: Sequence[str] = ()
+    ) -> int | None:
+        """The vendor's own input-token count for a client's count_tokens
+        ``body`` (Anthropic's shape, as sent, only ``model`` replaced), or None
+        when the vendor cannot count for this model (the gateway estimates)."""
+        return None
+
     # -- helpers for subclasses -------------------------------------------------
 
     async def fetch_images(

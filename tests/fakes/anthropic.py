@@ -17,7 +17,8 @@ Behaviour follows the shared fake convention, keyed on the text of the last user
 message: tools → "Checking." + a call to the
 first tool with {"city": "Paris"}; tool result → "The tool said: <result>";
 "FAIL <status>"; "SLOW <seconds>"; "BREAK"; "STREAM ERROR" (an ``event: error``
-with ``overloaded_error``); "LENGTH" (``max_tokens``); otherwise
+with ``overloaded_error``); "STALL" (silent mid-stream until the connection
+closes, noting ``app["events"]["cancelled_at"]``); "LENGTH" (``max_tokens``); otherwise
 "Hello from anthropic: <text>". Usage: 11 input tokens, 7 output tokens.
 Anthropic has no embeddings, so neither has this fake.
 """
@@ -28,6 +29,7 @@ import asyncio
 import json
 import re
 import secrets
+import time
 import warnings
 from typing import Any
 
@@ -508,11 +510,23 @@ def plan_answer(body: dict[str, Any], turns: list[dict[str, Any]]) -> dict[str, 
         )
     elif trigger == "LENGTH":
         plan.update(text="This answer was cut short by", stop_reason="max_tokens")
-    elif trigger in ("BREAK", "STREAM ERROR"):
+    elif trigger in ("BREAK", "STREAM ERROR", "STALL"):
         plan.update(kind=trigger, text=f"Hello from {VENDOR}: {trigger}")
     else:
         plan["text"] = f"Hello from {VENDOR}: {trigger}"
+    _stop_at_sequence(body, plan)
     return plan
+
+
+def _stop_at_sequence(body: dict[str, Any], plan: dict[str, Any]) -> None:
+    """Cut a text answer before the first stop sequence in it, as the model stops."""
+    text = plan.get("text")
+    if plan["kind"] != "text" or not text:
+        return
+    found = [(text.index(s), s) for s in body.get("stop_sequences") or () if s in text]
+    if found:
+        at, sequence = min(found)
+        plan.update(text=text[:at], stop_reason="stop_sequence", stop_sequence=sequence)
 
 
 def _usage(app: web.Application, output: int, plan: dict[str, Any]) -> dict[str, Any]:
@@ -555,7 +569,7 @@ def _message(app: web.Application, body: dict[str, Any], plan: dict[str, Any]) -
         "model": body["model"],
         "content": content,
         "stop_reason": plan["stop_reason"],
-        "stop_sequence": None,
+        "stop_sequence": plan.get("stop_sequence"),
         "usage": _usage(app, OUTPUT_TOKENS, plan),
     }
 
@@ -618,6 +632,12 @@ async def stream_events(
             assert request.transport is not None
             request.transport.abort()  # drop the connection mid-stream
             return False
+        if plan["kind"] == "STALL" and n == 1:
+            try:  # silent until the caller goes away (a client disconnect)
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                request.app["events"]["cancelled_at"] = time.monotonic()
+                raise
         if plan["kind"] == "STREAM ERROR" and n == 1:
             error = {"type": "overloaded_error", "message": "Overloaded"}
             await emit({"type": "error", "error": error})
@@ -642,7 +662,10 @@ async def stream_events(
     await emit(
         {
             "type": "message_delta",
-            "delta": {"stop_reason": plan["stop_reason"], "stop_sequence": None},
+            "delta": {
+                "stop_reason": plan["stop_reason"],
+                "stop_sequence": plan.get("stop_sequence"),
+            },
             "usage": {"output_tokens": OUTPUT_TOKENS},
         },
     )
@@ -726,6 +749,56 @@ async def messages(request: web.Request) -> web.StreamResponse:
     )
 
 
+# The fields ``/v1/messages/count_tokens`` takes (no max_tokens, no sampling).
+COUNT_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "mcp_servers",
+        "context_management",
+        "output_config",
+        "cache_control",
+    }
+)
+
+
+def count_of(body: dict[str, Any]) -> int:
+    """This fake's token count: 3 + one token per character of the JSON of the
+    system prompt, messages and tools (never what the gateway would estimate)."""
+    parts = [body.get("system"), body["messages"], body.get("tools")]
+    return 3 + len(json.dumps(parts))
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    raw = await _record(request)
+    refused = _check_headers(request)
+    if refused is not None:
+        return refused
+    try:
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise Invalid("Input should be a valid dictionary")
+        for key in body:
+            if key not in COUNT_FIELDS:
+                raise Invalid(f"{key}: Extra inputs are not permitted")
+        # A count has no max_tokens: thinking's budget is not checked against it.
+        thinking = body.get("thinking")
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        ceiling = budget + 1 if isinstance(budget, int) else 1
+        validate_body({**body, "max_tokens": ceiling})
+    except ValueError:
+        return error_response(
+            400, "There was an error parsing the body of your request"
+        )
+    except Invalid as exc:
+        return error_response(400, str(exc))
+    return web.json_response({"input_tokens": count_of(body)})
+
+
 async def models(request: web.Request) -> web.Response:
     await _record(request)
     refused = _check_headers(request)
@@ -781,6 +854,7 @@ def make_app(
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["requests"] = []
         app["cache_seen"] = set()
+        app["events"] = {}
     app[SETTINGS] = {
         "api_key": api_key,
         "bearer_token": bearer_token,
@@ -790,6 +864,7 @@ def make_app(
         "cache_creation_tokens": cache_creation_tokens,
     }
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model_id}", model)
     return app

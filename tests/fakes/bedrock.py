@@ -38,6 +38,9 @@ CHAT_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 PROFILE_ONLY_MODEL = "anthropic.claude-3-5-sonnet-20241022-v2:0"
 TITAN_EMBED = "amazon.titan-embed-text-v2:0"
 CLAUDE_MODELS = (CHAT_MODEL, f"us.{PROFILE_ONLY_MODEL}")
+# A model that is not Claude: Converse only (no Anthropic body).
+NOVA_MODEL = "amazon.nova-lite-v1:0"
+CONVERSE_MODELS = (*CLAUDE_MODELS, NOVA_MODEL)
 COHERE_EMBED = "cohere.embed-english-v3"
 
 CONVERSE_FIELDS = frozenset(
@@ -510,6 +513,7 @@ def make_app(
     with warnings.catch_warnings():  # the shared fake convention uses a str key
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["requests"] = []
+        app["events"] = {}  # the Anthropic fake's STALL notes its cancellation
         app["cache_seen"] = set()
     secrets = {access_key: secret_key}
     tokens = {access_key: session_token} if session_token else {}
@@ -544,7 +548,7 @@ def make_app(
         path = request.raw_path.partition("?")[0]
         match = re.match(
             r"^/model/([^/]+)/(converse|converse-stream|invoke"
-            r"|invoke-with-response-stream)$",
+            r"|invoke-with-response-stream|count-tokens)$",
             path,
         )
         if not match:
@@ -556,6 +560,10 @@ def make_app(
             body = json.loads(await request.read())
         except ValueError:
             raise invalid("The request body is not valid JSON.") from None
+        if action == "count-tokens":
+            from tests.fakes import bedrock_anthropic
+
+            return bedrock_anthropic.count_tokens(model_id, body)
         if action.startswith("invoke") and model_id in CLAUDE_MODELS:
             from tests.fakes import bedrock_anthropic
 
@@ -567,7 +575,7 @@ def make_app(
             raise invalid("This model doesn't support response streaming.")
         if model_id in (TITAN_EMBED, COHERE_EMBED):
             raise invalid("This model doesn't support the Converse API.")
-        if model_id not in CLAUDE_MODELS:
+        if model_id not in CONVERSE_MODELS:
             raise Reject(
                 404,
                 "ResourceNotFoundException",

@@ -25,7 +25,14 @@ from aiohttp import web
 from tests.fakes import anthropic as anthropic_fake
 from tests.fakes import anthropic_features as features
 from tests.fakes.anthropic_features import Invalid
-from tests.fakes.bedrock import FAIL_TYPES, Reject, exception_frame, frame, invalid
+from tests.fakes.bedrock import (
+    CHAT_MODEL,
+    FAIL_TYPES,
+    Reject,
+    exception_frame,
+    frame,
+    invalid,
+)
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
 ALLOWED = (anthropic_fake.TOP_LEVEL_FIELDS - {"model", "stream"}) | {
@@ -65,6 +72,35 @@ def anthropic_body(body: Any, model_id: str) -> dict[str, Any]:
     bedrock_only = ("anthropic_version", "anthropic_beta")
     rest = {k: v for k, v in body.items() if k not in bedrock_only}
     return {"model": model_id, **rest}
+
+
+def count_tokens(model_id: str, body: Any) -> web.Response:
+    """``/model/{id}/count-tokens`` for ``{"input": {"invokeModel": {"body":
+    <base64 of a native body>}}}``: the Anthropic fake's count of that body.
+    Only bare Claude ids count: a cross-region profile is refused like Bedrock
+    refuses it."""
+    if model_id != CHAT_MODEL:
+        raise invalid("The provided model doesn't support counting tokens.")
+    if not isinstance(body, dict) or set(body) != {"input"}:
+        raise invalid("input: Field required")
+    given = body["input"]
+    if not isinstance(given, dict) or set(given) != {"invokeModel"}:
+        raise invalid("input: exactly one of invokeModel or converse is required")
+    encoded = (
+        given["invokeModel"].get("body")
+        if isinstance(given["invokeModel"], dict)
+        else None
+    )
+    try:
+        native = json.loads(base64.b64decode(str(encoded), validate=True))
+    except ValueError:
+        raise invalid("input.invokeModel.body: invalid base64 JSON") from None
+    anthropic = anthropic_body(native, model_id)
+    try:
+        anthropic_fake.validate_body(anthropic)
+    except Invalid as exc:
+        raise invalid(str(exc)) from None
+    return web.json_response({"inputTokens": anthropic_fake.count_of(anthropic)})
 
 
 async def invoke(

@@ -89,7 +89,7 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
             "chat_model": "claude-sonnet-4-5-20250929",
             "embed_model": None,
         }
-    if vendor == "bedrock":
+    if vendor in ("bedrock", "bedrock-nova"):
         from tests.fakes import bedrock as fake
 
         app = fake.make_app(session_token="session-token-1")
@@ -103,7 +103,8 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
             },
             "config": {"region": fake.REGION},
             "path": "",
-            "chat_model": fake.CHAT_MODEL,
+            # Claude (Anthropic's body natively), or Nova (Converse only).
+            "chat_model": fake.CHAT_MODEL if vendor == "bedrock" else fake.NOVA_MODEL,
             "embed_model": fake.TITAN_EMBED,
         }
     if vendor == "ollama":

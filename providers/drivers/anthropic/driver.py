@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from providers.drivers.anthropic.discovery import (
@@ -12,7 +12,7 @@ from providers.drivers.anthropic.discovery import (
     parse_models,
 )
 from providers.drivers.anthropic.errors import VENDOR, error_from_anthropic
-from providers.drivers.anthropic.raw import raw_request
+from providers.drivers.anthropic.raw import count_request, input_tokens, raw_request
 from providers.drivers.anthropic.response import StreamTranslator, parse_message
 from providers.drivers.anthropic.translate import build_chat_request
 from providers.drivers.anthropic.urls import models_url, request_headers
@@ -96,6 +96,17 @@ class AnthropicDriver(Driver):
         )
         request_id = response.headers.get("request-id")
         return RawStream(events, usage, self.config, VENDOR, request_id)
+
+    async def count_tokens_raw(
+        self, body: dict[str, Any], model_id: str, betas: Sequence[str] = ()
+    ) -> int | None:
+        req = count_request(self.config, body, model_id, await self.auth(), betas)
+        try:
+            return input_tokens(self.read_json(await self.send(req)))
+        except ValueError:
+            raise DriverError(
+                f"{VENDOR} returned an unexpected count_tokens answer."
+            ) from None
 
     async def _get_json(self, url: str) -> Any:
         headers = request_headers(self.config, await self.auth(), json_body=False)

@@ -26,6 +26,10 @@ def messages_url(cfg: DriverConfig) -> str:
     return f"{base_url(cfg)}/v1/messages"
 
 
+def count_tokens_url(cfg: DriverConfig) -> str:
+    return f"{base_url(cfg)}/v1/messages/count_tokens"
+
+
 def models_url(cfg: DriverConfig, limit: int, after_id: str | None = None) -> str:
     query: dict[str, Any] = {"limit": limit}
     if after_id:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 import httpx
@@ -21,7 +21,14 @@ from providers.drivers.bedrock.embeddings import (
     titan_embed_body,
 )
 from providers.drivers.bedrock.errors import VENDOR, parse_error
-from providers.drivers.bedrock.native import decode_chunk, is_claude, native_body
+from providers.drivers.bedrock.native import (
+    count_body,
+    count_model_id,
+    decode_chunk,
+    input_tokens,
+    is_claude,
+    native_body,
+)
 from providers.drivers.bedrock.response import (
     StreamTranslator,
     decode_event,
@@ -186,6 +193,28 @@ class BedrockDriver(Driver):
         )
         request_id = response.headers.get("x-amzn-requestid")
         return RawStream(events, usage, self.config, VENDOR, request_id)
+
+    async def count_tokens_raw(
+        self, body: dict[str, Any], model_id: str, betas: Sequence[str] = ()
+    ) -> int | None:
+        """Bedrock's CountTokens for a Claude model; None where Bedrock refuses
+        to count (400: models and regions without it), so the gateway estimates."""
+        if not is_claude(model_id):
+            return None
+        url = model_url(self.config, count_model_id(model_id), "count-tokens")
+        req = sign_request(self.config, "POST", url, dumps(count_body(body, betas)))
+        try:
+            response = await self.send(req)
+        except DriverError as err:
+            if err.status == 400:
+                return None
+            raise
+        try:
+            return input_tokens(self.read_json(response))
+        except ValueError:
+            raise DriverError(
+                "Bedrock returned an unexpected CountTokens answer."
+            ) from None
 
     async def _invoke(self, model_id: str, body: dict[str, Any]) -> dict[str, Any]:
         req = sign_request(

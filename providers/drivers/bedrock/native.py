@@ -13,6 +13,7 @@ Why this body rather than Converse for Claude: the notes of issue 12 (msgpass).
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -50,6 +51,34 @@ def native_body(body: Mapping[str, Any], betas: Iterable[str] = ()) -> dict[str,
     if names:
         sent["anthropic_beta"] = names
     return sent
+
+
+def count_model_id(model_id: str) -> str:
+    """The id CountTokens takes: a cross-region profile's base model id
+    (``us.anthropic.claude-…`` → ``anthropic.claude-…``; profiles are refused,
+    and a profile tokenizes exactly as its model)."""
+    _, dot, rest = model_id.partition(".")
+    if dot and rest.startswith("anthropic.claude-") and "/" not in model_id:
+        return rest
+    return model_id
+
+
+def count_body(body: Mapping[str, Any], betas: Iterable[str] = ()) -> dict[str, Any]:
+    """CountTokens' body for a client's count_tokens ``body``: the InvokeModel
+    body it would count, base64-encoded (Claude's body needs ``max_tokens``:
+    a count has none, so it gets 1, which changes nothing counted)."""
+    invoke = native_body(body, betas)
+    invoke.setdefault("max_tokens", 1)
+    encoded = base64.b64encode(json.dumps(invoke).encode()).decode()
+    return {"input": {"invokeModel": {"body": encoded}}}
+
+
+def input_tokens(data: Any) -> int:
+    """``inputTokens`` of a CountTokens answer (ValueError if it has none)."""
+    count = data.get("inputTokens") if isinstance(data, Mapping) else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError("no inputTokens")
+    return count
 
 
 def decode_chunk(headers: Mapping[str, Any], payload: bytes) -> RawEvent:

@@ -3,14 +3,23 @@ against the SigV4-checking fake on loopback."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from typing import Any
 
 import pytest
 from django.test import override_settings
 
 from providers.drivers.bedrock.driver import BedrockDriver
-from providers.drivers.bedrock.native import ANTHROPIC_VERSION, is_claude, native_body
+from providers.drivers.bedrock.native import (
+    ANTHROPIC_VERSION,
+    count_body,
+    count_model_id,
+    input_tokens,
+    is_claude,
+    native_body,
+)
 from providers.drivers.passthrough import RawEvent, RawMessage, RawStream
 from tests.fakes import bedrock as fake
 from tests.fakes.anthropic_features import CACHE_TOKENS, signature
@@ -231,3 +240,69 @@ def test_wrong_credentials_fail_the_signature_check(server: FakeServer) -> None:
     )
     assert err.code == "upstream_auth_error"
     assert "wrong" not in err.message
+
+
+@pytest.mark.parametrize(
+    ("model_id", "counted_as"),
+    [
+        (
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+        ),
+        (
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        (
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        # An ARN is counted as given (Bedrock decides; a 400 means an estimate).
+        (
+            "arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-x",
+            "arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-x",
+        ),
+    ],
+)
+def test_a_profile_is_counted_under_its_base_model(
+    model_id: str, counted_as: str
+) -> None:
+    assert count_model_id(model_id) == counted_as
+
+
+def test_count_body_wraps_the_native_body_it_counts() -> None:
+    sent = {"model": "x", "messages": [{"role": "user", "content": "hi"}]}
+    wrapped = count_body(sent, ("b",))
+    (inner,) = wrapped["input"]["invokeModel"].values()
+    assert json.loads(base64.b64decode(inner)) == {
+        "anthropic_version": ANTHROPIC_VERSION,
+        "messages": sent["messages"],
+        "anthropic_beta": ["b"],
+        "max_tokens": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "answer", [{}, {"inputTokens": "3"}, {"inputTokens": -1}, [], None]
+)
+def test_a_count_answer_without_a_count_is_refused(answer: Any) -> None:
+    with pytest.raises(ValueError):
+        input_tokens(answer)
+
+
+def test_bedrock_counts_a_claude_body_and_estimates_where_it_cannot(
+    server: FakeServer,
+) -> None:
+    cfg = config(server.url, token=TOKEN)
+    sent = {"model": "x", "messages": [{"role": "user", "content": "hi"}]}
+    counted = run(cfg, lambda d, _: d.count_tokens_raw(sent, f"us.{fake.CHAT_MODEL}"))
+    seen = server.app["requests"][-1]
+    assert seen["path"] == f"/model/{fake.CHAT_MODEL}/count-tokens"
+    assert counted == 3 + len(json.dumps([None, sent["messages"], None]))
+    # Bedrock refuses to count this profile (a 400): None, so the gateway estimates.
+    refused = f"us.{fake.PROFILE_ONLY_MODEL}"
+    assert run(cfg, lambda d, _: d.count_tokens_raw(sent, refused)) is None
+    # Not Claude: nothing is sent.
+    calls = len(server.app["requests"])
+    assert run(cfg, lambda d, _: d.count_tokens_raw(sent, fake.NOVA_MODEL)) is None
+    assert len(server.app["requests"]) == calls
