@@ -1,17 +1,22 @@
-"""Anthropic's Messages API on the call path: translated through the canonical format.
+"""Anthropic's Messages API on the call path: as sent, or translated.
 
-A Messages request is turned into a canonical (Chat Completions) request
-(``gateway.anthropic.request``), checked like any chat call, called through
-``gateway.call`` (same routing, visibility, limits, failover and usage, under
-the usage endpoint ``messages``), and the answer turned back into a Message
-(``gateway.anthropic.response``) or, streamed, into Anthropic's events
-(``AnthropicFramer`` around ``gateway.anthropic.stream.EventStream``).
+``MessagesRequest`` holds the body as the client sent it. Per candidate of the
+model name (``routes``): a vendor that speaks Messages natively (Anthropic,
+Bedrock's Claude) gets the body as sent (``gateway.native``); any other gets it
+translated into a canonical (Chat Completions) request
+(``gateway.anthropic.request``), checked like any chat call, and its answer
+turned back into a Message (``gateway.anthropic.response``) or, streamed, into
+Anthropic's events (``AnthropicFramer`` around
+``gateway.anthropic.stream.EventStream``). Either way the call runs through
+``gateway.call`` (same visibility, limits, failover and usage, under the usage
+endpoint ``messages``).
 
-``anthropic-beta`` names are checked first: the harmless ones (``HARMLESS_BETAS``)
-and those that only unlock fields the translation checks (``FEATURE_BETAS``)
-are accepted; any other is refused with a 400 naming it, because on this
-translated path it would be dropped and dropping it could change the answer.
-``count_tokens`` is answered with an estimate (``count_tokens``).
+``anthropic-beta`` names travel to a native vendor, which judges them. On the
+translated path the harmless ones (``HARMLESS_BETAS``) and those that only
+unlock fields the translation checks (``FEATURE_BETAS``) are accepted; any
+other is refused with a 400 naming it, because the translation would drop it
+and dropping it could change the answer. ``count_tokens`` is the native
+vendor's own count, else an estimate (``estimated``).
 """
 
 from __future__ import annotations
