@@ -285,6 +285,8 @@ def _messages(value: Any) -> list[dict[str, Any]]:
             items: list[tuple[str, Any]] = [(f"{where}.content", content)]
         elif isinstance(content, list):
             items = [(f"{where}.content.{j}", block) for j, block in enumerate(content)]
+            for here, block in items:  # only a string message is a bare string
+                _block_object(block, here)
         else:
             raise bad(f"{where}.content", "Input should be a valid string or list")
         if turns and turns[-1][0] == role:

@@ -710,3 +710,16 @@ def test_unpaired_tools_are_refused(
 ) -> None:
     err = refused(body(messages=messages))
     assert err.message.startswith(message), err.message
+
+
+@pytest.mark.parametrize("role", ["user", "assistant"])
+@pytest.mark.parametrize("item", ["hi", ""])
+def test_a_bare_string_inside_a_content_list_is_a_400(role: str, item: str) -> None:
+    # A content list holds block objects; a string in it once passed the
+    # translation (taken for a merged string message) and then crashed the
+    # tool-pairing check: a 500 instead of Anthropic's 400.
+    messages = [{"role": role, "content": [item]}]
+    if role == "assistant":
+        messages.append({"role": "user", "content": "next"})
+    err = refused(body(messages=messages))
+    assert err.message == "messages.0.content.0: Input should be a valid dictionary"
