@@ -9,6 +9,7 @@ import pytest
 
 from gateway.anthropic.request import to_canonical
 from gateway.anthropic.response import from_canonical
+from providers.drivers.bedrock.response import map_usage as bedrock_usage
 from providers.drivers.canonical import chat_completion, choice, tool_call
 from providers.drivers.errors import DriverError
 
@@ -205,3 +206,24 @@ def test_tool_arguments_that_are_not_an_object_are_the_upstreams_fault(
         from_canonical(completion(message, "tool_calls"), "m")
     assert caught.value.status == 502
     assert caught.value.code == "upstream_invalid_response"
+
+
+def test_usage_of_a_bedrock_completion_keeps_cache_writes() -> None:
+    # Bedrock's driver reports cache writes beside prompt_tokens_details, not
+    # inside it (Anthropic's driver puts them inside): both are cache writes,
+    # never input tokens.
+    canonical = bedrock_usage(
+        {
+            "inputTokens": 100,
+            "outputTokens": 5,
+            "cacheReadInputTokens": 30,
+            "cacheWriteInputTokens": 20,
+        }
+    )
+    data = completion({"role": "assistant", "content": "x"}, **canonical)
+    assert from_canonical(data, "m")["usage"] == {
+        "input_tokens": 100,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 20,
+        "cache_read_input_tokens": 30,
+    }
