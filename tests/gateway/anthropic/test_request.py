@@ -723,3 +723,11 @@ def test_a_bare_string_inside_a_content_list_is_a_400(role: str, item: str) -> N
         messages.append({"role": "user", "content": "next"})
     err = refused(body(messages=messages))
     assert err.message == "messages.0.content.0: Input should be a valid dictionary"
+
+
+def test_thinking_disabled_is_the_default_not_a_refusal() -> None:
+    # {"type": "disabled"} asks for what this path always gives (no thinking):
+    # refusing it turned away clients that state the default explicitly.
+    assert translate(body(thinking={"type": "disabled"})) == translate(body())
+    for value in ({"type": "adaptive"}, {"type": "disabled", "budget_tokens": 1}):
+        assert refused(body(thinking=value)).message.startswith("thinking: extended")
