@@ -39,11 +39,15 @@ def stop_reason(
     """Anthropic's ``stop_reason`` for a canonical ``finish_reason``.
 
     A vendor that reports ``stop`` beside tool calls (some do) answers
-    ``tool_use``: that is what clients run their tools on. ``stop_sequence`` is
-    only known when the completion says which sequence matched.
+    ``tool_use``: that is what clients run their tools on; one that reports
+    ``tool_calls`` without any answers ``end_turn``, since Anthropic's
+    ``tool_use`` always comes with a block to run. ``stop_sequence`` is only
+    known when the completion says which sequence matched.
     """
     if finish_reason in (None, "stop") and has_tool_use:
         return "tool_use"
+    if finish_reason in ("tool_calls", "function_call") and not has_tool_use:
+        return "end_turn"
     if finish_reason == "stop" and isinstance(stop_sequence, str):
         return "stop_sequence"
     return STOP_REASONS.get(finish_reason or "stop", "end_turn")

@@ -122,6 +122,10 @@ def test_tool_ids_round_trip_through_the_request() -> None:
         ("stop", True, "tool_use"),  # some vendors say stop beside tool calls
         (None, False, "end_turn"),
         ("length", True, "max_tokens"),  # cut off mid-call: not a finished call
+        # A vendor that says tool_calls but sent none: Anthropic's tool_use
+        # always comes with a tool_use block, and clients look for one.
+        ("tool_calls", False, "end_turn"),
+        ("function_call", False, "end_turn"),
     ],
 )
 def test_stop_reasons(finish: str | None, tools: bool, expected: str) -> None:
