@@ -5,9 +5,10 @@ input with a 400 ``DriverError`` whose message names the field in Anthropic's
 dotted form (``messages.0.content.1.type: ...``). What it returns is a Chat
 Completions body ``gateway.validation.validate_chat`` accepts.
 
-On this translated path: ``thinking`` and the server-side features (server
-tools, MCP, containers, output_config.effort, citations, documents by URL or
-file id) are refused by name; output_config.format becomes a strict json_schema
+On this translated path: ``thinking`` (unless ``{"type": "disabled"}``, the
+default) and the server-side features (server tools, MCP, containers,
+output_config.effort, citations, documents by URL or file id) are refused by
+name; output_config.format becomes a strict json_schema
 response_format; a PDF document becomes a canonical ``file`` part (data
 URL) and a plain-text document a text part;
 ``cache_control`` is dropped (it changes cost, not the answer); ``top_k`` is
@@ -77,6 +78,8 @@ def to_canonical(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad("", "The request body must be a JSON object.")
     for key in body:
+        if key == "thinking" and body[key] == {"type": "disabled"}:
+            continue  # no thinking: what this path gives anyway
         if key in UNSUPPORTED:
             raise bad(key, UNSUPPORTED[key])
         if key not in KNOWN:
@@ -307,6 +310,8 @@ def _messages(value: Any) -> list[dict[str, Any]]:
             items: list[tuple[str, Any]] = [(f"{where}.content", content)]
         elif isinstance(content, list):
             items = [(f"{where}.content.{j}", block) for j, block in enumerate(content)]
+            for here, block in items:  # only a string message is a bare string
+                _block_object(block, here)
         else:
             raise bad(f"{where}.content", "Input should be a valid string or list")
         if turns and turns[-1][0] == role:

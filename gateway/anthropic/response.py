@@ -39,22 +39,34 @@ def stop_reason(
     """Anthropic's ``stop_reason`` for a canonical ``finish_reason``.
 
     A vendor that reports ``stop`` beside tool calls (some do) answers
-    ``tool_use``: that is what clients run their tools on. ``stop_sequence`` is
-    only known when the completion says which sequence matched.
+    ``tool_use``: that is what clients run their tools on; one that reports
+    ``tool_calls`` without any answers ``end_turn``, since Anthropic's
+    ``tool_use`` always comes with a block to run. ``stop_sequence`` is only
+    known when the completion says which sequence matched.
     """
     if finish_reason in (None, "stop") and has_tool_use:
         return "tool_use"
+    if finish_reason in ("tool_calls", "function_call") and not has_tool_use:
+        return "end_turn"
     if finish_reason == "stop" and isinstance(stop_sequence, str):
         return "stop_sequence"
     return STOP_REASONS.get(finish_reason or "stop", "end_turn")
 
 
 def usage(canonical: Mapping[str, Any] | None) -> dict[str, int]:
-    """Anthropic's usage from canonical usage (prompt tokens include cached ones)."""
+    """Anthropic's usage from canonical usage (prompt tokens include cached ones).
+
+    Cache writes are ``prompt_tokens_details.cache_creation_tokens`` from the
+    Anthropic driver but ``cache_creation_tokens`` beside the details from
+    Bedrock's: either is read, or Bedrock's writes would be reported to the
+    caller as plain input tokens.
+    """
     canonical = canonical or {}
     details = canonical.get("prompt_tokens_details") or {}
     cache_read = _count(details.get("cached_tokens"))
-    cache_write = _count(details.get("cache_creation_tokens"))
+    cache_write = _count(details.get("cache_creation_tokens")) or _count(
+        canonical.get("cache_creation_tokens")
+    )
     prompt = _count(canonical.get("prompt_tokens"))
     return {
         "input_tokens": max(prompt - cache_read - cache_write, 0),

@@ -710,3 +710,24 @@ def test_unpaired_tools_are_refused(
 ) -> None:
     err = refused(body(messages=messages))
     assert err.message.startswith(message), err.message
+
+
+@pytest.mark.parametrize("role", ["user", "assistant"])
+@pytest.mark.parametrize("item", ["hi", ""])
+def test_a_bare_string_inside_a_content_list_is_a_400(role: str, item: str) -> None:
+    # A content list holds block objects; a string in it once passed the
+    # translation (taken for a merged string message) and then crashed the
+    # tool-pairing check: a 500 instead of Anthropic's 400.
+    messages = [{"role": role, "content": [item]}]
+    if role == "assistant":
+        messages.append({"role": "user", "content": "next"})
+    err = refused(body(messages=messages))
+    assert err.message == "messages.0.content.0: Input should be a valid dictionary"
+
+
+def test_thinking_disabled_is_the_default_not_a_refusal() -> None:
+    # {"type": "disabled"} asks for what this path always gives (no thinking):
+    # refusing it turned away clients that state the default explicitly.
+    assert translate(body(thinking={"type": "disabled"})) == translate(body())
+    for value in ({"type": "adaptive"}, {"type": "disabled", "budget_tokens": 1}):
+        assert refused(body(thinking=value)).message.startswith("thinking: extended")

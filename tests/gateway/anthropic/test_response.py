@@ -9,6 +9,7 @@ import pytest
 
 from gateway.anthropic.request import to_canonical
 from gateway.anthropic.response import from_canonical
+from providers.drivers.bedrock.response import map_usage as bedrock_usage
 from providers.drivers.canonical import chat_completion, choice, tool_call
 from providers.drivers.errors import DriverError
 
@@ -121,6 +122,10 @@ def test_tool_ids_round_trip_through_the_request() -> None:
         ("stop", True, "tool_use"),  # some vendors say stop beside tool calls
         (None, False, "end_turn"),
         ("length", True, "max_tokens"),  # cut off mid-call: not a finished call
+        # A vendor that says tool_calls but sent none: Anthropic's tool_use
+        # always comes with a tool_use block, and clients look for one.
+        ("tool_calls", False, "end_turn"),
+        ("function_call", False, "end_turn"),
     ],
 )
 def test_stop_reasons(finish: str | None, tools: bool, expected: str) -> None:
@@ -205,3 +210,24 @@ def test_tool_arguments_that_are_not_an_object_are_the_upstreams_fault(
         from_canonical(completion(message, "tool_calls"), "m")
     assert caught.value.status == 502
     assert caught.value.code == "upstream_invalid_response"
+
+
+def test_usage_of_a_bedrock_completion_keeps_cache_writes() -> None:
+    # Bedrock's driver reports cache writes beside prompt_tokens_details, not
+    # inside it (Anthropic's driver puts them inside): both are cache writes,
+    # never input tokens.
+    canonical = bedrock_usage(
+        {
+            "inputTokens": 100,
+            "outputTokens": 5,
+            "cacheReadInputTokens": 30,
+            "cacheWriteInputTokens": 20,
+        }
+    )
+    data = completion({"role": "assistant", "content": "x"}, **canonical)
+    assert from_canonical(data, "m")["usage"] == {
+        "input_tokens": 100,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 20,
+        "cache_read_input_tokens": 30,
+    }

@@ -338,3 +338,9 @@ def test_a_late_fragment_for_an_earlier_call_keeps_its_index() -> None:
             "delta": {"type": "input_json_delta", "partial_json": '{"x": 1}'},
         }
     ]
+
+
+def test_tool_calls_finish_without_a_call_is_end_turn() -> None:
+    events = run([chunk({"content": "No tool needed."}), chunk({}, "tool_calls")])
+    check_order(events)
+    assert accumulate(events)["stop_reason"] == "end_turn"
