@@ -251,6 +251,8 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         "source",
         "stream",
         "input_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
         "output_tokens",
         "usage_estimated",
         "cost",
@@ -402,9 +404,25 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         )
 
     @admin.display(description="tokens in / out")
-    def tokens(self, obj: UsageRecord) -> str:
+    def tokens(self, obj: UsageRecord) -> SafeString:
         estimated = " (est.)" if obj.usage_estimated else ""
-        return f"{obj.input_tokens:,} / {obj.output_tokens:,}{estimated}"
+        cached = [
+            f"{count:,} {what}"
+            for count, what in (
+                (obj.cache_read_tokens, "cache read"),
+                (obj.cache_creation_tokens, "cache write"),
+            )
+            if count
+        ]
+        return format_html(
+            "{} / {}{}{}",
+            f"{obj.input_tokens:,}",
+            f"{obj.output_tokens:,}",
+            estimated,
+            format_html('<span class="usage-sub">in: {}</span>', " · ".join(cached))
+            if cached
+            else "",
+        )
 
     @admin.display(description="cost", ordering="cost")
     def cost_usd(self, obj: UsageRecord) -> str:

@@ -196,6 +196,7 @@ class Call:
         usage_data = usage_data or {}
         tokens_in = int(usage_data.get("prompt_tokens") or 0)
         tokens_out = int(usage_data.get("completion_tokens") or 0)
+        cache_read, cache_write = usage.cache_tokens(usage_data, tokens_in)
         key = self.key
         usage.record(
             organization_id=key.organization_id,
@@ -212,8 +213,17 @@ class Call:
             stream=self.stream,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
+            cache_read_tokens=cache_read,
+            cache_creation_tokens=cache_write,
             cost=usage.cost(
-                tokens_in, tokens_out, candidate.input_cost, candidate.output_cost
+                tokens_in,
+                tokens_out,
+                candidate.input_cost,
+                candidate.output_cost,
+                cache_read_tokens=cache_read,
+                cache_write_tokens=cache_write,
+                cache_read_price=candidate.cache_read_cost,
+                cache_write_price=candidate.cache_write_cost,
             )
             if candidate
             else 0,

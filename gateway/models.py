@@ -190,6 +190,19 @@ class UsageRecord(models.Model):
     stream = models.BooleanField(default=False)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    # Parts of input_tokens (which counts every prompt token, cached or not).
+    # db_default too: a process of the previous release, mid rolling deploy,
+    # inserts rows without these columns.
+    cache_read_tokens = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Input tokens read from the vendor's prompt cache.",
+    )
+    cache_creation_tokens = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Input tokens written to the vendor's prompt cache.",
+    )
     cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     ttfb_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -32,6 +32,9 @@ class Candidate:
     model_type: str
     input_cost: Decimal
     output_cost: Decimal
+    # None: the model has no cache price, so cached tokens bill as input.
+    cache_read_cost: Decimal | None
+    cache_write_cost: Decimal | None
     model_rpm: int | None
     provider_rpm: int | None
     driver_config: DriverConfig | None
@@ -80,6 +83,8 @@ def candidates_for(principal: Principal, name: str) -> list[Candidate]:
                     model_type=model.model_type,
                     input_cost=model.input_cost_per_million,
                     output_cost=model.output_cost_per_million,
+                    cache_read_cost=model.cache_read_cost_per_million,
+                    cache_write_cost=model.cache_write_cost_per_million,
                     model_rpm=model.requests_per_minute,
                     provider_rpm=provider.requests_per_minute,
                     driver_config=driver_config,

@@ -53,9 +53,63 @@ _thread: threading.Thread | None = None
 
 
 def cost(
-    input_tokens: int, output_tokens: int, input_price: Decimal, output_price: Decimal
+    input_tokens: int,
+    output_tokens: int,
+    input_price: Decimal,
+    output_price: Decimal,
+    *,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_read_price: Decimal | None = None,
+    cache_write_price: Decimal | None = None,
 ) -> Decimal:
-    return (input_tokens * input_price + output_tokens * output_price) / MILLION
+    """A call's cost in USD from its token counts and per-million prices.
+
+    ``input_tokens`` counts every prompt token; the cache reads and writes
+    among them are billed at their own prices, or at the input price when the
+    model has none (``None``). Counts a vendor got wrong (more cached tokens
+    than prompt tokens, negatives) are clamped, so a cost is never negative.
+    """
+    input_tokens, output_tokens = max(input_tokens, 0), max(output_tokens, 0)
+    read, write = cache_parts(input_tokens, cache_read_tokens, cache_write_tokens)
+    uncached = input_tokens - read - write
+    total = (
+        uncached * input_price
+        + read * (input_price if cache_read_price is None else cache_read_price)
+        + write * (input_price if cache_write_price is None else cache_write_price)
+        + output_tokens * output_price
+    )
+    return total / MILLION
+
+
+def cache_parts(input_tokens: int, read: int, write: int) -> tuple[int, int]:
+    """The cache reads and writes clamped to parts of the prompt: 0 <= r + w <= in.
+
+    Vendors report them apart from the prompt count; odd numbers must not
+    make a cost negative or the stored parts exceed their whole.
+    """
+    read = min(max(read, 0), max(input_tokens, 0))
+    return read, min(max(write, 0), max(input_tokens, 0) - read)
+
+
+def cache_tokens(usage_data: dict[str, Any], prompt: int) -> tuple[int, int]:
+    """(cache reads, cache writes) among a canonical usage's prompt tokens.
+
+    PROTOCOLS.md 1.4: ``prompt_tokens_details`` holds ``cached_tokens`` and
+    ``cache_creation_tokens``. The counts are the vendor's: anything but an int
+    counts as 0, and they are clamped like ``cache_parts``.
+    """
+    details = usage_data.get("prompt_tokens_details")
+    if not isinstance(details, dict):
+        return 0, 0
+    read, write = (
+        value if isinstance(value, int) and not isinstance(value, bool) else 0
+        for value in (
+            details.get("cached_tokens"),
+            details.get("cache_creation_tokens"),
+        )
+    )
+    return cache_parts(prompt, read, write)
 
 
 def record(**fields: Any) -> None:

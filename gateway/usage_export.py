@@ -3,8 +3,9 @@
 Who sees what (the admin list, its totals and its export): an organization
 sees every record of its own keys in full, and every record its providers
 served for other organizations with the caller's organization, model,
-provider, endpoint, tokens, cost, latency and status, but never the other
-organization's user names or key names (``is_own`` decides, per row).
+provider, endpoint, tokens (cache reads and writes too), cost, latency and
+status, but never the other organization's user names or key names
+(``is_own`` decides, per row).
 
 The export streams: rows are read in keyset-paginated chunks of
 ``EXPORT_CHUNK`` and written as CSV lines as they go, so memory stays flat
@@ -50,6 +51,9 @@ HEADER = [
     "latency_ms",
     "status_code",
     "error_type",
+    # Added later: at the end, so existing consumers keep their column positions.
+    "cache_read_tokens",
+    "cache_creation_tokens",
 ]
 # The columns read per row; the user's and key's names are blanked for a row
 # of another organization (see the module docstring).
@@ -72,6 +76,8 @@ _COLUMNS = [
     "latency_ms",
     "status_code",
     "error_type",
+    "cache_read_tokens",
+    "cache_creation_tokens",
 ]
 
 

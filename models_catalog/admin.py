@@ -27,7 +27,13 @@ from accounts.access import (
 from models_catalog import price_catalog
 from models_catalog.discovery import sync_provider_models
 from models_catalog.grant_admin import GrantAdmin, GrantForm
-from models_catalog.model_list import StatusListForm, status_action, tokens, usd
+from models_catalog.model_list import (
+    StatusListForm,
+    cache_prices,
+    status_action,
+    tokens,
+    usd,
+)
 from models_catalog.models import AIModel
 from models_catalog.starter import add_starter
 from providers.admin import ProviderAdmin, starter_organizations
@@ -54,11 +60,18 @@ STARTER_FIXED = [
     "model_id",
     "input_cost_per_million",
     "output_cost_per_million",
+    "cache_read_cost_per_million",
+    "cache_write_cost_per_million",
     "context_window",
 ]
 
 
 PRICE_FIELDS = {"input_cost_per_million": "input", "output_cost_per_million": "output"}
+# Optional: blank (null) bills cached prompt tokens at the input price.
+CACHE_PRICE_FIELDS = {
+    "cache_read_cost_per_million": ("cache_read_cost", "read from"),
+    "cache_write_cost_per_million": ("cache_write_cost", "written to"),
+}
 
 
 class AIModelForm(forms.ModelForm[AIModel]):
@@ -83,6 +96,8 @@ class AIModelForm(forms.ModelForm[AIModel]):
             "instance_wide",
             "input_cost_per_million",
             "output_cost_per_million",
+            "cache_read_cost_per_million",
+            "cache_write_cost_per_million",
             "context_window",
             "requests_per_minute",
         ]
@@ -104,6 +119,14 @@ class AIModelForm(forms.ModelForm[AIModel]):
                     f"price catalog's list price (figures of {as_of}; 0 when it does "
                     "not know the model); a price you enter is yours: catalog "
                     "refreshes never change it."
+                )
+        for name, (_, what) in CACHE_PRICE_FIELDS.items():
+            if name in self.fields:
+                self.fields[name].help_text = (
+                    f"USD per million prompt tokens {what} the vendor's prompt "
+                    "cache. Leave blank to use the catalog's price when the input "
+                    "and output prices are blank too; without one, these tokens "
+                    "are billed at the input price."
                 )
         if "context_window" in self.fields:
             self.fields["context_window"].help_text = (
@@ -148,10 +171,11 @@ class AIModelForm(forms.ModelForm[AIModel]):
             entry = price_catalog.current().lookup(provider.provider_type, model_id)
         if "context_window" in self.fields and data.get("context_window") is None:
             data["context_window"] = entry.context_window if entry else None
-        if any(data.get(name) is not None for name in names):
-            if not instance.pk or any(n in self.changed_data for n in names):
+        entered = [*names, *(n for n in CACHE_PRICE_FIELDS if n in self.fields)]
+        if any(data.get(name) is not None for name in entered):
+            if not instance.pk or any(n in self.changed_data for n in entered):
                 instance.price_source = AIModel.PriceSource.MANUAL
-            for name in names:
+            for name in names:  # a blank cache price stays blank: billed as input
                 if data.get(name) is None:
                     data[name] = Decimal(0)
             return
@@ -162,6 +186,8 @@ class AIModelForm(forms.ModelForm[AIModel]):
         instance.price_source = AIModel.PriceSource.CATALOG
         data["input_cost_per_million"] = entry.input_cost
         data["output_cost_per_million"] = entry.output_cost
+        for name, (attr, _) in CACHE_PRICE_FIELDS.items():
+            data[name] = getattr(entry, attr)
 
     def save(self, commit: bool = True) -> AIModel:
         self.instance.seal("model_config", self.cleaned_data["model_config_json"])
@@ -267,9 +293,10 @@ class AIModelAdmin(OrganizationScopedAdmin):
         if unset and not (obj.input_cost_per_million or obj.output_cost_per_million):
             return format_html('<span class="mg-muted">{}</span>', "not priced")
         return format_html(
-            '{} / {} <span class="mg-price-source">{}</span>',
+            '{} / {}{} <span class="mg-price-source">{}</span>',
             usd(obj.input_cost_per_million),
             usd(obj.output_cost_per_million),
+            cache_prices(obj),
             "" if unset else obj.price_source,
         )
 
@@ -335,6 +362,8 @@ class AIModelAdmin(OrganizationScopedAdmin):
             self.instance_wide_field(request),
             "input_cost_per_million",
             "output_cost_per_million",
+            "cache_read_cost_per_million",
+            "cache_write_cost_per_million",
             "price_source",
             "context_window",
             "requests_per_minute",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.utils.html import format_html
 
 from models_catalog.models import AIModel
 
@@ -25,6 +26,24 @@ def usd(value: Decimal) -> str:
     text = f"{value:.6f}".rstrip("0")
     whole, _, cents = text.partition(".")
     return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def cache_prices(model: AIModel) -> str:
+    """The model's cache prices as a line under its prices ("" when it has none).
+
+    A missing one is left out: those tokens are billed at the input price.
+    """
+    parts = [
+        f"{what} {usd(price)}"
+        for what, price in (
+            ("read", model.cache_read_cost_per_million),
+            ("write", model.cache_write_cost_per_million),
+        )
+        if price is not None
+    ]
+    if not parts:
+        return ""
+    return format_html('<span class="mg-cache-price">cache {}</span>', ", ".join(parts))
 
 
 def tokens(value: int | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from providers.fields import EncryptedFieldsMixin, EncryptedJSONField
@@ -67,6 +68,24 @@ class AIModel(EncryptedFieldsMixin, models.Model):
     output_cost_per_million = models.DecimalField(
         max_digits=12, decimal_places=6, default=0
     )
+    cache_read_cost_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Price of prompt tokens read from the vendor's prompt cache. "
+        "Empty: not priced, billed at the input price.",
+    )
+    cache_write_cost_per_million = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Price of prompt tokens written to the vendor's prompt cache. "
+        "Empty: not priced, billed at the input price.",
+    )
     price_source = models.CharField(
         max_length=16,
         choices=PriceSource.choices,
@@ -100,6 +119,12 @@ class AIModel(EncryptedFieldsMixin, models.Model):
                 condition=models.Q(input_cost_per_million__gte=0)
                 & models.Q(output_cost_per_million__gte=0),
                 name="model_costs_not_negative",
+            ),
+            # Null passes a check constraint: an unpriced cache bills as input.
+            models.CheckConstraint(
+                condition=models.Q(cache_read_cost_per_million__gte=0)
+                & models.Q(cache_write_cost_per_million__gte=0),
+                name="model_cache_costs_not_negative",
             ),
         ]
         indexes = [

@@ -2,10 +2,12 @@
 
 ``models_catalog/data/model_catalog.json`` lists, per provider type, the list
 prices (USD per million tokens) and context windows of well-known models, with
-the date of the figures and the vendors' price pages they come from. A newer
-file is loaded with ``manage.py refresh_model_catalog --file PATH``, which
-stores it in the database (``CatalogRelease``) so every process and replica
-uses it; the newest of the bundled file and the stored releases wins.
+the date of the figures and the vendors' price pages they come from. An entry
+may also price prompt-cache reads and writes (``cache_read``, ``cache_write``);
+without them cached tokens bill at the input price. A newer file is loaded
+with ``manage.py refresh_model_catalog --file PATH``, which stores it in the
+database (``CatalogRelease``) so every process and replica uses it; the newest
+of the bundled file and the stored releases wins.
 
 ``load(raw)`` validates a catalog (``CatalogError`` names what is wrong);
 ``current()`` is the catalog in force; ``Catalog.lookup(provider_type,
@@ -17,9 +19,10 @@ date-stamped snapshot (``-20250929``, ``-2024-08-06``) is looked up without its
 date only for a vendor marked ``snapshots_priced_alike`` (Anthropic prices every
 snapshot of a model alike; OpenAI does not, e.g. ``gpt-4o-2024-05-13`` is $5/$15
 where ``gpt-4o`` is $2.50/$10, so its snapshots are listed one by one and an
-unlisted one is not guessed). ``apply_prices(model, provider_type)``
-fills a model's unset price and context window from it; ``refresh(...)``
-puts a catalog in force and re-prices every model that is not priced by hand.
+unlisted one is not guessed). ``apply_prices(model, provider_type)`` fills a
+model's unset prices (cache prices included) and context window from it;
+``refresh(...)`` puts a catalog in force and re-prices every model that is not
+priced by hand.
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ class Entry:
     input_cost: Decimal
     output_cost: Decimal
     context_window: int | None
+    # None: the vendor publishes no cache price (or none is listed), so cached
+    # prompt tokens bill at the input price.
+    cache_read_cost: Decimal | None = None
+    cache_write_cost: Decimal | None = None
 
 
 @dataclass
@@ -140,7 +147,8 @@ def _price(value: Any, where: str) -> Decimal:
 def _entry(raw: Any, where: str) -> Entry:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}: expected an object with input and output.")
-    unknown = sorted(set(raw) - {"input", "output", "context_window"})
+    known = {"input", "output", "cache_read", "cache_write", "context_window"}
+    unknown = sorted(set(raw) - known)
     if unknown:
         raise CatalogError(f"{where}: unknown field {unknown[0]!r}.")
     for name in ("input", "output"):
@@ -153,10 +161,16 @@ def _entry(raw: Any, where: str) -> Entry:
         or not 0 < window < 2**31
     ):
         raise CatalogError(f"{where}: context_window must be a positive integer.")
+    cache = {
+        name: _price(raw[name], f"{where}.{name}") if name in raw else None
+        for name in ("cache_read", "cache_write")  # optional: null bills as input
+    }
     return Entry(
         _price(raw["input"], f"{where}.input"),
         _price(raw["output"], f"{where}.output"),
         window,
+        cache_read_cost=cache["cache_read"],
+        cache_write_cost=cache["cache_write"],
     )
 
 
@@ -271,6 +285,8 @@ def follows_catalog(model: AIModel) -> bool:
         model.price_source == AIModel.PriceSource.UNSET
         and not model.input_cost_per_million
         and not model.output_cost_per_million
+        and model.cache_read_cost_per_million is None
+        and model.cache_write_cost_per_million is None
     )
 
 
@@ -290,20 +306,17 @@ def apply_prices(
         return []
     changed: list[str] = []
     if follows_catalog(model):
-        new = (entry.input_cost, entry.output_cost, AIModel.PriceSource.CATALOG)
-        old = (
-            model.input_cost_per_million,
-            model.output_cost_per_million,
-            model.price_source,
-        )
-        if new != old:
-            (
-                model.input_cost_per_million,
-                model.output_cost_per_million,
-                model.price_source,
-            ) = new
-            changed += ["input_cost_per_million", "output_cost_per_million"]
-            changed.append("price_source")
+        new = {
+            "input_cost_per_million": entry.input_cost,
+            "output_cost_per_million": entry.output_cost,
+            "cache_read_cost_per_million": entry.cache_read_cost,
+            "cache_write_cost_per_million": entry.cache_write_cost,
+            "price_source": AIModel.PriceSource.CATALOG,
+        }
+        if any(getattr(model, name) != value for name, value in new.items()):
+            for name, value in new.items():
+                setattr(model, name, value)
+            changed += new
     if model.context_window is None and entry.context_window:
         model.context_window = entry.context_window
         changed.append("context_window")

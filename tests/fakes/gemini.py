@@ -375,13 +375,18 @@ def _last_text(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     return " ".join(p["text"] for p in parts if "text" in p).strip(), None
 
 
-def _usage(completion: int = 7) -> dict[str, Any]:
-    return {
-        "promptTokenCount": 11,
+def _usage(completion: int = 7, cached: int = 0) -> dict[str, Any]:
+    """Usage metadata; ``cached`` tokens of cached content count in the prompt."""
+    usage: dict[str, Any] = {
+        "promptTokenCount": 11 + cached,
         "candidatesTokenCount": completion,
-        "totalTokenCount": 11 + completion,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 11}],
+        "totalTokenCount": 11 + cached + completion,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 11 + cached}],
     }
+    if cached:
+        usage["cachedContentTokenCount"] = cached
+        usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached}]
+    return usage
 
 
 def plan(body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -449,8 +454,13 @@ def make_app(
     page_size: int = 2,
     signatures: bool = True,
     require_signatures: bool = False,
+    cached_tokens: int = 0,
 ) -> web.Application:
-    """The fake service; ``app['requests']`` records every request it received."""
+    """The fake service; ``app['requests']`` records every request it received.
+
+    ``cached_tokens``: every answer's usage reports that many tokens of cached
+    content (Gemini's context caching) on top of the prompt's own 11.
+    """
     app = web.Application()
     with warnings.catch_warnings():  # the shared fake convention uses a str key
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
@@ -584,7 +594,11 @@ def make_app(
                 _candidate([{"text": step["text"]}], step.get("finish", "STOP"), i)
                 for i in range(count)
             ]
-        return {"candidates": cands, "usageMetadata": _usage(), **base}
+        return {
+            "candidates": cands,
+            "usageMetadata": _usage(cached=cached_tokens),
+            **base,
+        }
 
     async def stream(
         request: web.Request, step: dict[str, Any], model: str
@@ -608,7 +622,10 @@ def make_app(
             )
             call = _tool_parts(step, signatures)[1]
             await send(
-                {"candidates": [_candidate([call], "STOP")], "usageMetadata": _usage()}
+                {
+                    "candidates": [_candidate([call], "STOP")],
+                    "usageMetadata": _usage(cached=cached_tokens),
+                }
             )
         elif step["kind"] == "blocked":
             await send(
@@ -641,7 +658,7 @@ def make_app(
             await send(
                 {
                     "candidates": [_candidate([{"text": ""}], step["finish"])],
-                    "usageMetadata": _usage(),
+                    "usageMetadata": _usage(cached=cached_tokens),
                 }
             )
         await resp.write_eof()

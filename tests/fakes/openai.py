@@ -15,7 +15,8 @@ data lines), ``no_role``, ``finish_with_content``, ``usage_on_last_chunk``,
 (finish_reason "error"), ``no_done``, ``reject_stream_options``, ``json_stream``
 (answers a stream request with one JSON body), ``ignore_base64``.
 ``chunk_delay`` pauses that many seconds after each streamed chunk (a reply a
-browser can watch grow).
+browser can watch grow). ``cached_tokens`` reports a cached prompt prefix of
+that many tokens in every chat answer's usage.
 The Azure fake reuses the helpers below.
 """
 
@@ -50,7 +51,7 @@ EMBED_FIELDS = frozenset({"model", "input", "dimensions", "encoding_format", "us
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "o3-mini", "text-embedding-3-small")
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-USAGE = {
+USAGE: dict[str, Any] = {
     "prompt_tokens": 11,
     "completion_tokens": 7,
     "total_tokens": 18,
@@ -58,6 +59,19 @@ USAGE = {
     "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
 }
 TOOL_ARGS = ('{"city": ', '"Paris"}')
+
+
+def usage_for(cached_tokens: int = 0) -> dict[str, Any]:
+    """``USAGE`` with a cached prompt prefix of ``cached_tokens`` on top of the 11.
+
+    As OpenAI reports it: ``prompt_tokens`` includes the cached tokens.
+    """
+    return {
+        **USAGE,
+        "prompt_tokens": USAGE["prompt_tokens"] + cached_tokens,
+        "total_tokens": USAGE["total_tokens"] + cached_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
+    }
 
 
 def error(
@@ -334,7 +348,7 @@ def new_call_id() -> str:
     return "call_" + secrets.token_hex(12)
 
 
-def completion(reply: Reply, model: str) -> dict[str, Any]:
+def completion(reply: Reply, model: str, cached_tokens: int = 0) -> dict[str, Any]:
     message: dict[str, Any] = {
         "role": "assistant",
         "content": reply.text,
@@ -359,7 +373,7 @@ def completion(reply: Reply, model: str) -> dict[str, Any]:
         "choices": [
             {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         ],
-        "usage": dict(USAGE),
+        "usage": usage_for(cached_tokens),
         "service_tier": "default",
         "system_fingerprint": "fp_fake",
     }
@@ -418,6 +432,7 @@ async def stream_reply(
     *,
     azure: bool = False,
     delay: float = 0.0,
+    cached_tokens: int = 0,
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -461,7 +476,7 @@ async def stream_reply(
         if include_usage:
             chunk["usage"] = None
             if "usage_on_last_chunk" in quirks and n == len(choices) - 1:
-                chunk["usage"] = dict(USAGE)
+                chunk["usage"] = usage_for(cached_tokens)
         await send(chunk)
         if delay:
             await asyncio.sleep(delay)
@@ -501,7 +516,7 @@ async def stream_reply(
             }
         )
     if include_usage and "usage_on_last_chunk" not in quirks:
-        await send({**envelope, "choices": [], "usage": dict(USAGE)})
+        await send({**envelope, "choices": [], "usage": usage_for(cached_tokens)})
     if "no_done" not in quirks:
         await send("[DONE]")
     await response.write_eof()
@@ -568,6 +583,7 @@ def make_app(
     quirks: Iterable[str] = (),
     vendor: str = "openai",
     chunk_delay: float = 0.0,
+    cached_tokens: int = 0,
 ) -> web.Application:
     # tokens: access token -> expiry (time.monotonic())
     app = new_app(requests=[], token_requests=[], tokens={})
@@ -633,9 +649,15 @@ def make_app(
         if body.get("stream") and "json_stream" not in quirk_set:
             include = bool((body.get("stream_options") or {}).get("include_usage"))
             return await stream_reply(
-                request, plan, model, include, quirk_set, delay=chunk_delay
+                request,
+                plan,
+                model,
+                include,
+                quirk_set,
+                delay=chunk_delay,
+                cached_tokens=cached_tokens,
             )
-        return web.json_response(completion(plan, model))
+        return web.json_response(completion(plan, model, cached_tokens))
 
     async def list_models(request: web.Request) -> web.Response:
         record(request, None)

@@ -359,3 +359,36 @@ def test_export_with_bad_lookup_is_not_a_500(
         # The export answers as the list does: back to the list, flagged.
         assert listed.status_code == exported.status_code == 302, params
         assert exported["Location"] == listed["Location"] == f"{LIST}?e=1"
+
+
+def test_cache_tokens_show_in_the_list_the_record_and_the_export_last(
+    world: World, rows: dict[str, UsageRecord]
+) -> None:
+    cached = _record(
+        organization=world.acme, input_tokens=5000, output_tokens=20,
+        cache_read_tokens=4000, cache_creation_tokens=900, latency_ms=77,
+    )  # fmt: skip
+    alice = _client(world.alice)
+    page = alice.get(LIST).content.decode()
+    assert (
+        '5,000 / 20<span class="usage-sub">in: 4,000 cache read · 900 cache write'
+        in page
+    )
+    detail = alice.get(f"{LIST}{cached.pk}/change/").content.decode()
+    assert "Cache read tokens" in detail and "Cache creation tokens" in detail
+    assert "4000" in detail and "900" in detail
+
+    body = b"".join(alice.get(EXPORT).streaming_content).decode()  # type: ignore[arg-type]
+    header, *lines = list(csv.reader(io.StringIO(body)))
+    # Existing consumers read the columns by position: the new ones come last.
+    assert header[:16] == [
+        "time_utc", "organization", "user", "api_key", "provider_organization",
+        "provider", "model", "endpoint", "source", "stream", "input_tokens",
+        "output_tokens", "cost_usd", "latency_ms", "status_code", "error_type",
+    ]  # fmt: skip
+    assert header[16:] == ["cache_read_tokens", "cache_creation_tokens"]
+    table = [dict(zip(header, line, strict=True)) for line in lines]
+    row = next(r for r in table if r["latency_ms"] == "77")
+    assert (row["cache_read_tokens"], row["cache_creation_tokens"]) == ("4000", "900")
+    own = next(r for r in table if r["latency_ms"] == "812")
+    assert (own["cache_read_tokens"], own["cache_creation_tokens"]) == ("0", "0")

@@ -1,8 +1,9 @@
 """Fake vendors wired into the catalog: one provider + models per vendor fake.
 
-``start(vendor)`` serves the vendor's strict fake on loopback; ``register(...)``
-creates the provider (with the credentials the fake expects) and its models,
-granted to an organization, so gateway tests can call them with the SDK.
+``start(vendor, **options)`` serves the vendor's strict fake on loopback (the
+options go to its ``make_app``); ``register(...)`` creates the provider (with
+the credentials the fake expects) and its models, granted to an organization,
+so gateway tests can call them with the SDK.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ class Upstream:
         return self.server.app["requests"]
 
 
-def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
-    """(app, settings) for a vendor's fake."""
+def _spec(vendor: str, **options: Any) -> tuple[Any, dict[str, Any]]:
+    """(app, settings) for a vendor's fake; ``options`` go to its ``make_app``."""
     if vendor == "openai":
         from tests.fakes import openai as fake
 
-        app = fake.make_app(api_key="sk-test-key")
+        app = fake.make_app(api_key="sk-test-key", **options)
         return app, {
             "provider_type": "openai",
             "auth_method": "bearer",
@@ -53,7 +54,9 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
     if vendor == "groq":  # an OpenAI-compatible preset with its own base URL
         from tests.fakes import openai as fake
 
-        app = fake.make_app(api_key="gsk-test", prefix="/openai/v1", vendor="groq")
+        app = fake.make_app(
+            api_key="gsk-test", prefix="/openai/v1", vendor="groq", **options
+        )
         return app, {
             "provider_type": "groq",
             "auth_method": "bearer",
@@ -66,7 +69,7 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
     if vendor == "azure":
         from tests.fakes import azure as fake
 
-        app = fake.make_app(api_key="azure-test-key")
+        app = fake.make_app(api_key="azure-test-key", **options)
         return app, {
             "provider_type": "azure_openai",
             "auth_method": "api_key",
@@ -79,7 +82,7 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
     if vendor == "anthropic":
         from tests.fakes import anthropic as fake
 
-        app = fake.make_app(api_key="sk-ant-test-key")
+        app = fake.make_app(api_key="sk-ant-test-key", **options)
         return app, {
             "provider_type": "anthropic",
             "auth_method": "x_api_key",
@@ -92,7 +95,7 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
     if vendor in ("bedrock", "bedrock-nova"):
         from tests.fakes import bedrock as fake
 
-        app = fake.make_app(session_token="session-token-1")
+        app = fake.make_app(session_token="session-token-1", **options)
         return app, {
             "provider_type": "bedrock",
             "auth_method": "aws_sigv4",
@@ -110,7 +113,7 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
     if vendor == "ollama":
         from tests.fakes import ollama as fake
 
-        app = fake.make_app()
+        app = fake.make_app(**options)
         return app, {
             "provider_type": "ollama",
             "auth_method": "none",
@@ -123,7 +126,7 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
     if vendor == "gemini":
         from tests.fakes import gemini as fake
 
-        app = fake.make_app(api_key=fake.API_KEY)
+        app = fake.make_app(api_key=fake.API_KEY, **options)
         return app, {
             "provider_type": "gemini",
             "auth_method": "api_key",
@@ -137,8 +140,9 @@ def _spec(vendor: str) -> tuple[Any, dict[str, Any]]:
 
 
 @contextmanager
-def start(vendor: str) -> Iterator[Upstream]:
-    app, spec = _spec(vendor)
+def start(vendor: str, **options: Any) -> Iterator[Upstream]:
+    """Serve the vendor's fake; ``options`` configure it (its ``make_app``)."""
+    app, spec = _spec(vendor, **options)
     with serve(app) as server:
         if spec["provider_type"] == "bedrock":
             spec["config"] = {**spec["config"], "control_endpoint": server.url}

@@ -146,6 +146,19 @@ def test_the_models_page_shows_the_shared_table(
     page = client_for(world.bob).get("/models/").content.decode()
     assert "<code>mini</code>" in page and "128,000" in page and "Available" in page
     assert "private-x" not in page and "globex" not in page
+    assert "cache read" not in page  # not priced: billed at the input price
+
+
+def test_the_models_table_shows_cache_prices_under_the_input_price(
+    world: World, acme_models: dict[str, Any]
+) -> None:
+    mini = acme_models["mini"]
+    mini.cache_read_cost_per_million = Decimal("0.075")
+    mini.cache_write_cost_per_million = Decimal("0.1875")
+    mini.save()
+    page = client_for(world.bob).get("/models/").content.decode()
+    assert '<span class="muted small">cache read $0.075</span>' in page
+    assert '<span class="muted small">cache write $0.19</span>' in page
 
 
 def test_the_admin_home_makes_the_same_queries_for_any_amount_of_usage(

@@ -70,15 +70,15 @@ def map_usage(usage: Mapping[str, Any] | None) -> dict[str, Any]:
     cache_write = int(usage.get("cacheWriteInputTokens") or 0)
     prompt = int(usage.get("inputTokens") or 0) + cache_read + cache_write
     completion = int(usage.get("outputTokens") or 0)
-    result: dict[str, Any] = {
+    details = {"cached_tokens": cache_read}
+    if cache_write:
+        details["cache_creation_tokens"] = cache_write
+    return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cache_read},
+        "prompt_tokens_details": details,
     }
-    if cache_write:
-        result["cache_creation_tokens"] = cache_write
-    return result
 
 
 def parse_converse_response(

@@ -300,7 +300,10 @@ def test_it_streams_length_finish_and_cache_usage() -> None:
         out = chat(config(srv.url), {"messages": [user("x")]})
     assert chunks[-2]["choices"][0]["finish_reason"] == "length"
     assert chunks[-1]["usage"]["prompt_tokens"] == 19
-    assert chunks[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 5}
+    assert chunks[-1]["usage"]["prompt_tokens_details"] == {
+        "cached_tokens": 5,
+        "cache_creation_tokens": 3,
+    }
     assert out["usage"]["prompt_tokens"] == 19
 
 

@@ -91,8 +91,8 @@ def test_usage_counts_cache_reads_and_writes_as_prompt_tokens() -> None:
         "prompt_tokens": 130,
         "completion_tokens": 4,
         "total_tokens": 134,
-        "prompt_tokens_details": {"cached_tokens": 100},
-        "cache_creation_tokens": 20,
+        # Both where PROTOCOLS.md 1.4 puts them (and the gateway bills them).
+        "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 20},
     }
 
 
