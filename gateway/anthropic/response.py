@@ -54,19 +54,12 @@ def stop_reason(
 
 
 def usage(canonical: Mapping[str, Any] | None) -> dict[str, int]:
-    """Anthropic's usage from canonical usage (prompt tokens include cached ones).
-
-    Cache writes are ``prompt_tokens_details.cache_creation_tokens`` from the
-    Anthropic driver but ``cache_creation_tokens`` beside the details from
-    Bedrock's: either is read, or Bedrock's writes would be reported to the
-    caller as plain input tokens.
-    """
+    """Anthropic's usage from canonical usage (prompt tokens include cached ones;
+    reads and writes are in ``prompt_tokens_details``, PROTOCOLS.md 1.4)."""
     canonical = canonical or {}
     details = canonical.get("prompt_tokens_details") or {}
     cache_read = _count(details.get("cached_tokens"))
-    cache_write = _count(details.get("cache_creation_tokens")) or _count(
-        canonical.get("cache_creation_tokens")
-    )
+    cache_write = _count(details.get("cache_creation_tokens"))
     prompt = _count(canonical.get("prompt_tokens"))
     return {
         "input_tokens": max(prompt - cache_read - cache_write, 0),

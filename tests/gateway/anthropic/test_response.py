@@ -213,9 +213,8 @@ def test_tool_arguments_that_are_not_an_object_are_the_upstreams_fault(
 
 
 def test_usage_of_a_bedrock_completion_keeps_cache_writes() -> None:
-    # Bedrock's driver reports cache writes beside prompt_tokens_details, not
-    # inside it (Anthropic's driver puts them inside): both are cache writes,
-    # never input tokens.
+    # Bedrock's driver once reported cache writes beside prompt_tokens_details:
+    # the Messages usage took them for input tokens.
     canonical = bedrock_usage(
         {
             "inputTokens": 100,
