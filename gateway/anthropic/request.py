@@ -40,13 +40,19 @@ IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
 ERROR_PREFIX = "[tool error] "
 
+# Why a feature is refused here: where it is available instead.
+ONLY_NATIVE = (
+    "is only available on models served by Anthropic or by Bedrock's Claude, "
+    "which take the request as sent; this model's provider is reached through "
+    "a translation that has no such feature"
+)
 # Known fields the translated path refuses (a clear 400 rather than a wrong answer).
 UNSUPPORTED = {
-    "thinking": "extended thinking is not supported by this gateway's translated path",
-    "output_format": "output_format is not supported by this gateway's translated path",
-    "mcp_servers": "MCP servers are not supported by this gateway",
-    "container": "containers are not supported by this gateway",
-    "context_management": "context management is not supported by this gateway",
+    "thinking": f"extended thinking {ONLY_NATIVE}",
+    "output_format": f"output_format {ONLY_NATIVE}",
+    "mcp_servers": f"MCP servers are not supported: MCP {ONLY_NATIVE}",
+    "container": f"containers are not supported: a container {ONLY_NATIVE}",
+    "context_management": f"context management {ONLY_NATIVE}",
 }
 KNOWN = frozenset(
     {
@@ -227,7 +233,7 @@ def _output_config(value: Any, out: dict[str, Any]) -> None:
         if key == "effort":
             raise bad(
                 "output_config.effort",
-                "effort is not supported by this gateway's translated path",
+                f"effort {ONLY_NATIVE}",
             )
         if key != "format":
             raise bad(f"output_config.{key}", "Extra inputs are not permitted")
@@ -505,7 +511,7 @@ def _document(block: dict[str, Any], where: str) -> dict[str, Any]:
     if isinstance(citations, dict) and citations.get("enabled"):
         raise bad(
             f"{where}.citations",
-            "citations are not supported by this gateway's translated path",
+            f"citations are not supported: citations {ONLY_NATIVE}",
         )
     source = block.get("source")
     if not isinstance(source, dict):
@@ -604,8 +610,7 @@ def _tools(value: Any) -> list[dict[str, Any]]:
         if kind not in (None, "custom"):
             raise bad(
                 f"{where}.type",
-                f"server tool {kind!r} is not supported by this gateway's "
-                "translated path",
+                f"server tool {kind!r} is not supported: server tools {ONLY_NATIVE}",
             )
         for key in tool:
             if key not in (

@@ -16,6 +16,7 @@ import base64
 import json
 import time
 from contextlib import contextmanager
+from decimal import Decimal
 
 import anthropic
 import httpx
@@ -51,7 +52,11 @@ def serving(vendor_name, gateway, world):
     """The vendor's fake behind the alias ``ALIAS``, and an SDK for bob's key."""
     with upstreams.start(vendor_name) as upstream:
         upstreams.register(upstream, world.acme)
-        AIModel.objects.filter(model_id=upstream.chat_model).update(alias=ALIAS)
+        AIModel.objects.filter(model_id=upstream.chat_model).update(
+            alias=ALIAS,
+            cache_read_cost_per_million=Decimal("0.30"),
+            cache_write_cost_per_million=Decimal("3.75"),
+        )
         _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         sdk = anthropic.Anthropic(base_url=gateway.url, api_key=secret, max_retries=0)
         yield upstream, sdk
@@ -201,6 +206,12 @@ def test_prompt_caching_writes_then_reads_and_is_recorded(native, stream):
         assert record.endpoint == "messages" and record.status_code == 200
         assert record.stream is stream and not record.usage_estimated
         assert record.input_tokens == anthropic_fake.INPUT_TOKENS + CACHE_TOKENS
+    assert (first.cache_creation_tokens, first.cache_read_tokens) == (CACHE_TOKENS, 0)
+    assert (second.cache_creation_tokens, second.cache_read_tokens) == (0, CACHE_TOKENS)
+    # Billed at the model's cache prices: a write dearer, a read cheaper than input.
+    uncached = anthropic_fake.INPUT_TOKENS * 3 + 7 * 15
+    assert first.cost * 10**6 == uncached + CACHE_TOKENS * Decimal("3.75")
+    assert second.cost * 10**6 == uncached + CACHE_TOKENS * Decimal("0.30")
 
 
 @pytest.mark.parametrize("stream", [False, True])
