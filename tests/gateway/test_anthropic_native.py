@@ -361,3 +361,26 @@ def test_a_client_disconnect_cancels_the_vendors_stream(native, gateway, monkeyp
     (record,) = records()
     assert (record.endpoint, record.status_code) == ("messages", 499)
     assert record.input_tokens == anthropic_fake.INPUT_TOKENS  # from message_start
+
+
+def test_the_vendors_refusals_are_the_sdks_exceptions(native):
+    upstream, sdk = native
+    # A field the gateway does not know travels; the vendor judges it.
+    with pytest.raises(anthropic.BadRequestError, match="future_knob"):
+        sdk.messages.create(
+            model=ALIAS,
+            max_tokens=20,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"future_knob": True},
+        )
+    assert sent(upstream)["future_knob"] is True
+    # The provider not knowing its own model is the gateway's configuration
+    # failing, not the caller's request: a 502, as on every other route.
+    with pytest.raises(anthropic.InternalServerError) as missing:
+        sdk.messages.create(
+            model=ALIAS,
+            max_tokens=20,
+            messages=[{"role": "user", "content": "FAIL 404"}],
+        )
+    assert missing.value.status_code == 502
+    assert [r.status_code for r in records()] == [400, 502]
