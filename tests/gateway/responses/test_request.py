@@ -568,3 +568,54 @@ def test_input_items_list_every_item_with_an_id() -> None:
     ]
     assert listed[2]["id"].startswith("fc_") and listed[2]["status"] == "completed"
     assert listed[3]["output"] == "sunny" and listed[3]["call_id"] == "call_1"
+
+
+def test_stored_items_and_output_items_are_valid_history() -> None:
+    """What the gateway stores (listed input, then output) translates again."""
+    first = body(
+        input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "Weather?"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_image", "image_url": "https://x.test/a.png"}
+                ],
+            },
+        ]
+    )
+    output = [
+        {
+            "id": "rs_1",
+            "type": "reasoning",
+            "summary": [],
+            "content": [{"type": "reasoning_text", "text": "Hm"}],
+        },
+        {
+            "id": "msg_1",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "output_text",
+                    "annotations": [],
+                    "logprobs": [],
+                    "text": "Checking.",
+                }
+            ],
+        },
+        {"id": "fc_1", "type": "function_call", "status": "completed", **call()},
+    ]
+    second = body(
+        input=[{"type": "function_call_output", "call_id": "call_1", "output": "sunny"}]
+    )
+    out = translate(second, input_items(first) + output)
+    assert [m["role"] for m in out["messages"]] == ["user", "user", "assistant", "tool"]
+    assert out["messages"][2]["content"] == "Checking."
+    assert out["messages"][2]["tool_calls"][0]["id"] == "call_1"
+    assert out["messages"][1]["content"] == [
+        {
+            "type": "image_url",
+            "image_url": {"url": "https://x.test/a.png", "detail": "auto"},
+        }
+    ]
