@@ -15,6 +15,7 @@ from gateway.views import (
     EmbeddingsView,
     MessagesView,
     ModelsView,
+    ResponsesView,
     UnknownRouteView,
 )
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path(
         "messages/count_tokens", CountTokensView.as_view(), name="messages-count-tokens"
     ),
+    path("responses", ResponsesView.as_view(), name="responses"),
     path("embeddings", EmbeddingsView.as_view(), name="embeddings"),
     path("models", ModelsView.as_view(), name="models"),
     path("models/<path:model>", ModelsView.as_view(), name="model-detail"),

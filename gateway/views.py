@@ -35,7 +35,7 @@ from django.views import View
 
 from accounts.network import client_address
 from gateway import call as call_path
-from gateway import cors, errors, messages
+from gateway import cors, errors, messages, responses_api
 from gateway.anthropic.errors import uses_envelope
 from gateway.auth import KeyInfo, authenticate
 from gateway.errors import DriverError, bad_request, error_response
@@ -227,6 +227,22 @@ class CountTokensView(GatewayView):
         )
         call = call_path.Call(self.key, "count_tokens", body.body)
         return _json(await messages.count_tokens(call, body))
+
+
+class ResponsesView(GatewayView):
+    """``POST /v1/responses``: OpenAI's Responses API, for any vendor."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.monotonic()
+        body = responses_api.ResponsesRequest(json_body(request))
+        call = call_path.Call(
+            self.key, "responses", body.body, started=started, stream=body.stream
+        )
+        if not body.stream:
+            return _json(await responses_api.create(call, body))
+        return event_stream(await responses_api.create_stream(call, body))
 
 
 class EmbeddingsView(GatewayView):
