@@ -492,8 +492,20 @@ def usage(reasoning_model: bool) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Identity:
+    """The id and creation time every event of one response repeats."""
+
+    id: str = field(default_factory=lambda: new_id("resp"))
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+
 def response_object(
-    body: dict[str, Any], model: str, output: list[dict[str, Any]], status: str
+    body: dict[str, Any],
+    model: str,
+    output: list[dict[str, Any]],
+    status: str,
+    identity: Identity,
 ) -> dict[str, Any]:
     """A ``Response`` as OpenAI returns it (``output`` and ``status`` given)."""
     reasoning = body.get("reasoning") or {}
@@ -502,9 +514,9 @@ def response_object(
     text.setdefault("verbosity", "medium")
     done = status != "in_progress"
     return {
-        "id": body["_id"],
+        "id": identity.id,
         "object": "response",
-        "created_at": body["_created"],
+        "created_at": identity.created_at,
         "status": status,
         "background": False,
         "error": None,
@@ -552,15 +564,21 @@ async def answer(
         return failure(reply)
     if reply.slow:
         await asyncio.sleep(reply.slow)
-    body = {**body, "_id": new_id("resp"), "_created": int(time.time())}
     status = "incomplete" if reply.incomplete else "completed"
+    identity = Identity()
     if not body.get("stream"):
-        return web.json_response(response_object(body, model, reply.items, status))
-    return await _stream(request, body, model, reply, status)
+        answer = response_object(body, model, reply.items, status, identity)
+        return web.json_response(answer)
+    return await _stream(request, body, model, reply, status, identity)
 
 
 async def _stream(
-    request: web.Request, body: dict[str, Any], model: str, reply: Plan, status: str
+    request: web.Request,
+    body: dict[str, Any],
+    model: str,
+    reply: Plan,
+    status: str,
+    identity: Identity,
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -574,7 +592,7 @@ async def _stream(
         sequence += 1
         await response.write(f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode())
 
-    start = response_object(body, model, [], "in_progress")
+    start = response_object(body, model, [], "in_progress", identity)
     await send("response.created", response=start)
     await send("response.in_progress", response=start)
     for index, item in enumerate(reply.items):
@@ -605,7 +623,7 @@ async def _stream(
                     request.transport.abort()
                     return response
                 if reply.failed and n == 1:
-                    failed = response_object(body, model, [], "failed")
+                    failed = response_object(body, model, [], "failed", identity)
                     failed["error"] = {
                         "code": "server_error",
                         "message": "The server had an error while processing your "
@@ -680,7 +698,7 @@ async def _stream(
             for phase in ("in_progress", "searching", "completed"):
                 await send(f"response.web_search_call.{phase}", **where)
         await send("response.output_item.done", output_index=index, item=item)
-    final = response_object(body, model, reply.items, status)
+    final = response_object(body, model, reply.items, status, identity)
     kind = "response.incomplete" if status == "incomplete" else "response.completed"
     await send(kind, response=final)
     await response.write_eof()

@@ -105,7 +105,7 @@ def parse_responses_response(
         [choice(message, finish_reason(data, bool(calls)))],
         usage,
         str(data.get("model") or ""),
-        created=data.get("created_at"),
+        created=int(data["created_at"]) if data.get("created_at") else None,
     )
 
 
@@ -168,7 +168,9 @@ class ResponsesStreamTranslator:
     def _start_call(self, item: Mapping[str, Any]) -> list[dict[str, Any]]:
         index = len(self.calls)
         self.calls[str(item.get("id"))] = index
-        start = tool_call_start(index, str(item.get("call_id")), str(item["name"]))
+        start = tool_call_start(
+            index, str(item.get("call_id")), str(item.get("name") or "")
+        )
         out = [chunk({"tool_calls": [start]})]
         if item.get("arguments"):
             out.append(
