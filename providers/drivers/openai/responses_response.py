@@ -31,9 +31,15 @@ from providers.drivers.openai.errors import error_from_stream_event
 
 
 def canonical_usage(usage: Any) -> dict[str, Any] | None:
-    """Responses usage (``input_tokens``... with details) in the canonical shape."""
+    """Responses usage (``input_tokens``... with details) in the canonical shape;
+    None when the vendor reported none."""
     if not isinstance(usage, Mapping):
         return None
+    return usage_counts(usage)
+
+
+def usage_counts(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical usage of a Responses ``usage`` (absent counts are 0)."""
     prompt = int(usage.get("input_tokens") or 0)
     completion = int(usage.get("output_tokens") or 0)
     cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
@@ -99,11 +105,10 @@ def parse_responses_response(
         elif kind == "reasoning":
             reasoning.append(summary_text(item))
     message = assistant_message("".join(text), calls, "".join(reasoning))
-    usage = canonical_usage(data.get("usage")) or canonical_usage({})
-    assert usage is not None
+    usage = data.get("usage")
     return chat_completion(
         [choice(message, finish_reason(data, bool(calls)))],
-        usage,
+        usage_counts(usage if isinstance(usage, Mapping) else {}),
         str(data.get("model") or ""),
         created=int(data["created_at"]) if data.get("created_at") else None,
     )
