@@ -169,6 +169,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
                         "region",
                         "api_version",
                         "deployments",
+                        "wire_api",
                         "status",
                         "priority",
                         self.instance_wide_field(request),

@@ -14,7 +14,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from providers.drivers.registry import vendor_specs
-from providers.drivers.vendor import AUTH_METHOD_CHOICES, AuthMethod, VendorSpec
+from providers.drivers.vendor import (
+    AUTH_METHOD_CHOICES,
+    WIRE_APIS,
+    AuthMethod,
+    VendorSpec,
+)
 
 __all__ = ["AUTH_METHOD_CHOICES", "TYPES", "AuthMethod", "ProviderType", "validate"]
 
@@ -215,6 +220,19 @@ def validate(
             add("provider_config", "The OAuth2 token_url must be an http(s) URL.")
         if not credentials.get("client_secret"):
             add("credentials", "OAuth2 client credentials need a client secret.")
+
+    wire_api = config.get("wire_api")
+    if wire_api is not None and "wire_api" not in spec.settings:
+        add(
+            "provider_config",
+            f"{spec.label} providers have no 'wire_api': only OpenAI-type "
+            "providers can be called through the Responses API.",
+        )
+    elif wire_api is not None and wire_api not in WIRE_APIS:
+        add(
+            "provider_config",
+            f"{wire_api!r} is not a wire API: use 'chat_completions' or 'responses'.",
+        )
 
     for name in config.get("extra_headers") or {}:
         problem = header_name_problem(str(name))

@@ -60,6 +60,7 @@ CONFIG_TEXT_FIELDS = (
     "token_url",
     "client_id",
     "scope",
+    "wire_api",
 )
 # ``base_url`` is read from old rows (shown as the endpoint), never written.
 CONFIG_KNOWN_KEYS = (*CONFIG_TEXT_FIELDS, "deployments", "base_url")
@@ -191,6 +192,20 @@ class ProviderForm(forms.ModelForm[Provider]):
     scope = forms.CharField(
         required=False,
         help_text="The OAuth2 scope to ask for, if the token endpoint needs one.",
+    )
+    wire_api = forms.ChoiceField(
+        label="Wire API",
+        required=False,
+        choices=[
+            ("chat_completions", "Chat Completions (/chat/completions)"),
+            ("responses", "Responses (/responses)"),
+        ],
+        initial="chat_completions",
+        help_text="The protocol the gateway speaks to this provider. Chat "
+        "Completions suits every OpenAI-compatible server; Responses is OpenAI's "
+        "newer API (OpenAI, Azure's v1 surface and servers that implement it): "
+        "calls to /v1/responses then pass through as sent (built-in tools, "
+        "reasoning items kept) and chat calls are translated to it.",
     )
     deployments = JSONObjectField(
         required=False,

@@ -23,12 +23,18 @@ Canonical outputs:
   ``accepts_messages_raw(model_id)``): the client's body as sent, only the model
   id and credentials replaced; a ``RawMessage`` or an opened ``RawStream``
   (``passthrough.py``). Other vendors refuse it with a 400.
+- ``responses_raw()`` (OpenAI-type providers whose ``wire_api`` is
+  ``responses``, where ``accepts_responses_raw(model_id)``): the client's
+  Responses create body as sent, only ``model`` replaced; a ``RawResponse`` or
+  an opened ``RawResponseStream`` (``openai/responses_raw.py``). Others refuse
+  it with a 400.
 
 The credential boundary: every subclass's ``chat``, ``chat_stream`` (the
 iteration included), ``embed``, ``list_models`` and ``health_check`` (and the
-base's ``messages_raw``; a ``RawStream`` contains its own iteration) are wrapped
-when the class is defined (``Driver.__init_subclass__``, see ``boundary.py``),
-so every error leaving a driver is scrubbed of its config's credentials.
+base's ``messages_raw`` and ``responses_raw``; their streams contain their own
+iteration) are wrapped when the class is defined (``Driver.__init_subclass__``,
+see ``boundary.py``), so every error leaving a driver is scrubbed of its
+config's credentials.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from providers.drivers.errors import (
     invalid_request,
 )
 from providers.drivers.images import IMAGE_MAX_BYTES, fetch_images
+from providers.drivers.openai.responses_raw import RawResponse, RawResponseStream
 from providers.drivers.passthrough import RawMessage, RawStream
 from providers.drivers.vendor import AuthMethod
 
@@ -177,6 +184,52 @@ class Driver(ABC):
         when the vendor cannot count for this model (the gateway estimates)."""
         return None
 
+    # -- OpenAI Responses pass-through (``openai/responses_raw.py``) --------------
+
+    def accepts_responses_raw(self, model_id: str) -> bool:
+        """Whether ``responses_raw`` can send a Responses create body to this
+        model as the client sent it (the provider speaks Responses upstream)."""
+        return False
+
+    @overload
+    async def responses_raw(
+        self, body: dict[str, Any], model_id: str, *, stream: Literal[False] = False
+    ) -> RawResponse: ...
+
+    @overload
+    async def responses_raw(
+        self, body: dict[str, Any], model_id: str, *, stream: Literal[True]
+    ) -> RawResponseStream: ...
+
+    async def responses_raw(
+        self, body: dict[str, Any], model_id: str, *, stream: bool = False
+    ) -> RawResponse | RawResponseStream:
+        """Send a client's Responses create ``body`` as sent, only ``model``
+        replaced and credentials set. Not streamed: the vendor's ``Response``;
+        streamed: the opened stream (HTTP errors raised here, before the first
+        event; the caller iterates or ``aclose()``s it)."""
+        if not self.accepts_responses_raw(model_id):
+            raise invalid_request(
+                f"This {self.vendor} provider does not speak the Responses API "
+                "upstream (its wire_api is not 'responses').",
+                "model",
+            )
+        if stream:
+            return await self.open_responses_raw(body, model_id)
+        return await self.send_responses_raw(body, model_id)
+
+    async def send_responses_raw(
+        self, body: dict[str, Any], model_id: str
+    ) -> RawResponse:
+        """``responses_raw``'s non-streamed call (drivers that accept it)."""
+        raise NotImplementedError
+
+    async def open_responses_raw(
+        self, body: dict[str, Any], model_id: str
+    ) -> RawResponseStream:
+        """``responses_raw``'s streamed call (drivers that accept it)."""
+        raise NotImplementedError
+
     # -- helpers for subclasses -------------------------------------------------
 
     async def fetch_images(
@@ -260,7 +313,7 @@ class Driver(ABC):
 
 def _guard_base_methods() -> None:
     # The base class's own implementations sit behind the boundary too.
-    for name in ("embed", "health_check", "messages_raw"):
+    for name in ("embed", "health_check", "messages_raw", "responses_raw"):
         setattr(Driver, name, boundary.guarded(name, Driver.__dict__[name]))
 
 

@@ -14,13 +14,17 @@ id and the credentials replaced. What comes back:
 
 ``EventTracker`` is the pure state both vendors share: usage, completeness, the
 in-stream error. Pure apart from ``RawStream``'s iteration.
+
+The relay itself (``RelayedStream``, ``relay_events``, ``sse_raw_events``) is
+protocol-neutral: OpenAI's Responses pass-through
+(``openai/responses_raw.py``) runs its own ``Tracker`` through it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -30,6 +34,7 @@ from providers.drivers.config import DriverConfig
 from providers.drivers.errors import (
     DriverError,
     TransientDriverError,
+    invalid_request,
     malformed_stream,
     stream_error,
 )
@@ -135,8 +140,22 @@ class EventTracker:
             )
 
 
-class RawStream:
-    """The vendor's events, relayed in order (see the module docstring).
+class Tracker(Protocol):
+    """What ``relay_events`` needs of a protocol's event state."""
+
+    @property
+    def done(self) -> bool:
+        """The terminal event has passed."""
+
+    def feed(self, event: RawEvent) -> None:
+        """Record ``event``; raise the mapped DriverError for an error event."""
+
+    def finish(self, vendor: str) -> None:
+        """At the end of the body: raise when the stream was cut short."""
+
+
+class RelayedStream:
+    """A vendor's events, relayed in order, iteration behind the boundary.
 
     Iterate it once, to the end, or ``aclose()`` it: either closes the upstream.
     """
@@ -144,13 +163,11 @@ class RawStream:
     def __init__(
         self,
         events: AsyncIterator[RawEvent],
-        usage: RawUsage,
         config: DriverConfig,
         vendor: str,
         request_id: str | None = None,
     ) -> None:
         self._events = events
-        self.usage = usage
         self.request_id = request_id
         self._config = config
         self._vendor = vendor
@@ -175,16 +192,31 @@ class RawStream:
             await aclose()
 
 
+class RawStream(RelayedStream):
+    """Anthropic Messages events as the vendor sent them, and their usage."""
+
+    def __init__(
+        self,
+        events: AsyncIterator[RawEvent],
+        usage: RawUsage,
+        config: DriverConfig,
+        vendor: str,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(events, config, vendor, request_id)
+        self.usage = usage
+
+
 async def relay_events(
     response: httpx.Response,
     events: AsyncIterator[RawEvent],
-    tracker: EventTracker,
+    tracker: Tracker,
     vendor: str,
 ) -> AsyncIterator[RawEvent]:
     """``events`` in order through ``tracker``, with ``stream.relay``'s one policy:
     a DriverError ends the stream as raised, a ValueError is a malformed event,
     any other failure is mapped by ``stream_error``; the response is closed
-    whatever happens. Stops after ``message_stop``.
+    whatever happens. Stops after the tracker's terminal event.
     """
     try:
         try:
@@ -217,3 +249,17 @@ async def sse_raw_events(
         if name == "message":  # no ``event:`` line: the payload names itself
             name = str(payload.get("type") or name)
         yield RawEvent(name, payload, data)
+
+
+def raw_body(body: Mapping[str, Any], model_id: str, stream: bool) -> dict[str, Any]:
+    """A client's body with ``model`` replaced and ``stream`` set; nothing else
+    changed, every field in its order (Messages and Responses alike)."""
+    if not isinstance(body, Mapping):
+        raise invalid_request("The request body must be a JSON object.", None)
+    sent = dict(body)
+    sent["model"] = model_id
+    if stream:
+        sent["stream"] = True
+    elif "stream" in sent:
+        sent["stream"] = False
+    return sent

@@ -38,6 +38,10 @@ AUTH_METHOD_CHOICES = [
     (AuthMethod.NONE, "No authentication"),
 ]
 
+#: The protocols an OpenAI-type provider may be called with (provider config
+#: ``wire_api``, the first the default), for types whose ``settings`` have it.
+WIRE_APIS = ("chat_completions", "responses")
+
 #: ``check(config)`` → the problems with a vendor's provider config (messages).
 ConfigCheck = Callable[[Mapping[str, Any]], list[str]]
 

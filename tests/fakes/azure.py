@@ -3,9 +3,9 @@
 ``make_app(api_key=..., deployments={name: base_model})`` serves the classic
 surface (``/openai/deployments/{deployment}/chat/completions|embeddings`` with
 a required, known ``api-version``), the v1 surface (``/openai/v1/...`` with the
-deployment in ``model``) and the deployments listing
-(``/openai/deployments?api-version=2023-03-15-preview``). Auth is the
-``api-key`` header (v1 also takes ``Authorization: Bearer <key>``). Azure's
+deployment in ``model``; its ``/responses`` is ``openai_responses.py``) and the
+deployments listing (``/openai/deployments?api-version=2023-03-15-preview``).
+Auth is the ``api-key`` header (v1 also takes ``Authorization: Bearer <key>``). Azure's
 quirks are reproduced: 404 "Resource not found" for a missing or unknown
 api-version, 404 DeploymentNotFound, the prompt-filter-only first stream chunk,
 content-filter annotations and a trailing choice without ``delta``, the
@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import openai_responses
 from tests.fakes.openai import (
     ROLES,
     completion,
@@ -290,7 +291,25 @@ def make_app(
         ]
         return web.json_response({"object": "list", "data": data})
 
+    async def v1_responses(request: web.Request) -> web.StreamResponse:
+        body = await read_json(request)
+        if not authorized(request, bearer_ok=True):
+            return access_denied()
+        deployment = str(body.get("model") or "")
+        base_model = deployed.get(deployment, "")
+        problem = openai_responses.validate(
+            body, openai_responses.is_reasoning(base_model)
+        )
+        if problem:
+            return problem
+        if deployment not in deployed:
+            return deployment_not_found()
+        return await openai_responses.answer(
+            request, body, base_model, "azure", lambda s: azure_failure(s, "v1")
+        )
+
     router = app.router
+    router.add_post("/openai/v1/responses", v1_responses)
     router.add_post("/openai/deployments/{deployment}/chat/completions", classic_chat)
     router.add_post("/openai/deployments/{deployment}/embeddings", classic_embeddings)
     router.add_post("/openai/v1/chat/completions", v1_chat)

@@ -1,7 +1,8 @@
 """A fake OpenAI API (and OAuth2 token endpoint) for driver tests.
 
 ``make_app(api_key=..., prefix="/v1", oauth=..., quirks=...)`` serves
-``POST {prefix}/chat/completions``, ``GET {prefix}/models``,
+``POST {prefix}/chat/completions``, ``POST {prefix}/responses``
+(``openai_responses.py``), ``GET {prefix}/models``,
 ``POST {prefix}/embeddings`` and, with ``oauth={"client_id", "client_secret",
 "expires_in"}``, ``POST /oauth/token`` (client credentials). Requests are
 validated like OpenAI does (bearer key, required fields, roles, tool-call
@@ -703,7 +704,26 @@ def make_app(
             {"access_token": access, "token_type": "Bearer", "expires_in": lifetime}
         )
 
+    # The Responses module builds on this one's helpers: imported here.
+    from tests.fakes import openai_responses
+
+    async def responses(request: web.Request) -> web.StreamResponse:
+        body = await read_json(request)
+        denied = authorized(request)
+        if denied:
+            return denied
+        model = str(body.get("model") or "")
+        problem = openai_responses.validate(body, openai_responses.is_reasoning(model))
+        if problem:
+            return problem
+        if model not in model_ids or "embed" in model:
+            return unknown_model(model)
+        return await openai_responses.answer(
+            request, body, model, vendor, openai_failure
+        )
+
     app.router.add_post(f"{prefix}/chat/completions", chat)
+    app.router.add_post(f"{prefix}/responses", responses)
     app.router.add_get(f"{prefix}/models", list_models)
     app.router.add_post(f"{prefix}/embeddings", embeddings)
     if oauth is not None:

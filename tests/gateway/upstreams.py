@@ -51,6 +51,10 @@ def _spec(vendor: str, **options: Any) -> tuple[Any, dict[str, Any]]:
             "chat_model": "gpt-4o-mini",
             "embed_model": "text-embedding-3-small",
         }
+    if vendor in ("openai-responses", "azure-responses"):
+        # OpenAI-type providers set to call the Responses API upstream.
+        app, spec = _spec(vendor.split("-")[0])
+        return app, {**spec, "config": {**spec["config"], "wire_api": "responses"}}
     if vendor == "groq":  # an OpenAI-compatible preset with its own base URL
         from tests.fakes import openai as fake
 

@@ -39,7 +39,7 @@ def test_the_field_map_is_built_from_the_vendor_specs() -> None:
     assert bedrock["settings"] == ["region"]
     assert "session token" in bedrock["help"]
     assert azure["auths"][0] == "api_key"
-    assert azure["settings"] == ["api_version", "deployments"]
+    assert azure["settings"] == ["api_version", "deployments", "wire_api"]
     assert azure["placeholders"]["api_version"] == azure_translate.DEFAULT_API_VERSION
     assert azure["placeholders"]["auth_header"] == "api-key"
     assert "api-version" in azure["help"] and "deployment" in azure["help"]
@@ -50,7 +50,7 @@ def test_the_field_map_is_built_from_the_vendor_specs() -> None:
         "scope",
         "client_secret",
     ]
-    assert catalog.form_fields_for("openai", "bearer") == {"api_key"}
+    assert catalog.form_fields_for("openai", "bearer") == {"api_key", "wire_api"}
     assert "base_url" not in field_map["conditional"]
 
 
@@ -283,3 +283,73 @@ def test_a_stored_blank_auth_method_of_a_keyed_vllm_still_means_bearer(
     page = login(world.alice).get(change_url(provider)).content.decode()
     auth = page[page.index('id="id_auth_method"') :]
     assert '<option value="bearer" selected>' in auth[: auth.index("</select>")]
+
+
+def test_the_wire_api_setting_is_shown_and_kept_for_openai_types_only(
+    world: World,
+) -> None:
+    types = catalog.form_field_map()["types"]
+    with_it = {name for name, spec in types.items() if "wire_api" in spec["settings"]}
+    assert {"openai", "azure_openai", "openai_compatible", "groq", "vllm"} <= with_it
+    assert not with_it & {"anthropic", "bedrock", "gemini", "ollama"}
+    page = login(world.alice).get(ADD_URL).content.decode()
+    assert 'name="wire_api"' in page and '<option value="responses">' in page
+    client = login(world.alice)
+    response = client.post(
+        ADD_URL,
+        form_data(
+            organization=world.acme.pk,
+            name="openai-responses",
+            api_key=SECRET,
+            wire_api="responses",
+        ),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Provider.objects.get(name="openai-responses").get_config() == {
+        "wire_api": "responses"
+    }
+    response = client.post(
+        ADD_URL,
+        form_data(
+            organization=world.acme.pk,
+            name="claude",
+            provider_type="anthropic",
+            auth_method="x_api_key",
+            api_key=SECRET,
+            wire_api="responses",
+        ),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Provider.objects.get(name="claude").get_config() == {}
+    response = client.post(
+        ADD_URL,
+        form_data(
+            organization=world.acme.pk,
+            name="bad-wire",
+            api_key=SECRET,
+            wire_api="grpc",
+        ),
+    )
+    assert response.status_code == 200
+    assert "wire_api" in response.context["adminform"].form.errors
+
+
+def test_the_catalog_refuses_a_wire_api_where_it_does_not_apply() -> None:
+    anthropic = catalog.validate(
+        "anthropic", "x_api_key", "", {"wire_api": "responses"}, {"api_key": "k"}
+    )
+    assert "only OpenAI-type providers" in anthropic["provider_config"][0]
+    openai = catalog.validate(
+        "openai", "bearer", "", {"wire_api": "grpc"}, {"api_key": "k"}
+    )
+    assert "'grpc' is not a wire API" in openai["provider_config"][0]
+    assert (
+        catalog.validate(
+            "azure_openai",
+            "api_key",
+            "https://x.openai.azure.com",
+            {"wire_api": "responses"},
+            {"api_key": "k"},
+        )
+        == {}
+    )

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+__all__ = ["count_request", "input_tokens", "raw_body", "raw_request", "split_betas"]
+
 from providers.drivers.anthropic.urls import (
     count_tokens_url,
     messages_url,
@@ -19,19 +21,7 @@ from providers.drivers.anthropic.urls import (
 )
 from providers.drivers.config import DriverConfig, UpstreamRequest
 from providers.drivers.errors import invalid_request
-
-
-def raw_body(body: Mapping[str, Any], model_id: str, stream: bool) -> dict[str, Any]:
-    """``body`` with ``model`` replaced and ``stream`` set; nothing else changed."""
-    if not isinstance(body, Mapping):
-        raise invalid_request("The request body must be a JSON object.", None)
-    sent = dict(body)
-    sent["model"] = model_id
-    if stream:
-        sent["stream"] = True
-    elif "stream" in sent:
-        sent["stream"] = False
-    return sent
+from providers.drivers.passthrough import raw_body
 
 
 def split_betas(values: Iterable[Any]) -> list[str]:

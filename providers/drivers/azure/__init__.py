@@ -40,7 +40,7 @@ VENDORS = [
         "the resource's key (sent in the api-key header) or OAuth2 client "
         "credentials from Microsoft Entra ID, the api-version to call, and the "
         "deployments: which deployment serves each model name.",
-        settings=("api_version", "deployments"),
+        settings=("api_version", "deployments", "wire_api"),
         placeholders={
             "endpoint": "https://<resource>.openai.azure.com",
             # translate.DEFAULT_API_VERSION (a test keeps the two equal).

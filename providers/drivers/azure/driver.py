@@ -1,4 +1,9 @@
-"""The Azure OpenAI driver: the OpenAI driver with Azure's URLs, body and errors."""
+"""The Azure OpenAI driver: the OpenAI driver with Azure's URLs, body and errors.
+
+With ``wire_api: responses`` it calls the v1 surface's ``/openai/v1/responses``
+(whatever ``api_surface`` says; the classic surface's preview route is not
+used), the deployment named in ``model``.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from providers.drivers.azure.translate import (
     build_azure_chat_body,
     build_azure_embeddings_body,
     chat_url,
+    deployment_for,
     deployments_url,
     embeddings_url,
+    responses_url,
 )
 from providers.drivers.config import ModelInfo
 from providers.drivers.errors import DriverError
@@ -27,6 +34,12 @@ class AzureOpenAIDriver(OpenAIDriver):
 
     def embeddings_url(self, model_id: str) -> str:
         return embeddings_url(self.config, model_id)
+
+    def responses_url(self, model_id: str) -> str:
+        return responses_url(self.config)
+
+    def responses_model(self, model_id: str) -> str:
+        return deployment_for(self.config, model_id)
 
     def models_url(self) -> str:
         return deployments_url(self.config)

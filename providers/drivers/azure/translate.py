@@ -80,6 +80,11 @@ def embeddings_url(cfg: DriverConfig, model_id: str) -> str:
     return _url(cfg, model_id, "embeddings")
 
 
+def responses_url(cfg: DriverConfig) -> str:
+    """The Responses API lives on the v1 surface only (deployment in ``model``)."""
+    return f"{azure_endpoint(cfg.base_url)}/openai/v1/responses"
+
+
 def deployments_url(cfg: DriverConfig) -> str:
     version = cfg.config.get("deployments_api_version") or DEPLOYMENTS_API_VERSION
     return f"{azure_endpoint(cfg.base_url)}/openai/deployments?api-version={version}"

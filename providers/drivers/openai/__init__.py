@@ -17,6 +17,7 @@ VENDORS = [
         default_endpoint="https://api.openai.com/v1",
         default_auth=AuthMethod.BEARER,
         openai_family=True,
+        settings=("wire_api",),
         help="OpenAI: an API key from platform.openai.com, sent as a Bearer "
         "token. Leave the endpoint empty for https://api.openai.com/v1.",
     ),

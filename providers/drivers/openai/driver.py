@@ -1,7 +1,10 @@
 """The OpenAI driver: the thin I/O layer around the pure translation modules.
 
 Serves OpenAI, ``openai_compatible`` and the presets; the Azure driver and the
-compatible presets subclass it and override URLs, body and error hooks.
+compatible presets subclass it and override URLs, body and error hooks. A
+provider whose ``wire_api`` is ``responses`` is called at ``POST /responses``:
+``chat`` and ``chat_stream`` translate (``responses_request`` /
+``responses_response``), ``responses_raw`` passes the client's body through.
 """
 
 from __future__ import annotations
@@ -25,7 +28,22 @@ from providers.drivers.openai.response import (
     parse_chat_response,
     parse_embeddings_response,
 )
+from providers.drivers.openai.responses_raw import (
+    RawResponse,
+    RawResponseStream,
+    ResponsesTracker,
+    ResponsesUsage,
+)
+from providers.drivers.openai.responses_request import (
+    build_responses_body,
+    uses_responses,
+)
+from providers.drivers.openai.responses_response import (
+    ResponsesStreamTranslator,
+    parse_responses_response,
+)
 from providers.drivers.openai.translate import build_chat_body, build_embeddings_body
+from providers.drivers.passthrough import raw_body, relay_events, sse_raw_events
 from providers.drivers.registry import vendor_spec
 from providers.drivers.stream import relay, sse_events
 
@@ -57,6 +75,13 @@ class OpenAIDriver(Driver):
     def embeddings_url(self, model_id: str) -> str:
         return f"{self.base}/embeddings"
 
+    def responses_url(self, model_id: str) -> str:
+        return f"{self.base}/responses"
+
+    def responses_model(self, model_id: str) -> str:
+        """The ``model`` a Responses body names (Azure: the deployment)."""
+        return model_id
+
     def models_url(self) -> str:
         return f"{self.base}/models"
 
@@ -85,6 +110,8 @@ class OpenAIDriver(Driver):
         return headers
 
     async def chat(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
+        if uses_responses(self.config):
+            return await self._responses_chat(request, model_id)
         req = UpstreamRequest(
             "POST",
             self.chat_url(model_id),
@@ -97,6 +124,10 @@ class OpenAIDriver(Driver):
     async def chat_stream(
         self, request: dict[str, Any], model_id: str
     ) -> AsyncIterator[dict[str, Any]]:
+        if uses_responses(self.config):
+            async for piece in self._responses_chat_stream(request, model_id):
+                yield piece
+            return
         req = UpstreamRequest(
             "POST",
             self.chat_url(model_id),
@@ -146,6 +177,74 @@ class OpenAIDriver(Driver):
             raise DriverError(
                 f"{self.vendor} answered with invalid JSON.", status=502
             ) from None
+
+    # -- the Responses wire (``wire_api: responses``) --
+
+    def _responses_request(
+        self, body: dict[str, Any], model_id: str, headers: dict[str, str]
+    ) -> UpstreamRequest:
+        return UpstreamRequest("POST", self.responses_url(model_id), headers, json=body)
+
+    async def _responses_chat(
+        self, request: dict[str, Any], model_id: str
+    ) -> dict[str, Any]:
+        body = build_responses_body(request, self.responses_model(model_id), False)
+        req = self._responses_request(body, model_id, await self.headers())
+        response = await self.send(req)
+        data = self.read_json(response)
+        return parse_responses_response(data, self.vendor, self.config)
+
+    async def _responses_chat_stream(
+        self, request: dict[str, Any], model_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        body = build_responses_body(request, self.responses_model(model_id), True)
+        headers = await self.headers("text/event-stream")
+        response = await self.open_stream(
+            self._responses_request(body, model_id, headers)
+        )
+        translator = ResponsesStreamTranslator(self.vendor, self.config)
+        chunks = relay(
+            response,
+            sse_events(response, self.vendor),
+            lambda event: translator.feed(event[1]),
+            translator.finish,
+            self.vendor,
+            done=lambda: translator.done,
+        )
+        async for chunk in chunks:
+            yield chunk
+
+    def accepts_responses_raw(self, model_id: str) -> bool:
+        return uses_responses(self.config)
+
+    async def send_responses_raw(
+        self, body: dict[str, Any], model_id: str
+    ) -> RawResponse:
+        sent = raw_body(body, self.responses_model(model_id), False)
+        req = self._responses_request(sent, model_id, await self.headers())
+        response = await self.send(req)
+        data = self.read_json(response)
+        if not isinstance(data, dict):
+            raise DriverError(f"{self.vendor} returned an unexpected response shape.")
+        usage = ResponsesUsage()
+        usage.update(data.get("usage"))
+        return RawResponse(data, usage, response.headers.get("x-request-id"))
+
+    async def open_responses_raw(
+        self, body: dict[str, Any], model_id: str
+    ) -> RawResponseStream:
+        sent = raw_body(body, self.responses_model(model_id), True)
+        headers = await self.headers("text/event-stream")
+        response = await self.open_stream(
+            self._responses_request(sent, model_id, headers)
+        )
+        usage = ResponsesUsage()
+        tracker = ResponsesTracker(usage, self.vendor, self.config)
+        events = relay_events(
+            response, sse_raw_events(response, self.vendor), tracker, self.vendor
+        )
+        request_id = response.headers.get("x-request-id")
+        return RawResponseStream(events, usage, self.config, self.vendor, request_id)
 
     async def embed(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         req = UpstreamRequest(

@@ -34,6 +34,7 @@ def preset(
         default_auth=AuthMethod.BEARER,
         form_auth=AuthMethod.NONE if key_optional else "",
         openai_family=True,
+        settings=("wire_api",),
         endpoint_required=not endpoint,
         help=help,
         placeholders={} if endpoint else {"endpoint": "https://llm.example.com/v1"},
