@@ -371,6 +371,12 @@ USAGE_RECOVERY_INTERVAL = env.int("USAGE_RECOVERY_INTERVAL", default=60)
 # Seconds between beat's runs of the hourly usage rollups the dashboards read
 # (gateway/rollup.py); the hours since the last run are read raw meanwhile.
 USAGE_ROLLUP_INTERVAL = env.int("USAGE_ROLLUP_INTERVAL", default=60)
+# Days a stored Responses API answer (and its input) is kept for
+# previous_response_id, retrieval and listing; beat deletes it after that
+# (gateway/response_store.py).
+RESPONSES_RETENTION_DAYS = env.int("RESPONSES_RETENTION_DAYS", default=30)
+if RESPONSES_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("RESPONSES_RETENTION_DAYS must be at least 1 (days).")
 
 # Gateway and Redis faults (gateway/state.py, gateway/limits.py). Each Redis
 # call fails within the timeout; after a failure Redis is skipped for the
@@ -416,6 +422,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.roll_up_usage",
         "schedule": USAGE_ROLLUP_INTERVAL,
         "options": {"expires": USAGE_ROLLUP_INTERVAL * 0.9},
+    },
+    # Stored responses past RESPONSES_RETENTION_DAYS (gateway/response_store.py).
+    "expire-stored-responses": {
+        "task": "gateway.expire_stored_responses",
+        "schedule": 3600,
+        "options": {"expires": 3600 * 0.9},
     },
 }
 

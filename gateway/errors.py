@@ -73,6 +73,32 @@ def wrong_model_type(name: str, model_type: str) -> GatewayError:
     )
 
 
+def response_not_found(response_id: str) -> GatewayError:
+    """A stored response that is missing, expired or another organization's.
+
+    One answer for all three, so an id never tells whether it exists elsewhere.
+    """
+    return GatewayError(
+        f"No response found with id '{response_id[:200]}'.",
+        status=404,
+        type="invalid_request_error",
+        code="response_not_found",
+    )
+
+
+def previous_response_not_found(response_id: str) -> GatewayError:
+    """A ``previous_response_id`` (or a link of its chain) that is not there.
+
+    OpenAI answers this one with a 400 naming the parameter (the request is
+    wrong, not its URL); missing, expired and foreign look the same.
+    """
+    return bad_request(
+        f"Previous response with id '{response_id[:200]}' not found.",
+        "previous_response_id",
+        "previous_response_not_found",
+    )
+
+
 def method_not_allowed(method: str) -> GatewayError:
     return GatewayError(
         f"Method {method} is not allowed on this route.",

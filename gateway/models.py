@@ -1,4 +1,4 @@
-"""Gateway data: API keys (hashed secrets) and usage records."""
+"""Gateway data: API keys (hashed secrets), usage records and stored responses."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from gateway.apikeys import (
     new_secret,
     validate_operator_secret,
 )
+from providers.fields import EncryptedFieldsMixin, EncryptedJSONField
 
 if TYPE_CHECKING:
     from accounts.models import Organization, User
@@ -391,3 +392,58 @@ class UsageRollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups complete before {self.complete_before}"
+
+
+class StoredResponseQuerySet(models.QuerySet["StoredResponse"]):
+    def for_organization(self, organization_id: int) -> StoredResponseQuerySet:
+        return self.filter(organization_id=organization_id)
+
+    def live(self) -> StoredResponseQuerySet:
+        """Not yet expired: callers never see a row beat has not deleted yet."""
+        return self.filter(expires_at__gt=timezone.now())
+
+
+class StoredResponse(EncryptedFieldsMixin, models.Model):
+    """A Responses API answer kept for ``previous_response_id``, retrieval and listing.
+
+    ``payload`` holds ``{"response": <the Response object as answered>,
+    "input_items": [<the request's input items>]}``, encrypted at rest: it is
+    the callers' conversation. ``previous_response_id`` is plain text, not a
+    foreign key, so deleting a parent never cascades to its children (their
+    history then answers "not found", as OpenAI's does).
+    """
+
+    id = models.CharField(primary_key=True, max_length=128, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="stored_responses",
+    )
+    api_key = models.ForeignKey(
+        "gateway.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stored_responses",
+    )
+    user = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stored_responses",
+    )
+    model_name = models.CharField(max_length=255, help_text="As the caller sent it.")
+    previous_response_id = models.CharField(max_length=128, blank=True)
+    payload = EncryptedJSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    # The retention task deletes by this column alone, in batches.
+    expires_at = models.DateTimeField(db_index=True)
+
+    objects = StoredResponseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.id

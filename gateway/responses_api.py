@@ -1,4 +1,4 @@
-"""OpenAI's Responses API on the call path (``POST /v1/responses``): as sent, or translated.
+"""OpenAI's Responses API on the call path (``POST /v1/responses``).
 
 ``ResponsesRequest`` holds the create body as the client sent it, and the
 conversation before it: ``previous_response_id`` is always resolved here, from
@@ -161,7 +161,9 @@ def accepts(candidate: Candidate) -> bool:
     return driver_for(candidate).accepts_responses_raw(candidate.model_id)
 
 
-async def routes(call: Call, request: ResponsesRequest) -> tuple[list[Candidate], set[int]]:
+async def routes(
+    call: Call, request: ResponsesRequest
+) -> tuple[list[Candidate], set[int]]:
     """The candidates that can serve ``request``, and which take it as sent
     (as ``gateway.messages.routes``: a refused translation leaves out only the
     candidates that need it)."""
@@ -234,7 +236,9 @@ async def create_stream(call: Call, request: ResponsesRequest) -> AsyncIterator[
         framer = ResponsesFramer(EventStream(skeleton))
     else:
         framer = NativeFramer(request, call.name, usage)
-    return kept(call_path.relayed(call, candidate, opened, framer), framer, call, request)
+    return kept(
+        call_path.relayed(call, candidate, opened, framer), framer, call, request
+    )
 
 
 async def open_native(
@@ -361,4 +365,3 @@ class NativeFramer:
 
     def ping(self) -> bytes:
         return b": keep-alive\n\n"
-

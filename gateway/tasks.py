@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from gateway import rollup, usage
+from gateway import response_store, rollup, usage
 
 
 @shared_task(name="gateway.recover_usage_journals")
@@ -18,3 +18,9 @@ def roll_up_usage() -> int:
     """Bring the hourly usage rollups up to date (periodic); hours recomputed."""
     run = rollup.roll_up()
     return run.hours + run.late_hours
+
+
+@shared_task(name="gateway.expire_stored_responses")
+def expire_stored_responses() -> int:
+    """Delete stored responses past their retention (periodic); the count only."""
+    return response_store.expire()

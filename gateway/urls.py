@@ -15,7 +15,9 @@ from gateway.views import (
     EmbeddingsView,
     MessagesView,
     ModelsView,
+    ResponseInputItemsView,
     ResponsesView,
+    ResponseView,
     UnknownRouteView,
 )
 
@@ -29,5 +31,11 @@ urlpatterns = [
     path("embeddings", EmbeddingsView.as_view(), name="embeddings"),
     path("models", ModelsView.as_view(), name="models"),
     path("models/<path:model>", ModelsView.as_view(), name="model-detail"),
+    path("responses/<str:response_id>", ResponseView.as_view(), name="response-detail"),
+    path(
+        "responses/<str:response_id>/input_items",
+        ResponseInputItemsView.as_view(),
+        name="response-input-items",
+    ),
     re_path(r"", UnknownRouteView.as_view(), name="unknown-route"),
 ]

@@ -35,9 +35,10 @@ from django.views import View
 
 from accounts.network import client_address
 from gateway import call as call_path
-from gateway import cors, errors, messages, responses_api
+from gateway import cors, errors, messages, response_store, responses_api
 from gateway.anthropic.errors import uses_envelope
 from gateway.auth import KeyInfo, authenticate
+from gateway.db import run_db
 from gateway.errors import DriverError, bad_request, error_response
 from gateway.fields import check_model
 from gateway.listing import models_for, public
@@ -291,3 +292,58 @@ class UnknownRouteView(GatewayView):
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
         raise errors.unknown_url(str(request.method), request.path)
+
+
+class ResponseView(GatewayView):
+    """``GET`` and ``DELETE /v1/responses/<id>``: a stored Responses API answer.
+
+    Only keys of the organization that stored it reach it; any other id, an
+    expired one or garbage is the same 404.
+    """
+
+    http_method_names = ["get", "head", "delete", "options"]
+
+    async def get(self, request: HttpRequest, response_id: str) -> HttpResponse:
+        if request.GET.get("stream", "false").lower() not in ("false", "0"):
+            # Replaying a stored answer as events is for background responses,
+            # which the gateway does not run.
+            raise bad_request(
+                "Streaming a stored response is not supported; retrieve it "
+                "without stream.",
+                "stream",
+            )
+        stored = await run_db(response_store.get, self.key.organization_id, response_id)
+        if stored is None:
+            raise errors.response_not_found(response_id)
+        return _json(stored.response)
+
+    async def delete(self, request: HttpRequest, response_id: str) -> HttpResponse:
+        organization_id = self.key.organization_id
+        if not await run_db(response_store.delete, organization_id, response_id):
+            raise errors.response_not_found(response_id)
+        return _json({"id": response_id, "object": "response", "deleted": True})
+
+
+class ResponseInputItemsView(GatewayView):
+    """``GET /v1/responses/<id>/input_items``: the stored request's input, paged."""
+
+    http_method_names = ["get", "head", "options"]
+
+    async def get(self, request: HttpRequest, response_id: str) -> HttpResponse:
+        raw_limit = request.GET.get("limit", str(response_store.PAGE_LIMIT_DEFAULT))
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            raise bad_request(
+                f"Invalid 'limit': expected an integer, but got '{raw_limit[:50]}'.",
+                "limit",
+            ) from None
+        page = await run_db(
+            response_store.input_items_page,
+            self.key.organization_id,
+            response_id,
+            request.GET.get("after"),
+            limit,
+            request.GET.get("order", "desc"),
+        )
+        return _json(page)

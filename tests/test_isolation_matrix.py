@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import islice
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -38,8 +39,9 @@ from django.utils import timezone
 
 from accounts.invitations import hash_token
 from accounts.models import Invitation, Membership, Organization, User
-from gateway import usage
-from gateway.models import ApiKey, UsageRecord
+from gateway import response_store, usage
+from gateway.models import ApiKey, StoredResponse, UsageRecord
+from gateway.responses.ids import new_id
 from models_catalog.models import AIModel, Grant
 from providers.models import HealthEvent, Provider
 from tests.conftest import World
@@ -671,6 +673,77 @@ def test_no_v1_route_lets_a_key_use_or_detect_another_organizations_models(
                 str(request["json"].get("model", "")).startswith(tenant.marker),
             )
     _assert_clean(m, "/v1")
+
+
+def _stored_response(tenant: Tenant) -> str:
+    """A stored Responses answer of ``tenant`` whose content carries its marker."""
+    response_id = new_id("resp")
+    text = {"type": "input_text", "text": f"{tenant.marker} question"}
+    response_store.save(
+        tenant.org.pk,
+        None,
+        None,
+        {"id": response_id, "object": "response", "model": tenant.chat.model_id,
+         "output": [], "metadata": {"note": tenant.marker}},
+        [{"id": new_id("msg"), "type": "message", "role": "user", "content": [text]}],
+        None,
+    )  # fmt: skip
+    return response_id
+
+
+def _stored_response_calls(
+    http: httpx.Client, secret: str, response_id: str
+) -> Iterator[tuple[str, httpx.Response]]:
+    auth = {"Authorization": f"Bearer {secret}"}
+    url = f"/v1/responses/{response_id}"
+    yield "GET /v1/responses/<id>", http.get(url, headers=auth)
+    yield (
+        "GET /v1/responses/<id>/input_items",
+        http.get(f"{url}/input_items", headers=auth),
+    )
+    yield (
+        "DELETE /v1/responses/<id>",
+        http.delete(url, headers=auth),
+    )
+
+
+def test_no_key_reads_deletes_or_detects_another_organizations_stored_responses(
+    gateway: Any, matrix: Matrix
+) -> None:
+    m = matrix
+    stored = {tenant.marker: _stored_response(tenant) for tenant in (m.acme, m.globex)}
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        for label, (_key, secret) in m.keys.items():
+            own, other = (
+                (m.acme, m.globex) if label.endswith("@acme") else (m.globex, m.acme)
+            )
+            missing = new_id("resp")
+            answers = dict(_stored_response_calls(http, secret, missing))
+            foreign = stored[other.marker]
+            for route, response in _stored_response_calls(http, secret, foreign):
+                m.expect(
+                    f"{label} {route} another organization's",
+                    _normalized(response, foreign)
+                    == _normalized(answers[route], missing)
+                    and response.status_code == 404,
+                    f"{response.status_code} {response.text[:200]} differs from "
+                    f"{answers[route].status_code} {answers[route].text[:200]}",
+                )
+                m.check(f"{label} {route}", response.text, other.patterns())
+            # The control: the key reads its own organization's (the two GETs
+            # only: islice never runs the DELETE).
+            own_calls = _stored_response_calls(http, secret, stored[own.marker])
+            for route, response in islice(own_calls, 2):
+                m.expect(
+                    f"{label} {route} its own",
+                    response.status_code == 200 and own.marker in response.text,
+                    f"{response.status_code} {response.text[:200]}",
+                )
+    m.expect(
+        "no key deleted another organization's stored response",
+        StoredResponse.objects.filter(pk__in=stored.values()).count() == 2,
+    )
+    _assert_clean(m, "stored response")
 
 
 def test_dans_keys_are_billed_to_the_organization_of_the_key(
