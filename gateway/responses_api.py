@@ -109,9 +109,9 @@ class ResponsesRequest:
         """The body for a provider that speaks Responses: as sent, the
         conversation written out, nothing stored upstream.
 
-        History items lose their ids (they name items the vendor never
-        stored); reasoning items without ``encrypted_content`` are left out,
-        as a vendor that stores nothing cannot look them up.
+        Items keep their ids (OpenAI requires one on a reasoning or output
+        message item); reasoning items without ``encrypted_content`` are left
+        out, as a vendor that stored nothing cannot look them up.
         """
         body = {k: v for k, v in self.body.items() if k != "previous_response_id"}
         if self.history:
@@ -122,7 +122,7 @@ class ResponsesRequest:
                 else list(given or [])
             )
             past = [
-                {k: v for k, v in item.items() if k != "id"}
+                item
                 for item in self.history
                 if item.get("type") != "reasoning" or item.get("encrypted_content")
             ]
