@@ -566,6 +566,17 @@ def _v1_calls(
             headers=anthropic,
         ),
     )
+    # OpenAI's Responses API (store false: the matrix compares answers, and a
+    # stored response's id differs between calls).
+    for stream in (False, True):
+        yield (
+            f"POST /v1/responses stream={stream}",
+            http.post(
+                "/v1/responses",
+                json={"model": name, "input": "hi", "stream": stream, "store": False},
+                headers=auth,
+            ),
+        )
 
 
 @pytest.fixture

@@ -223,14 +223,20 @@ def _gateway_calls(
         calls.append(("chat", chat, False))
         # Anthropic's Messages API: its error envelope and error events too.
         calls.append(("messages", {**chat, "max_tokens": 10, "stream": True}, True))
+        # OpenAI's Responses API: its failure events and stored responses too.
+        responses = {"model": spec.chat_model, "input": "hi"}
+        calls.append(("responses", responses, False))
+        calls.append(("responses", {**responses, "stream": True}, True))
         if spec.embed_model:
             calls.append(
                 ("embeddings", {"model": spec.embed_model, "input": "hi"}, False)
             )
     for name, body, stream in calls:
-        path = {"embeddings": "/embeddings", "messages": "/messages"}.get(
-            name, "/chat/completions"
-        )
+        path = {
+            "embeddings": "/embeddings",
+            "messages": "/messages",
+            "responses": "/responses",
+        }.get(name, "/chat/completions")
         where = f"{label} /v1 {name}"
         try:
             with http.stream("POST", path, json=body) as response:
