@@ -39,6 +39,8 @@ VENDORS = [
     "bedrock-nova",
     "ollama",
     "gemini",
+    # An OpenAI provider on the Responses wire: Messages -> canonical -> Responses.
+    "openai-responses",
 ]
 # The vendors whose models take Anthropic's body as sent (the pass-through).
 NATIVE = ("anthropic", "bedrock")
@@ -127,7 +129,9 @@ def test_text_system_and_multi_turn(vendor):
     assert block.type == "text"
     assert block.text.startswith("Hello from ") and block.text.endswith(": second")
     assert answer.stop_reason == "end_turn" and answer.stop_sequence is None
-    assert answer.usage.input_tokens >= 11 and answer.usage.output_tokens == 7
+    # Anthropic's input_tokens leave out cache reads (the Responses fake reports 3).
+    prompt = answer.usage.input_tokens + answer.usage.cache_read_input_tokens
+    assert prompt >= 11 and answer.usage.output_tokens == 7
     assert "Be brief." in sent_upstream(upstream)
     # Anthropic and Bedrock's Claude take the body as sent: the cache breakpoint
     # travels; a translating vendor has no such thing and never sees it.
@@ -248,6 +252,12 @@ def test_an_image_reaches_the_vendor(vendor):
 
 def test_stop_sequences_reach_the_vendor(vendor):
     upstream, sdk = vendor
+    if upstream.vendor == "openai-responses":
+        # The Responses API has no stop sequences: refused, never ignored.
+        with pytest.raises(anthropic.BadRequestError, match="stop"):
+            ask(sdk, upstream, "hi", stop_sequences=["END!", "STOP!"])
+        assert upstream.requests == []
+        return
     answer = ask(sdk, upstream, "hi", stop_sequences=["END!", "STOP!"])
     assert answer.stop_reason == "end_turn"
     assert "END!" in sent_upstream(upstream) and "STOP!" in sent_upstream(upstream)
@@ -256,12 +266,18 @@ def test_stop_sequences_reach_the_vendor(vendor):
 def test_a_max_tokens_stop(vendor):
     upstream, sdk = vendor
     assert ask(sdk, upstream, "LENGTH").stop_reason == "max_tokens"
+    # The Responses API takes at least 16: a smaller cap is the vendor's 400,
+    # never silently raised (the answer would be longer than asked).
+    cap = 16 if upstream.vendor == "openai-responses" else 10
     with sdk.messages.stream(
         model=upstream.chat_model,
-        max_tokens=10,
+        max_tokens=cap,
         messages=[{"role": "user", "content": "LENGTH"}],
     ) as stream:
         assert stream.get_final_message().stop_reason == "max_tokens"
+    if upstream.vendor == "openai-responses":
+        with pytest.raises(anthropic.BadRequestError, match="max_output_tokens"):
+            ask(sdk, upstream, "LENGTH", max_tokens=10)
 
 
 def test_upstream_errors_are_the_sdks_exceptions(vendor):
