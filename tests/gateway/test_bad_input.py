@@ -308,3 +308,109 @@ def test_no_bad_body_answers_5xx_or_leaves_the_envelope(cells, settings, capsys)
         print(f"\n{cells.upstream.vendor}: {cells.count} body cells, {cells.statuses}")
     assert cells.statuses.get(413, 0) == 5
     assert cells.statuses.get(405, 0) == 9
+
+
+RESPONSES_PATHS: list[tuple[Any, ...]] = [
+    ("model",),
+    ("input",),
+    ("input", 0),
+    ("input", 0, "role"),
+    ("input", 0, "content"),
+    ("input", 0, "content", 0),
+    ("input", 0, "content", 0, "text"),
+    ("instructions",),
+    ("tools",),
+    ("tools", 0),
+    ("tools", 0, "name"),
+    ("tools", 0, "parameters"),
+    ("tool_choice",),
+    ("parallel_tool_calls",),
+    ("max_output_tokens",),
+    ("temperature",),
+    ("top_p",),
+    ("text",),
+    ("text", "format"),
+    ("reasoning",),
+    ("metadata",),
+    ("store",),
+    ("truncation",),
+    ("include",),
+    ("previous_response_id",),
+    ("stream",),
+    ("an_unknown_field",),
+]
+MESSAGES_PATHS: list[tuple[Any, ...]] = [
+    ("model",),
+    ("max_tokens",),
+    ("messages",),
+    ("messages", 0),
+    ("messages", 0, "role"),
+    ("messages", 0, "content"),
+    ("messages", 0, "content", 0),
+    ("messages", 0, "content", 0, "text"),
+    ("system",),
+    ("tools",),
+    ("tools", 0, "name"),
+    ("tools", 0, "input_schema"),
+    ("tool_choice",),
+    ("stop_sequences",),
+    ("temperature",),
+    ("top_p",),
+    ("top_k",),
+    ("metadata",),
+    ("thinking",),
+    ("stream",),
+    ("an_unknown_field",),
+]
+
+
+def test_no_bad_responses_or_messages_field_answers_5xx(cells, capsys):
+    """The same cells over /v1/responses (OpenAI's envelope) and /v1/messages
+    (Anthropic's envelope; an Anthropic provider judges what it takes as sent)."""
+    upstream = cells.upstream
+    responses = {
+        "model": upstream.chat_model,
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        "tools": [
+            {
+                "type": "function",
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {}},
+            }
+        ],
+        "text": {"format": {"type": "text"}},
+        "store": False,
+    }
+    messages = {
+        "model": upstream.chat_model,
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+    }
+    statuses: dict[int, int] = {}
+    for route, base, paths in (
+        ("/responses", responses, RESPONSES_PATHS),
+        ("/messages", messages, MESSAGES_PATHS),
+    ):
+        for stream in (False, True):
+            good = cells.client.post(route, json={**base, "stream": stream})
+            assert good.status_code == 200, f"{route}: {good.text[:300]}"
+            for path in paths:
+                for value in BAD_VALUES:
+                    body = with_value({**base, "stream": stream}, path, value)
+                    label = f"{route} stream={stream} {path}={str(value)[:40]!r}"
+                    response = cells.client.post(route, json=body)
+                    status = response.status_code
+                    statuses[status] = statuses.get(status, 0) + 1
+                    assert status < 500, f"{label}: {status} {response.text[:300]}"
+                    if status >= 400:
+                        error = orjson.loads(response.content)["error"]
+                        assert isinstance(error["message"], str), label
+                        assert error["message"] and error["type"], label
+                    elif response.headers["content-type"].startswith(
+                        "text/event-stream"
+                    ):
+                        assert b"internal_error" not in response.content, label
+    with capsys.disabled():
+        print(f"\n{upstream.vendor}: responses/messages cells, statuses {statuses}")
+    assert statuses.get(400, 0) > sum(statuses.values()) // 2

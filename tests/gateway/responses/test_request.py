@@ -619,3 +619,12 @@ def test_stored_items_and_output_items_are_valid_history() -> None:
             "image_url": {"url": "https://x.test/a.png", "detail": "auto"},
         }
     ]
+
+
+@pytest.mark.parametrize("item", [[1], {"a": 1}, 3, None])
+def test_an_include_entry_that_is_not_a_string_is_a_400(item: Any) -> None:
+    # Found by the field fuzz (tests/gateway/test_bad_input.py): a list entry
+    # was looked up in a set and raised TypeError, a 500.
+    with pytest.raises(GatewayError) as refused:
+        to_canonical({"model": "m", "input": "hi", "include": [item]})
+    assert refused.value.status == 400 and refused.value.param == "include[0]"
