@@ -187,7 +187,7 @@ def _metadata(value: Any, where: str) -> None:
 
 def _include(value: Any, where: str) -> None:
     for i, item in enumerate(check_array(value, where)):
-        if item not in INCLUDABLE:
+        if not isinstance(item, str) or item not in INCLUDABLE:
             raise out_of_range(
                 f"{where}[{i}]", f"must be one of {', '.join(sorted(INCLUDABLE))}"
             )
