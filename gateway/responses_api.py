@@ -105,15 +105,6 @@ class ResponsesRequest:
                 raise
         return self._canonical
 
-    def counted(self) -> dict[str, Any]:
-        """What a usage estimate counts (``gateway.estimate``): the canonical
-        request, whose messages hold the history, the instructions and the
-        input; the body as sent when it does not translate."""
-        try:
-            return self.canonical()
-        except DriverError:
-            return self.body
-
     def upstream_body(self) -> dict[str, Any]:
         """The body for a provider that speaks Responses: as sent, the
         conversation written out, nothing stored upstream.
@@ -192,7 +183,7 @@ async def create(call: Call, request: ResponsesRequest) -> dict[str, Any]:
     """A whole Response: the vendor's own, or made from the canonical answer."""
     await request.load_history(call.key.organization_id)
     candidates, natives = await routes(call, request)
-    call.body = request.counted()
+    call.count_as(request.canonical)
 
     async def attempt(candidate: Candidate) -> RawResponse | dict[str, Any]:
         if id(candidate) in natives:
@@ -226,7 +217,7 @@ async def create_stream(call: Call, request: ResponsesRequest) -> AsyncIterator[
     """Responses events: the vendor's own, or made from the canonical chunks."""
     await request.load_history(call.key.organization_id)
     candidates, natives = await routes(call, request)
-    call.body = request.counted()
+    call.count_as(request.canonical)
 
     async def attempt(candidate: Candidate) -> tuple[OpenStream, ResponsesUsage | None]:
         if id(candidate) in natives:
