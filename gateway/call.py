@@ -28,6 +28,7 @@ own); the view turns them into OpenAI's envelope (``gateway.errors``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -94,6 +95,14 @@ class Call:
         self.name: str = body["model"]
         self.started = time.monotonic() if started is None else started
         self.stream = stream
+
+    def count_as(self, canonical: Callable[[], dict[str, Any]]) -> None:
+        """Estimate usage (``gateway.estimate``) from ``canonical()``, a
+        translated body whose messages hold the whole prompt (system blocks,
+        instructions, stored history); ``body`` stays as sent when it does not
+        translate."""
+        with contextlib.suppress(DriverError):
+            self.body = canonical()
 
     async def resolve(self, model_type: str) -> list[Candidate]:
         """The candidates for the name, best first, that this key may call.

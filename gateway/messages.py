@@ -182,6 +182,7 @@ async def routes(
 async def message(call: call_path.Call, request: MessagesRequest) -> dict[str, Any]:
     """A whole Message: the vendor's own, or translated from the canonical answer."""
     candidates, natives = await routes(call, request)
+    call.count_as(request.canonical)
 
     async def attempt(candidate: Candidate) -> RawMessage | dict[str, Any]:
         if id(candidate) in natives:
@@ -199,6 +200,7 @@ async def message_stream(
 ) -> AsyncIterator[bytes]:
     """Anthropic's events: the vendor's own, or made from the canonical chunks."""
     candidates, natives = await routes(call, request)
+    call.count_as(request.canonical)
 
     async def attempt(
         candidate: Candidate,

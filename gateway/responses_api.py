@@ -183,6 +183,7 @@ async def create(call: Call, request: ResponsesRequest) -> dict[str, Any]:
     """A whole Response: the vendor's own, or made from the canonical answer."""
     await request.load_history(call.key.organization_id)
     candidates, natives = await routes(call, request)
+    call.count_as(request.canonical)
 
     async def attempt(candidate: Candidate) -> RawResponse | dict[str, Any]:
         if id(candidate) in natives:
@@ -216,6 +217,7 @@ async def create_stream(call: Call, request: ResponsesRequest) -> AsyncIterator[
     """Responses events: the vendor's own, or made from the canonical chunks."""
     await request.load_history(call.key.organization_id)
     candidates, natives = await routes(call, request)
+    call.count_as(request.canonical)
 
     async def attempt(candidate: Candidate) -> tuple[OpenStream, ResponsesUsage | None]:
         if id(candidate) in natives:

@@ -481,7 +481,7 @@ def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
     kind = source.get("type")
     if kind == "base64":
         media = source.get("media_type")
-        if media not in IMAGE_TYPES:
+        if not isinstance(media, str) or media not in IMAGE_TYPES:
             allowed = ", ".join(f"'{t}'" for t in sorted(IMAGE_TYPES))
             raise bad(f"{where}.source.media_type", f"Input should be {allowed}")
         data = source.get("data")
@@ -654,7 +654,7 @@ def _tool_choice(value: Any, out: dict[str, Any]) -> None:
     if not isinstance(value, dict):
         raise bad("tool_choice", "Input should be a valid dictionary")
     kind = value.get("type")
-    if kind not in TOOL_CHOICES:
+    if not isinstance(kind, str) or kind not in TOOL_CHOICES:
         raise bad("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
     allowed = {"type", "disable_parallel_tool_use"} | (
         {"name"} if kind == "tool" else set()

@@ -630,3 +630,25 @@ def test_the_gateways_own_rate_limit_is_a_rate_limit_error(on_openai):
     assert int(limited.value.response.headers["retry-after"]) >= 1
     assert limited.value.body["error"]["type"] == "rate_limit_error"
     assert len(upstream.requests) == 1
+
+
+def test_a_cut_translated_stream_is_billed_an_estimate_with_the_system_prompt(
+    on_openai,
+):
+    # Coding agents send most of their prompt as system blocks: an estimate
+    # that counted only the messages would bill a few tokens.
+    upstream, sdk = on_openai
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        sdk.messages.stream(
+            model=upstream.chat_model,
+            max_tokens=50,
+            system=[{"type": "text", "text": "s" * 800}],
+            messages=[{"role": "user", "content": "BREAK"}],
+        ) as stream,
+    ):
+        list(stream)
+    usage.flush()
+    record = UsageRecord.objects.get()
+    assert record.status_code >= 500 and record.usage_estimated
+    assert record.input_tokens >= 200  # 800 characters of system prompt

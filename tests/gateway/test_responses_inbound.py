@@ -364,3 +364,27 @@ def test_the_agents_sdk_runs_a_tool_loop_through_the_gateway(
         result = asyncio.run(Runner.run(agent, "weather in Paris?"))
     assert asked == ["Paris"]
     assert result.final_output == "The tool said: sunny"
+
+
+def test_a_cut_stream_is_billed_an_estimate_of_the_whole_prompt(gateway, world):
+    # The Anthropic fake reports its usage only at the end: a cut stream is
+    # estimated, and the prompt is the instructions, the input and the history.
+    with serving("anthropic", gateway, world) as (upstream, sdk):
+        first = sdk.responses.create(
+            model=upstream.chat_model, input="a" * 400, instructions="b" * 400
+        )
+        with (
+            pytest.raises(openai.APIError),
+            sdk.responses.stream(
+                model=upstream.chat_model,
+                instructions="c" * 400,
+                input="BREAK",
+                previous_response_id=first.id,
+            ) as stream,
+        ):
+            list(stream)
+    usage.flush()
+    record = UsageRecord.objects.filter(status_code__gte=500).get()
+    assert record.usage_estimated
+    # 400 characters of instructions and 400 of the earlier turn: 200 tokens.
+    assert record.input_tokens >= 200

@@ -388,6 +388,7 @@ def test_consecutive_same_role_turns_are_one_message_and_empty_prefill_dropped()
         ({"system": [{"type": "image"}]}, "system.0.type: "),
         ({"system": 5}, "system: Input should be"),
         ({"tool_choice": {"type": "sometimes"}}, "tool_choice.type: Input should be"),
+        ({"tool_choice": {"type": ["auto"]}}, "tool_choice.type: Input should be"),
         ({"tool_choice": {"type": "tool"}}, "tool_choice.name: Field required"),
         ({"tool_choice": {"type": "none", "name": "f"}}, "tool_choice.name: Extra"),
         ({"tool_choice": "auto"}, "tool_choice: Input should be a valid dictionary"),
@@ -519,6 +520,15 @@ def user(*blocks: Any) -> dict[str, Any]:
                         "media_type": "image/bmp",
                         "data": "x",
                     },
+                }
+            ),
+            "messages.0.content.0.source.media_type: Input should be",
+        ),
+        (
+            user(
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": [], "data": "x"},
                 }
             ),
             "messages.0.content.0.source.media_type: Input should be",

@@ -495,6 +495,8 @@ def test_plain_text_formats(kind: str) -> None:
         ({"store": "no"}, "store"),
         ({"truncation": "middle"}, "truncation"),
         ({"include": ["output.everything"]}, "include[0]"),
+        ({"include": [["reasoning.encrypted_content"]]}, "include[0]"),
+        ({"include": [{"a": 1}]}, "include[0]"),
         ({"user": 5}, "user"),
         ({"service_tier": 5}, "service_tier"),
         ({"stream": "yes"}, "stream"),
