@@ -74,6 +74,7 @@ class Call:
         "source",
         "started",
         "stream",
+        "translated",
     )
 
     def __init__(
@@ -92,6 +93,7 @@ class Call:
         self.source = source
         self.endpoint = endpoint
         self.body = body
+        self.translated: Callable[[], dict[str, Any]] | None = None
         self.name: str = body["model"]
         self.started = time.monotonic() if started is None else started
         self.stream = stream
@@ -99,10 +101,16 @@ class Call:
     def count_as(self, canonical: Callable[[], dict[str, Any]]) -> None:
         """Estimate usage (``gateway.estimate``) from ``canonical()``, a
         translated body whose messages hold the whole prompt (system blocks,
-        instructions, stored history); ``body`` stays as sent when it does not
-        translate."""
-        with contextlib.suppress(DriverError):
-            self.body = canonical()
+        instructions, stored history), called only if an estimate is needed;
+        ``body`` as sent when it does not translate."""
+        self.translated = canonical
+
+    def prompt(self) -> dict[str, Any]:
+        """The body a usage estimate counts (``count_as``)."""
+        if self.translated is not None:
+            with contextlib.suppress(DriverError):
+                return self.translated()
+        return self.body
 
     async def resolve(self, model_type: str) -> list[Candidate]:
         """The candidates for the name, best first, that this key may call.
@@ -319,7 +327,7 @@ def answered(
     answer.setdefault("object", "chat.completion")
     answer.setdefault("created", now())
     usage_data, estimated = estimate.usage_or_estimate(
-        answer.get("usage"), call.body, estimate.answer_chars(answer)
+        answer.get("usage"), call.prompt, estimate.answer_chars(answer)
     )
     call.record(candidate, 200, usage_data=usage_data, estimated=estimated)
     return answer
@@ -364,7 +372,7 @@ def relayed(
 
     def finish(end: StreamEnd) -> None:
         usage_data, estimated = estimate.usage_or_estimate(
-            end.usage, call.body, end.delivered_chars
+            end.usage, call.prompt, end.delivered_chars
         )
         call.record(
             candidate,

@@ -8,7 +8,7 @@ the common BPE tokenizers; records built from these figures are marked
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 CHARS_PER_TOKEN = 4
@@ -79,7 +79,9 @@ def answer_chars(answer: dict[str, Any]) -> int:
 
 
 def usage_or_estimate(
-    reported: dict[str, Any] | None, body: dict[str, Any], output_chars: int
+    reported: dict[str, Any] | None,
+    prompt: Callable[[], dict[str, Any]],
+    output_chars: int,
 ) -> tuple[dict[str, Any] | None, bool]:
     """The vendor's usage when it reported output, else an estimate (and True).
 
@@ -92,7 +94,7 @@ def usage_or_estimate(
         return None, False
     estimated = {
         "prompt_tokens": int((reported or {}).get("prompt_tokens") or 0)
-        or tokens(prompt_chars(body)),
+        or tokens(prompt_chars(prompt())),
         "completion_tokens": tokens(output_chars),
     }
     return estimated, True

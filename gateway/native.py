@@ -90,7 +90,9 @@ class NativeFramer:
 
     Only ``message_start`` is re-encoded, to carry the caller's model name;
     every other event is the vendor's JSON text, byte for byte. ``usage``
-    follows the vendor's counts as the events pass.
+    follows the vendor's counts as the events pass. The closing
+    ``message_stop`` is held back for ``done()``, so the call is recorded
+    before the last byte leaves, as for every stream.
     """
 
     ping_interval: float | None = anthropic_stream.PING_INTERVAL
@@ -100,6 +102,7 @@ class NativeFramer:
         self.raw_usage = usage
         self.usage: dict[str, Any] | None = None
         self.delivered = 0
+        self.closing: list[bytes] = []
 
     def feed(self, event: RawEvent) -> list[bytes]:
         data = event.data
@@ -115,10 +118,14 @@ class NativeFramer:
         if kind == "message_start" and isinstance(data.get("message"), dict):
             message = {**data["message"], "model": self.model}
             return [anthropic_stream.event(event.event, {**data, "message": message})]
+        if kind == "message_stop":
+            # Held back for done(): the relay records the call before it leaves.
+            self.closing.append(event.sse())
+            return []
         return [event.sse()]
 
     def done(self) -> list[bytes]:
-        return []  # the vendor's message_stop has been relayed
+        return self.closing
 
     def error(self, err: DriverError) -> bytes:
         return anthropic_stream.error_event(*anthropic_errors.event_error(err))

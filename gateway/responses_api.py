@@ -329,6 +329,7 @@ class NativeFramer:
         self.delivered = 0
         self.sequence = -1
         self.final: dict[str, Any] | None = None
+        self.closing: list[bytes] = []
 
     def feed(self, item: RawEvent) -> list[bytes]:
         data = item.data
@@ -340,14 +341,19 @@ class NativeFramer:
             self.delivered += len(data["delta"])
         if kind in LIFECYCLE and isinstance(data.get("response"), dict):
             response = self.request.named(dict(data["response"]), self.model)
+            framed = event(item.event, {**data, "response": response})
             if kind in FINAL:
+                # Held back for done(): the call is recorded (and the
+                # response stored) before the event carrying it leaves.
                 self.usage = reported(self.raw_usage)
                 self.final = response
-            return [event(item.event, {**data, "response": response})]
+                self.closing.append(framed)
+                return []
+            return [framed]
         return [item.sse()]
 
     def done(self) -> list[bytes]:
-        return []  # the vendor's terminal event has been relayed
+        return self.closing
 
     def error(self, err: DriverError) -> bytes:
         self.sequence += 1
