@@ -30,18 +30,19 @@ APP = "https://app.example.com"
 ROUTES = {
     "/v1/chat/completions": ["POST"],
     "/v1/embeddings": ["POST"],
+    "/v1/responses": ["POST"],
     "/v1/models": ["GET", "HEAD"],
     "/v1/models/gpt-4o-mini": ["GET", "HEAD"],
 }
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 UNKNOWN_PATHS = [
-    "/v1/responses",
+    "/v1/audio/speech",
     "/v1",
     "/v1/",
     "/v1//models",
     "/v1/chat/completions/",
     "/v1/models/",
-    "/v1/re%73ponses",
+    "/v1/audi%6f/speech",
     "/v1/%ff%fe",
     "/v1/..%2f..%2fadmin/",
 ]
@@ -116,7 +117,7 @@ def test_unknown_paths_answer_a_json_404_for_every_method(openai_key, gateway):
 
 
 def test_an_unknown_path_without_a_valid_key_is_a_401_not_a_404(openai_key, gateway):
-    for path in ["/v1/responses", "/v1", "/v1/chat/completions/"]:
+    for path in ["/v1/audio/speech", "/v1", "/v1/chat/completions/"]:
         assert_envelope(send(gateway, "GET", path), 401, "invalid_api_key")
         assert_envelope(send(gateway, "POST", path, "sk-wrong"), 401, "invalid_api_key")
     # A wrong method is likewise only answered to a key.
@@ -195,7 +196,7 @@ def test_options_lists_the_methods_without_a_key_or_cors_headers(gateway):
         # None allowed by default: nothing CORS, nothing varies by origin.
         assert not [h for h in response.headers if h.startswith("access-control")]
         assert "vary" not in response.headers
-    response = send(gateway, "OPTIONS", "/v1/responses")
+    response = send(gateway, "OPTIONS", "/v1/audio/speech")
     assert_envelope(response, 404, "unknown_url")
 
 
@@ -276,7 +277,7 @@ def test_answers_to_an_allowed_origin_carry_cors_headers_whatever_the_status(
         ),
         "models": send(gateway, "GET", "/v1/models", openai_key, headers=origin),
         "401": send(gateway, "GET", "/v1/models", "sk-wrong", headers=origin),
-        "404": send(gateway, "GET", "/v1/responses", openai_key, headers=origin),
+        "404": send(gateway, "GET", "/v1/audio/speech", openai_key, headers=origin),
         "405": send(gateway, "GET", "/v1/embeddings", openai_key, headers=origin),
         "400": send(
             gateway,
