@@ -58,6 +58,8 @@ LIFECYCLE = frozenset(
     }
 )
 FINAL = frozenset({"response.completed", "response.incomplete"})
+# Fields naming state kept in the provider's own vendor account.
+VENDOR_STATE = ("conversation", "prompt")
 
 
 class ResponsesRequest:
@@ -149,9 +151,30 @@ class ResponsesRequest:
             key.key_pk,
             key.user_id,
             response,
-            input_items(self.body),
+            self.listed_input(),
             self.previous_id,
         )
+
+    def listed_input(self) -> list[dict[str, Any]]:
+        """The input items to store. A body only the vendor checked (the
+        pass-through) may hold items the listing cannot read: they are kept as
+        sent, each with an id, rather than failing an answered call."""
+        try:
+            return input_items(self.body)
+        except (DriverError, KeyError, TypeError, ValueError, AttributeError):
+            given = self.body.get("input")
+            items = given if isinstance(given, list) else [given]
+            return [
+                {"id": new_id("msg"), **item}
+                if isinstance(item, dict)
+                else {
+                    "id": new_id("msg"),
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": str(item)}],
+                }
+                for item in items
+            ]
 
 
 def accepts(candidate: Candidate) -> bool:
@@ -166,9 +189,21 @@ async def routes(
 ) -> tuple[list[Candidate], set[int]]:
     """The candidates that can serve ``request``, and which take it as sent
     (as ``gateway.messages.routes``: a refused translation leaves out only the
-    candidates that need it)."""
+    candidates that need it).
+
+    A request naming vendor-side state (``VENDOR_STATE``: a conversation
+    object, a stored prompt) is sent as is only to a provider of the caller's
+    own organization: on a shared provider that state lives in the owner's
+    vendor account, where any tenant knowing an id could read or extend it.
+    """
     candidates = await call.resolve("inference")
-    natives = {id(c) for c in candidates if accepts(c)}
+    own = call.key.organization_id
+    shared_state = any(request.body.get(name) is not None for name in VENDOR_STATE)
+    natives = {
+        id(c)
+        for c in candidates
+        if accepts(c) and (not shared_state or c.provider_organization_id == own)
+    }
     if len(natives) < len(candidates):
         try:
             request.canonical()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 from contextlib import contextmanager
@@ -388,3 +389,47 @@ def test_a_cut_stream_is_billed_an_estimate_of_the_whole_prompt(gateway, world):
     assert record.usage_estimated
     # 400 characters of instructions and 400 of the earlier turn: 200 tokens.
     assert record.input_tokens >= 200
+
+
+def test_vendor_side_state_is_never_sent_through_a_shared_provider(gateway, world):
+    with upstreams.start("openai-responses") as upstream:
+        upstreams.register(upstream, world.acme)
+        shared = upstreams.register(
+            upstream, world.acme, name="shared-responses", grant_to=world.globex
+        )
+        _, theirs = ApiKey.issue(
+            organization=world.globex, user=world.charlie, name="g"
+        )
+        other = openai.OpenAI(base_url=gateway.v1, api_key=theirs, max_retries=0)
+        model = f"{shared.name}/{upstream.chat_model}"
+        for field, value in (
+            ("conversation", "conv_owner_123"),
+            ("prompt", {"id": "pmpt_1"}),
+        ):
+            with pytest.raises(openai.BadRequestError) as refused:
+                other.responses.create(
+                    model=model, input="hi", extra_body={field: value}
+                )
+            assert refused.value.param == field
+        # A conversation in the owner's vendor account is theirs: nothing went.
+        assert upstream.requests == []
+        _, mine = ApiKey.issue(organization=world.acme, user=world.bob, name="b")
+        own = openai.OpenAI(base_url=gateway.v1, api_key=mine, max_retries=0)
+        # The owner's own provider: its conversation travels as sent.
+        with contextlib.suppress(openai.APIStatusError):
+            own.responses.create(
+                model=upstream.chat_model,
+                input="hi",
+                extra_body={"conversation": "conv_owner_123"},
+            )
+        assert upstream.requests[-1]["json"]["conversation"] == "conv_owner_123"
+
+
+def test_input_the_listing_cannot_read_is_stored_as_sent():
+    from gateway.responses_api import ResponsesRequest
+
+    odd = {"type": "function_call", "name": "f"}  # no call_id: only a vendor judged it
+    request = ResponsesRequest({"model": "m", "input": [odd, "loose text"]})
+    first, second = request.listed_input()
+    assert first["type"] == "function_call" and first["id"].startswith("msg_")
+    assert second["content"][0]["text"] == "loose text"
