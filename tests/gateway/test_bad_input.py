@@ -366,8 +366,14 @@ MESSAGES_PATHS: list[tuple[Any, ...]] = [
 
 def test_no_bad_responses_or_messages_field_answers_5xx(cells, capsys):
     """The same cells over /v1/responses (OpenAI's envelope) and /v1/messages
-    (Anthropic's envelope; an Anthropic provider judges what it takes as sent)."""
+    (Anthropic's envelope; an Anthropic provider judges what it takes as sent).
+
+    The translation is the same for every translated vendor: one OpenAI shape,
+    plus the two that take Anthropic's body as sent, keep the suite's time.
+    """
     upstream = cells.upstream
+    if upstream.vendor not in ("openai", "anthropic", "bedrock"):
+        pytest.skip("the translation is covered on the openai shape")
     responses = {
         "model": upstream.chat_model,
         "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],

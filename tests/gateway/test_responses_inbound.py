@@ -31,7 +31,6 @@ from tests.gateway import upstreams
 
 VENDORS = [
     "openai",
-    "groq",
     "azure",
     "anthropic",
     "bedrock",

@@ -223,10 +223,10 @@ def _gateway_calls(
         calls.append(("chat", chat, False))
         # Anthropic's Messages API: its error envelope and error events too.
         calls.append(("messages", {**chat, "max_tokens": 10, "stream": True}, True))
-        # OpenAI's Responses API: its failure events and stored responses too.
-        responses = {"model": spec.chat_model, "input": "hi"}
-        calls.append(("responses", responses, False))
-        calls.append(("responses", {**responses, "stream": True}, True))
+        # OpenAI's Responses API: its failure events (the whole answer shares
+        # the chat route's error path, covered above).
+        responses = {"model": spec.chat_model, "input": "hi", "stream": True}
+        calls.append(("responses", responses, True))
         if spec.embed_model:
             calls.append(
                 ("embeddings", {"model": spec.embed_model, "input": "hi"}, False)
