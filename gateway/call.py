@@ -46,11 +46,13 @@ from gateway.state import state
 from providers.drivers import get_driver
 from providers.drivers.base import Driver
 from providers.drivers.canonical import new_completion_id, now
+from providers.drivers.passthrough import RelayedStream
 from providers.http import get_client
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S", bound=RelayedStream)
 
 
 class Call:
@@ -363,6 +365,31 @@ async def open_chat_stream(candidate: Candidate, body: dict[str, Any]) -> OpenSt
     except StopAsyncIteration:
         raise errors.empty_stream() from None
     return OpenStream(first, chunks, deadline)
+
+
+async def open_raw_stream(
+    candidate: Candidate, opener: Callable[[Driver], Awaitable[S]]
+) -> tuple[OpenStream, S]:
+    """A vendor's own event stream (``opener(driver)``), at its first event.
+
+    An error event in place of the first one is raised here, like an HTTP
+    error, so the next candidate can still be tried; the stream is closed on
+    any failure before it is handed over.
+    """
+    driver = driver_for(candidate)
+    deadline = asyncio.get_running_loop().time() + total_timeout(candidate)
+    async with asyncio.timeout_at(deadline):
+        stream = await opener(driver)
+    events = aiter(stream)
+    try:
+        async with asyncio.timeout_at(deadline):
+            first = await anext(events)
+    except StopAsyncIteration:
+        raise errors.empty_stream() from None
+    except BaseException:
+        await stream.aclose()
+        raise
+    return OpenStream(first, events, deadline), stream
 
 
 def relayed(

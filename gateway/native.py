@@ -19,12 +19,18 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from gateway import errors
 from gateway.anthropic import errors as anthropic_errors
 from gateway.anthropic import stream as anthropic_stream
-from gateway.call import Call, OpenStream, driver_for, total_timeout
+from gateway.call import (
+    Call,
+    OpenStream,
+    driver_for,
+    open_raw_stream,
+    total_timeout,
+)
 from gateway.errors import DriverError
 from gateway.routing import Candidate
+from providers.drivers.openai.responses_raw import ResponsesUsage
 from providers.drivers.passthrough import RawEvent, RawMessage, RawUsage
 
 
@@ -59,25 +65,16 @@ async def open_stream(
     An ``error`` event in place of the first one is raised here, like an HTTP
     error, so the next candidate can still be tried.
     """
-    driver = driver_for(candidate)
-    deadline = asyncio.get_running_loop().time() + total_timeout(candidate)
-    async with asyncio.timeout_at(deadline):
-        stream = await driver.messages_raw(
+    opened, stream = await open_raw_stream(
+        candidate,
+        lambda driver: driver.messages_raw(
             body, candidate.model_id, stream=True, betas=betas
-        )
-    events = aiter(stream)
-    try:
-        async with asyncio.timeout_at(deadline):
-            first = await anext(events)
-    except StopAsyncIteration:
-        raise errors.empty_stream() from None
-    except BaseException:
-        await stream.aclose()
-        raise
-    return OpenStream(first, events, deadline), stream.usage
+        ),
+    )
+    return opened, stream.usage
 
 
-def reported(usage: RawUsage) -> dict[str, Any] | None:
+def reported(usage: RawUsage | ResponsesUsage) -> dict[str, Any] | None:
     """The vendor's usage in canonical form; None when it reported nothing."""
     canonical = usage.canonical()
     if not canonical["total_tokens"]:

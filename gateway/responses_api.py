@@ -30,12 +30,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway import call as call_path
-from gateway import errors, response_store
+from gateway import response_store
 from gateway.anthropic.stream import event
-from gateway.call import Call, OpenStream, driver_for, total_timeout
+from gateway.call import (
+    Call,
+    OpenStream,
+    driver_for,
+    open_raw_stream,
+    total_timeout,
+)
 from gateway.db import run_db
 from gateway.errors import DriverError, bad_request
 from gateway.fields import check_depth, check_model, wrong
+from gateway.native import reported
 from gateway.relay import CanonicalFramer
 from gateway.responses import response as shapes
 from gateway.responses.ids import new_id
@@ -282,20 +289,11 @@ async def open_native(
     candidate: Candidate, body: dict[str, Any]
 ) -> tuple[OpenStream, ResponsesUsage]:
     """The provider's Responses stream for ``body``, at its first event."""
-    driver = driver_for(candidate)
-    deadline = asyncio.get_running_loop().time() + total_timeout(candidate)
-    async with asyncio.timeout_at(deadline):
-        stream = await driver.responses_raw(body, candidate.model_id, stream=True)
-    events = aiter(stream)
-    try:
-        async with asyncio.timeout_at(deadline):
-            first = await anext(events)
-    except StopAsyncIteration:
-        raise errors.empty_stream() from None
-    except BaseException:
-        await stream.aclose()
-        raise
-    return OpenStream(first, events, deadline), stream.usage
+    opened, stream = await open_raw_stream(
+        candidate,
+        lambda driver: driver.responses_raw(body, candidate.model_id, stream=True),
+    )
+    return opened, stream.usage
 
 
 async def kept(
@@ -312,12 +310,6 @@ async def kept(
             stored = True
             await request.keep(call, framer.final)
         yield chunk
-
-
-def reported(usage: ResponsesUsage) -> dict[str, Any] | None:
-    """The vendor's usage in canonical form; None when it reported nothing."""
-    canonical = usage.canonical()
-    return canonical if canonical["total_tokens"] else None
 
 
 class ResponsesFramer(CanonicalFramer):
