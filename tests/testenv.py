@@ -29,3 +29,18 @@ os.environ.setdefault("USAGE_FLUSH_INTERVAL", "3600")
 # Usage journals of this run stay out of the data directory, where a later
 # run's recovery would import them into another database.
 os.environ.setdefault("USAGE_JOURNAL_DIR", tempfile.mkdtemp(prefix="mg-journal-"))
+
+# Under pytest-xdist (bin/test runs the suite on several workers) each worker
+# gets its own Redis database, as it gets its own test database from
+# pytest-django: limit counters, revocations and Celery queues are keyed by
+# row ids, which restart in every worker's database, so workers sharing one
+# Redis database would count each other's calls. Worker gwN of a run against
+# database D uses D + 1 + N (mod 16, Redis's default number of databases).
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
+    from urllib.parse import urlsplit, urlunsplit
+
+    _url = urlsplit(os.environ["REDIS_URL"])
+    _base = int(_url.path.strip("/") or 0)
+    _db = (_base + 1 + int(_worker[2:])) % 16
+    os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{_db}"))

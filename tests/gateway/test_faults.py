@@ -22,6 +22,10 @@ from django.db import connection
 from tests.gateway import upstreams
 from tests.gateway.deployment import Deployment, RedisServer
 
+# Timing-bound (answers within seconds, caps within percents): bin/test runs
+# the tests marked serial alone, after the parallel run, on a quiet machine.
+pytestmark = pytest.mark.serial
+
 MODEL = "gpt-4o-mini"
 
 

@@ -239,6 +239,7 @@ def test_a_client_disconnect_cancels_the_upstream_request(gateway, world):
     assert events["cancelled_at"] - closed_at < 3
 
 
+@pytest.mark.serial  # timing-bound: bin/test runs it alone, after the parallel run
 @pytest.mark.skipif(
     not (settings.REDIS_URL and connection.vendor == "postgresql"),
     reason="needs a shared PostgreSQL and Redis (set DATABASE_URL and REDIS_URL)",

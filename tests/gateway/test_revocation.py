@@ -32,6 +32,10 @@ from providers.models import Provider
 from tests.fakes.server import free_port
 from tests.gateway import upstreams
 
+# Timing-bound (answers within seconds, caps within percents): bin/test runs
+# the tests marked serial alone, after the parallel run, on a quiet machine.
+pytestmark = pytest.mark.serial
+
 BOUND = 2.0
 POLL = 0.05
 SHARED = bool(settings.REDIS_URL) and connection.vendor == "postgresql"
