@@ -32,6 +32,7 @@ from accounts.access import (
 )
 from gateway.forms import ApiKeyForm
 from gateway.models import ApiKey, UsageRecord
+from gateway.request_ids import is_sane
 from gateway.usage_export import acsv_rows, csv_rows, is_own, money, totals
 
 
@@ -186,7 +187,8 @@ class OutcomeFilter(admin.SimpleListFilter):
 
 
 # The fields that say who, inside the calling organization, made a call.
-CALLER_FIELDS = frozenset({"user", "api_key"})
+# The caller's side of a row: shown only to the caller's organization.
+CALLER_FIELDS = frozenset({"user", "api_key", "request_id"})
 
 
 def _caller_side(model: type[Model], lookup: str) -> bool:
@@ -216,6 +218,7 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         "cost_usd",
         "latency",
         "status_badge",
+        "request_id_display",
     ]
     list_filter = [
         UsedByFilter,
@@ -237,7 +240,10 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
     # Searched by hand (get_search_results): names of users and keys only
     # within the viewer's own rows. Non-empty, so the admin shows the box.
     search_fields = ["model_name"]
-    search_help_text = "Model name, and user or key name of your own calls."
+    search_help_text = (
+        "Model name, and user or key name of your own calls; "
+        "or a request id of one of your calls (exact)."
+    )
     fields = [
         "created_at",
         "organization",
@@ -260,6 +266,7 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         "ttfb_ms",
         "status_code",
         "error_type",
+        "request_id",
     ]
 
     class Media:
@@ -298,7 +305,7 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(self.fields)
         if obj is not None and not is_own(obj.organization_id, self.own_ids(request)):
-            fields = [f for f in fields if f not in ("user", "api_key")]
+            fields = [f for f in fields if f not in CALLER_FIELDS]
         return fields
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
@@ -317,7 +324,17 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
         own = self.own_ids(request)
-        for term in smart_split(search_term):
+        terms = list(smart_split(search_term))
+        if len(terms) == 1:
+            term = terms[0]
+            # A request id someone quotes finds that call alone (one indexed
+            # lookup), and only among the viewer's own calls.
+            calls = queryset.filter(request_id=term)
+            if own is not None:
+                calls = calls.filter(organization_id__in=own)
+            if is_sane(term) and calls.exists():
+                return calls, False
+        for term in terms:
             term = unescape_string_literal(term) if term[:1] in "\"'" else term
             names = Q(api_key__name__icontains=term) | Q(user__username__icontains=term)
             if own is not None:
@@ -431,6 +448,12 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
     @admin.display(description="latency", ordering="latency_ms")
     def latency(self, obj: UsageRecord) -> str:
         return f"{obj.latency_ms:,} ms"
+
+    @admin.display(description="request id")
+    def request_id_display(self, obj: UsageRecord) -> str:
+        if not getattr(obj, "viewer_owns", False):
+            return ""
+        return obj.request_id
 
     @admin.display(description="status", ordering="status_code")
     def status_badge(self, obj: UsageRecord) -> SafeString:
