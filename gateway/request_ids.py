@@ -15,9 +15,9 @@ log record written meanwhile, the drivers' included. Nothing here queries a
 database or Redis.
 
 The id is not forwarded upstream: a client's own id may carry what the client
-meant for us alone (a user or session name), and vendors answer with their own
-request ids, which the drivers log. An operator correlates the two through our
-log lines, which carry ours.
+meant for us alone (a user or session name), and vendors answer with ids of
+their own. Where a driver logs the vendor's id (Anthropic's refusals), the line
+carries ours too, which is how an operator joins the two.
 
 This module imports nothing of Django: the logging configuration loads it.
 """
