@@ -4,14 +4,15 @@ Django applies its middleware stack to every request. The gateway authenticates
 with API keys, needs no session, CSRF, messages or clickjacking protection, and
 its hot path cannot afford the stack (it halved a bare proxy view's throughput),
 so /v1/ is served by a second Django handler that loads no middleware. That
-handler checks the Host, authenticates the key (``x-api-key`` or Bearer) before
-reading the body (refusals in Anthropic's envelope on the Anthropic routes or
-when ``anthropic-version`` is sent) and reads
-at most the route's body limit (gateway/intake.py); an ``OPTIONS`` (the CORS
-preflight, which browsers send without a key or a body) skips both and goes
-straight to its view. This app also answers the
-ASGI lifespan protocol: at startup it imports the usage journals of dead gateway
-processes, at shutdown it flushes buffered usage.
+handler gives the call its request id (``gateway.request_ids``: on every
+answer, in every log line meanwhile), checks the Host, authenticates the key
+(``x-api-key`` or Bearer) before reading the body (refusals in Anthropic's
+envelope on the Anthropic routes or when ``anthropic-version`` is sent) and
+reads at most the route's body limit (gateway/intake.py); an ``OPTIONS`` (the
+CORS preflight, which browsers send without a key or a body) skips both and
+goes straight to its view. This app also answers the ASGI lifespan protocol:
+at startup it imports the usage journals of dead gateway processes, at
+shutdown it flushes buffered usage.
 """
 
 from __future__ import annotations

@@ -205,8 +205,8 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
     """Read-only usage: the viewer's keys in full, and others' use of its providers.
 
     A row of another organization (it called one of the viewer's providers)
-    shows that organization, but never its user or key names
-    (``gateway.usage_export``); totals and the CSV export follow the list's
+    shows that organization, but never its user or key names or its request
+    id (``gateway.usage_export``); totals and the CSV export follow the list's
     filters and search.
     """
 
@@ -324,7 +324,10 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
         own = self.own_ids(request)
-        terms = list(smart_split(search_term))
+        terms = [
+            unescape_string_literal(term) if term[:1] in "\"'" else term
+            for term in smart_split(search_term)
+        ]
         if len(terms) == 1:
             term = terms[0]
             # A request id someone quotes finds that call alone (one indexed
@@ -335,7 +338,6 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
             if is_sane(term) and calls.exists():
                 return calls, False
         for term in terms:
-            term = unescape_string_literal(term) if term[:1] in "\"'" else term
             names = Q(api_key__name__icontains=term) | Q(user__username__icontains=term)
             if own is not None:
                 names &= Q(organization_id__in=own)

@@ -255,8 +255,9 @@ def test_the_usage_admin_shows_exports_and_finds_a_call_by_its_id(
     listing = alice.get(LIST).content.decode()
     assert ours in listing and "trace-two" in listing
     assert "globex-served-trace" not in listing and "Globex" in listing
-    found = alice.get(LIST, {"q": ours}).content.decode()
-    assert ours in found and "trace-two" not in found and "Globex" not in found
+    for query in (ours, f'"{ours}"'):
+        found = alice.get(LIST, {"q": query}).content.decode()
+        assert ours in found and "trace-two" not in found and "Globex" not in found
     for theirs in ("globex-served-trace", "globex-private-trace"):
         assert "0 results" in alice.get(LIST, {"q": theirs}).content.decode()
     assert ours in alice.get(f"{LIST}{mine[0].pk}/change/").content.decode()
