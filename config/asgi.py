@@ -4,14 +4,15 @@ Django applies its middleware stack to every request. The gateway authenticates
 with API keys, needs no session, CSRF, messages or clickjacking protection, and
 its hot path cannot afford the stack (it halved a bare proxy view's throughput),
 so /v1/ is served by a second Django handler that loads no middleware. That
-handler checks the Host, authenticates the key (``x-api-key`` or Bearer) before
-reading the body (refusals in Anthropic's envelope on the Anthropic routes or
-when ``anthropic-version`` is sent) and reads
-at most the route's body limit (gateway/intake.py); an ``OPTIONS`` (the CORS
-preflight, which browsers send without a key or a body) skips both and goes
-straight to its view. This app also answers the
-ASGI lifespan protocol: at startup it imports the usage journals of dead gateway
-processes, at shutdown it flushes buffered usage.
+handler gives the call its request id (``gateway.request_ids``: on every
+answer, in every log line meanwhile), checks the Host, authenticates the key
+(``x-api-key`` or Bearer) before reading the body (refusals in Anthropic's
+envelope on the Anthropic routes or when ``anthropic-version`` is sent) and
+reads at most the route's body limit (gateway/intake.py); an ``OPTIONS`` (the
+CORS preflight, which browsers send without a key or a body) skips both and
+goes straight to its view. This app also answers the ASGI lifespan protocol:
+at startup it imports the usage journals of dead gateway processes, at
+shutdown it flushes buffered usage.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from django.core.handlers.exception import convert_exception_to_response
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
-from gateway import cors  # noqa: E402
+from gateway import cors, request_ids  # noqa: E402
 from gateway.anthropic.errors import uses_envelope  # noqa: E402
 from gateway.errors import DriverError, bad_request, internal_error  # noqa: E402
 from gateway.errors import error_response as envelope_response  # noqa: E402
@@ -114,6 +115,20 @@ class GatewayASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # The request id first: every answer carries it, refusals included, and
+        # every log line written while this call runs (gateway.request_ids).
+        sent, anthropic_version = _request_headers(scope)
+        request_id = request_ids.choose(sent)
+        token = request_ids.current.set(request_id)
+        try:
+            stamped = _stamping(
+                send, request_id, uses_envelope(scope["path"], anthropic_version)
+            )
+            await self._serve(scope, receive, stamped)
+        finally:
+            request_ids.current.reset(token)
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # The Host first (ALLOWED_HOSTS; this handler has no middleware), then the
         # key from the headers alone: an unauthenticated caller is answered before
         # a byte of its body is read; then the body, bounded.
@@ -185,6 +200,37 @@ class GatewayASGIHandler(ASGIHandler):
             # Inline: its receivers only see this thread's connections (none).
             response.close()
         body_file.close()
+
+
+def _request_headers(scope: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """The client's ``x-request-id`` (None unless sent once), ``anthropic-version``."""
+    sent: list[bytes] = []
+    version = None
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            sent.append(bytes(value))
+        elif name == b"anthropic-version":
+            version = bytes(value).decode("latin-1")
+    return (sent[0] if len(sent) == 1 else None), version
+
+
+def _stamping(send: Any, request_id: str, anthropic: bool) -> Any:
+    """``send``, adding the request id's headers to the response's start.
+
+    ``x-request-id`` always (the openai SDK's ``_request_id``); ``request-id``
+    too in Anthropic's dialect (the anthropic SDK's).
+    """
+    value = request_id.encode("ascii")
+    extra = [(b"x-request-id", value)]
+    if anthropic:
+        extra.append((b"request-id", value))
+
+    async def send_stamped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return send_stamped
 
 
 site_app = ASGIHandler()

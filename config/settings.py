@@ -235,18 +235,22 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        # request_id: the /v1 call the line is about, or "-" (gateway/request_ids.py).
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+        }
     },
     "filters": {
+        "request_id": {"()": "gateway.request_ids.RequestIdFilter"},
         # An answered 4xx (404, 403, 400) logs one line, never a traceback; a
         # relayed vendor failure (502-504) is a WARNING (config/logfilters.py).
-        "client_errors": {"()": "config.logfilters.ClientErrorsWithoutTraceback"}
+        "client_errors": {"()": "config.logfilters.ClientErrorsWithoutTraceback"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["client_errors"],
+            "filters": ["request_id", "client_errors"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

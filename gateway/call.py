@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gateway import errors, estimate, usage
+from gateway import errors, estimate, request_ids, usage
 from gateway.auth import KeyInfo
 from gateway.db import run_db
 from gateway.errors import DriverError
@@ -251,6 +251,7 @@ class Call:
             status_code=status,
             error_type=error_type[:64],
             usage_estimated=estimated,
+            request_id=request_ids.current.get(),
         )
 
 

@@ -29,8 +29,11 @@ from django.conf import settings
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
-# Read by the OpenAI and Anthropic SDKs: the request id, when to retry.
-EXPOSED_HEADERS = "x-request-id, retry-after, retry-after-ms, x-should-retry"
+# Read by the OpenAI and Anthropic SDKs: the request id (each its own header),
+# when to retry.
+EXPOSED_HEADERS = (
+    "x-request-id, request-id, retry-after, retry-after-ms, x-should-retry"
+)
 # Seconds a browser may reuse a preflight (Chromium caps it at 7,200).
 PREFLIGHT_MAX_AGE = "600"
 _HEADER_LIST = re.compile(

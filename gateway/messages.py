@@ -288,13 +288,14 @@ def estimated(canonical: dict[str, Any]) -> int:
 
 
 def model_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """A /v1/models entry in Anthropic's ``ModelInfo`` shape."""
+    """A /v1/models entry in Anthropic's ``ModelInfo`` shape (plus ``model_type``)."""
     created = datetime.fromtimestamp(int(entry.get("created") or 0), tz=UTC)
     return {
         "type": "model",
         "id": entry["id"],
         "display_name": entry["id"],
         "created_at": created.isoformat().replace("+00:00", "Z"),
+        "model_type": entry["model_type"],
     }
 
 

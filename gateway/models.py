@@ -213,6 +213,16 @@ class UsageRecord(models.Model):
         default=False,
         help_text="The vendor reported no token counts; the gateway estimated them.",
     )
+    # The answer's x-request-id (gateway.request_ids); empty for calls without
+    # one (the playground, an admin's model test). db_default: a process of
+    # the previous release, mid rolling deploy, inserts rows without it.
+    request_id = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The x-request-id the gateway answered the call with.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Set when the call is recorded; a replayed journal line with a stored
     # UUID is skipped (null only for records older than the journal).
@@ -228,6 +238,8 @@ class UsageRecord(models.Model):
                 fields=["provider_organization", "-created_at"],
                 name="usage_provider_org_time_idx",
             ),
+            # The admin's search finds a call by its id (exact match).
+            models.Index(fields=["request_id"], name="usage_request_id_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["uuid"], name="usage_unique_uuid")

@@ -4,8 +4,8 @@ Who sees what (the admin list, its totals and its export): an organization
 sees every record of its own keys in full, and every record its providers
 served for other organizations with the caller's organization, model,
 provider, endpoint, tokens (cache reads and writes too), cost, latency and
-status, but never the other organization's user names or key names
-(``is_own`` decides, per row).
+status, but never the other organization's user names, key names or request
+ids (``is_own`` decides, per row).
 
 The export streams: rows are read in keyset-paginated chunks of
 ``EXPORT_CHUNK`` and written as CSV lines as they go, so memory stays flat
@@ -54,6 +54,7 @@ HEADER = [
     # Added later: at the end, so existing consumers keep their column positions.
     "cache_read_tokens",
     "cache_creation_tokens",
+    "request_id",
 ]
 # The columns read per row; the user's and key's names are blanked for a row
 # of another organization (see the module docstring).
@@ -78,6 +79,7 @@ _COLUMNS = [
     "error_type",
     "cache_read_tokens",
     "cache_creation_tokens",
+    "request_id",
 ]
 
 
@@ -187,7 +189,7 @@ def _csv_lines(
     for row in rows:
         (_pk, at, org_id, org, user, key, *rest) = row
         if not is_own(org_id, own_ids):
-            user = key = ""
+            user = key = rest[-1] = ""
         cost = rest[8]
         rest[8] = f"{cost:f}" if cost is not None else ""
         writer.writerow([at.isoformat(), *map(cell, [org, user, key, *rest])])

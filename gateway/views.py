@@ -41,7 +41,7 @@ from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
 from gateway.errors import DriverError, bad_request, error_response
 from gateway.fields import check_model
-from gateway.listing import models_for, public
+from gateway.listing import find, models_for, public
 from gateway.state import state
 from gateway.validation import validate_chat, validate_embeddings
 
@@ -271,12 +271,12 @@ class ModelsView(GatewayView):
                 return _json(messages.model_page(entries, request.GET))
             return _json({"object": "list", "data": [public(e) for e in entries]})
         check_model(model)
-        for entry in entries:
-            if model in entry["_names"]:
-                if anthropic:
-                    return _json(messages.model_entry(entry))
-                return _json(public(entry))
-        raise errors.model_not_found(model)
+        entry = find(entries, model)
+        if entry is None:
+            raise errors.model_not_found(model)
+        if anthropic:
+            return _json(messages.model_entry(entry))
+        return _json(public(entry))
 
 
 class UnknownRouteView(GatewayView):

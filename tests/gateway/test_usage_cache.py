@@ -236,3 +236,4 @@ def test_a_row_inserted_without_the_cache_columns_gets_zeros(
         )
     row = UsageRecord.objects.get()
     assert (row.cache_read_tokens, row.cache_creation_tokens) == (0, 0)
+    assert row.request_id == ""  # nor the request id (gateway 0011)
