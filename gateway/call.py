@@ -59,7 +59,8 @@ S = TypeVar("S", bound=RelayedStream)
 class Call:
     """One call through the gateway: who, what, and when it started.
 
-    ``endpoint`` is the usage record's (``chat``, ``messages`` or ``embeddings``);
+    ``endpoint`` is the usage record's (``chat``, ``messages``, ``responses``,
+    ``completions`` or ``embeddings``);
     ``name`` is the model name as the caller wrote it (answers carry it back);
     ``body`` is the validated (canonical) request body, passed to the driver as
     it is; ``source`` is
