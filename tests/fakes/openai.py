@@ -18,7 +18,8 @@ data lines), ``no_role``, ``finish_with_content``, ``usage_on_last_chunk``,
 (finish_reason "error"), ``no_done``, ``reject_stream_options``, ``json_stream``
 (answers a stream request with one JSON body), ``ignore_base64``.
 ``chunk_delay`` pauses that many seconds after each streamed chunk (a reply a
-browser can watch grow). ``cached_tokens`` reports a cached prompt prefix of
+browser can watch grow); a completions stream the client leaves notes
+``app["events"]["cancelled_at"]``. ``cached_tokens`` reports a cached prompt prefix of
 that many tokens in every chat answer's usage.
 The Azure fake reuses the helpers below.
 """
@@ -589,7 +590,7 @@ def make_app(
     cached_tokens: int = 0,
 ) -> web.Application:
     # tokens: access token -> expiry (time.monotonic())
-    app = new_app(requests=[], token_requests=[], tokens={})
+    app = new_app(requests=[], token_requests=[], tokens={}, events={})
     model_ids = list(models)
     quirk_set = frozenset(quirks)
 
@@ -744,7 +745,7 @@ def make_app(
         if "reject_stream_options" in quirk_set and "stream_options" in body:
             return error(400, "stream_options is not supported", param="stream_options")
         return await openai_completions.answer(
-            request, body, model, vendor, openai_failure
+            request, body, model, vendor, openai_failure, delay=chunk_delay
         )
 
     app.router.add_post(f"{prefix}/completions", completions)

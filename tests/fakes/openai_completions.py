@@ -199,6 +199,7 @@ async def answer(
     failure: Callable[[int], web.Response],
     *,
     azure: bool = False,
+    delay: float = 0.0,
 ) -> web.StreamResponse:
     plans = _plans(body, vendor)
     if isinstance(plans, int):
@@ -258,44 +259,57 @@ async def answer(
             {"id": "", "object": "", "created": 0, "model": "", "choices": [],
              "prompt_filter_results": filters}
         )  # fmt: skip
-    sent = 0
-    for index, plan in choices:
-        pieces: list[tuple[str, str | None]] = [
-            (piece, None) for piece in split_text(plan.text)
-        ]
-        pieces.append(("", plan.finish))
-        for text, finish in pieces:
-            choice = {
-                "text": text,
-                "index": index,
-                "logprobs": _logprobs(text) if logprobs and text else None,
-                "finish_reason": finish,
-            }
-            chunk = {**envelope, "choices": [choice]}
-            if include:
-                chunk["usage"] = None
-            await send(chunk)
-            sent += 1
-            if plan.brk and sent == 2:
-                assert request.transport is not None
-                request.transport.abort()
-                return response
-            if plan.stream_error and sent == 1:
-                await send(
-                    {
-                        "error": {
-                            "message": "The server had an error while processing "
-                            "your request. Sorry about that!",
-                            "type": "server_error",
-                            "param": None,
-                            "code": None,
+
+    async def chunks() -> web.StreamResponse:
+        sent = 0
+        for index, plan in choices:
+            pieces: list[tuple[str, str | None]] = [
+                (piece, None) for piece in split_text(plan.text)
+            ]
+            pieces.append(("", plan.finish))
+            for text, finish in pieces:
+                choice = {
+                    "text": text,
+                    "index": index,
+                    "logprobs": _logprobs(text) if logprobs and text else None,
+                    "finish_reason": finish,
+                }
+                chunk = {**envelope, "choices": [choice]}
+                if include:
+                    chunk["usage"] = None
+                await send(chunk)
+                sent += 1
+                if delay:
+                    await asyncio.sleep(delay)
+                if plan.brk and sent == 2:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+                if plan.stream_error and sent == 1:
+                    await send(
+                        {
+                            "error": {
+                                "message": "The server had an error while "
+                                "processing your request. Sorry about that!",
+                                "type": "server_error",
+                                "param": None,
+                                "code": None,
+                            }
                         }
-                    }
-                )
-                await response.write_eof()
-                return response
-    if include:
-        await send({**envelope, "choices": [], "usage": usage})
-    await send("[DONE]")
-    await response.write_eof()
-    return response
+                    )
+                    await response.write_eof()
+                    return response
+        if include:
+            await send({**envelope, "choices": [], "usage": usage})
+        await send("[DONE]")
+        await response.write_eof()
+        return response
+
+    try:
+        return await chunks()
+    except asyncio.CancelledError:
+        # The client went away (handler_cancellation): note when.
+        events = request.app.get("events")
+        if isinstance(events, dict):
+            events["cancelled_at"] = time.monotonic()
+        raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from contextlib import contextmanager
 
 import httpx
@@ -326,3 +327,30 @@ def test_azure_v1_asks_for_the_usage_chunk(gateway, world):
     assert upstream.requests[-1]["path"] == "/openai/v1/completions"
     assert body["model"] == name and body["stream_options"] == {"include_usage": True}
     assert not record().usage_estimated
+
+
+def test_a_client_disconnect_closes_the_vendors_stream(gateway, world):
+    with serving("vllm", gateway, world, chunk_delay=0.5) as (upstream, sdk, name):
+        with httpx.stream(
+            "POST",
+            f"{gateway.v1}/completions",
+            json={"model": name, "prompt": "a slow one", "stream": True},
+            headers={"Authorization": f"Bearer {sdk.api_key}"},
+            timeout=10,
+        ) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    break  # the first chunk arrived: leave
+            closed_at = time.monotonic()
+        events = upstream.server.app["events"]
+        deadline = time.monotonic() + 5
+        while "cancelled_at" not in events and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "cancelled_at" in events, "the vendor's stream was left running"
+    assert events["cancelled_at"] - closed_at < 3
+    row = record()
+    assert (row.endpoint, row.status_code, row.error_type) == (
+        "completions",
+        499,
+        "client_disconnected",
+    )
