@@ -8,8 +8,9 @@ points here and answers with what comes back:
 - ``embeddings(call)``: an embeddings answer.
 
 Their parts (``send_chat``/``answered``, ``open_chat_stream``/``relayed``)
-serve Anthropic's Messages API too (``gateway.messages``), which picks per
-candidate between them and the vendor's own body (``gateway.native``).
+serve the other inbound protocols too (Anthropic's Messages API, OpenAI's
+Responses and legacy Completions APIs), which pick per candidate between them
+and the vendor's own body (``split_routes``; ``gateway.native``).
 
 Each runs the same steps, in order: ``Call.resolve`` turns the model name into
 the candidates visible to the key's principal (cached; no query when warm);
@@ -58,7 +59,8 @@ S = TypeVar("S", bound=RelayedStream)
 class Call:
     """One call through the gateway: who, what, and when it started.
 
-    ``endpoint`` is the usage record's (``chat``, ``messages`` or ``embeddings``);
+    ``endpoint`` is the usage record's (``chat``, ``messages``, ``responses``,
+    ``completions`` or ``embeddings``);
     ``name`` is the model name as the caller wrote it (answers carry it back);
     ``body`` is the validated (canonical) request body, passed to the driver as
     it is; ``source`` is
@@ -418,6 +420,30 @@ def relayed(
         framer=framer,
         finish=finish,
     )
+
+
+async def split_routes(
+    call: Call,
+    accepts: Callable[[Candidate], bool],
+    translate: Callable[[], object],
+) -> tuple[list[Candidate], set[int]]:
+    """The inference candidates that can serve a request, and (by ``id``) which
+    of them take it as sent (``accepts``).
+
+    Those always can. The others need ``translate()`` (the request as a
+    canonical chat request): when it refuses the request they are left out,
+    and with no candidate left the refusal is the answer.
+    """
+    candidates = await call.resolve("inference")
+    natives = {id(c) for c in candidates if accepts(c)}
+    if len(natives) < len(candidates):
+        try:
+            translate()
+        except DriverError:
+            if not natives:
+                raise
+            candidates = [c for c in candidates if id(c) in natives]
+    return candidates, natives
 
 
 async def embeddings(call: Call) -> dict[str, Any]:

@@ -167,16 +167,7 @@ async def routes(
     (thinking, an unknown beta...), they are left out, and with no candidate
     left the refusal is the answer.
     """
-    candidates = await call.resolve("inference")
-    natives = {id(c) for c in candidates if native.accepts(c)}
-    if len(natives) < len(candidates):
-        try:
-            request.canonical()
-        except DriverError:
-            if not natives:
-                raise
-            candidates = [c for c in candidates if id(c) in natives]
-    return candidates, natives
+    return await call_path.split_routes(call, native.accepts, request.canonical)
 
 
 async def message(call: call_path.Call, request: MessagesRequest) -> dict[str, Any]:

@@ -203,22 +203,15 @@ async def routes(
     own organization: on a shared provider that state lives in the owner's
     vendor account, where any tenant knowing an id could read or extend it.
     """
-    candidates = await call.resolve("inference")
     own = call.key.organization_id
     shared_state = any(request.body.get(name) is not None for name in VENDOR_STATE)
-    natives = {
-        id(c)
-        for c in candidates
-        if accepts(c) and (not shared_state or c.provider_organization_id == own)
-    }
-    if len(natives) < len(candidates):
-        try:
-            request.canonical()
-        except DriverError:
-            if not natives:
-                raise
-            candidates = [c for c in candidates if id(c) in natives]
-    return candidates, natives
+
+    def takes_as_sent(candidate: Candidate) -> bool:
+        if shared_state and candidate.provider_organization_id != own:
+            return False
+        return accepts(candidate)
+
+    return await call_path.split_routes(call, takes_as_sent, request.canonical)
 
 
 async def create(call: Call, request: ResponsesRequest) -> dict[str, Any]:

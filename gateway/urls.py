@@ -11,6 +11,7 @@ from django.urls import path, re_path
 
 from gateway.views import (
     ChatCompletionsView,
+    CompletionsView,
     CountTokensView,
     EmbeddingsView,
     MessagesView,
@@ -23,6 +24,7 @@ from gateway.views import (
 
 urlpatterns = [
     path("chat/completions", ChatCompletionsView.as_view(), name="chat-completions"),
+    path("completions", CompletionsView.as_view(), name="completions"),
     path("messages", MessagesView.as_view(), name="messages"),
     path(
         "messages/count_tokens", CountTokensView.as_view(), name="messages-count-tokens"

@@ -35,7 +35,14 @@ from django.views import View
 
 from accounts.network import client_address
 from gateway import call as call_path
-from gateway import cors, errors, messages, response_store, responses_api
+from gateway import (
+    completions_api,
+    cors,
+    errors,
+    messages,
+    response_store,
+    responses_api,
+)
 from gateway.anthropic.errors import uses_envelope
 from gateway.auth import KeyInfo, authenticate
 from gateway.db import run_db
@@ -244,6 +251,22 @@ class ResponsesView(GatewayView):
         if not body.stream:
             return _json(await responses_api.create(call, body))
         return event_stream(await responses_api.create_stream(call, body))
+
+
+class CompletionsView(GatewayView):
+    """``POST /v1/completions``: OpenAI's legacy text completions, for any vendor."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.monotonic()
+        body = completions_api.CompletionsRequest(json_body(request))
+        call = call_path.Call(
+            self.key, "completions", body.body, started=started, stream=body.stream
+        )
+        if not body.stream:
+            return _json(await completions_api.create(call, body))
+        return event_stream(await completions_api.create_stream(call, body))
 
 
 class EmbeddingsView(GatewayView):

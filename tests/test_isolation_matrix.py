@@ -534,6 +534,15 @@ def _v1_calls(
                 headers=auth,
             ),
         )
+    for stream in (False, True):
+        yield (
+            f"POST /v1/completions stream={stream}",
+            http.post(
+                "/v1/completions",
+                json={"model": name, "prompt": "hi", "stream": stream},
+                headers=auth,
+            ),
+        )
     yield (
         "POST /v1/embeddings",
         http.post("/v1/embeddings", json={"model": name, "input": "x"}, headers=auth),

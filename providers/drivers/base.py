@@ -28,13 +28,18 @@ Canonical outputs:
   Responses create body as sent, only ``model`` replaced; a ``RawResponse`` or
   an opened ``RawResponseStream`` (``openai/responses_raw.py``). Others refuse
   it with a 400.
+- ``completions_raw()`` (providers that serve the legacy ``/completions``
+  themselves, where ``accepts_completions_raw(model_id)``: OpenAI, Azure and
+  the compatible servers): the client's body as sent, only ``model`` replaced;
+  a ``RawCompletion`` or an opened ``RawCompletionStream``
+  (``openai/completions_raw.py``). Others refuse it with a 400.
 
 The credential boundary: every subclass's ``chat``, ``chat_stream`` (the
 iteration included), ``embed``, ``list_models`` and ``health_check`` (and the
-base's ``messages_raw`` and ``responses_raw``; their streams contain their own
-iteration) are wrapped when the class is defined (``Driver.__init_subclass__``,
-see ``boundary.py``), so every error leaving a driver is scrubbed of its
-config's credentials.
+base's ``messages_raw``, ``responses_raw`` and ``completions_raw``; their
+streams contain their own iteration) are wrapped when the class is defined
+(``Driver.__init_subclass__``, see ``boundary.py``), so every error leaving a
+driver is scrubbed of its config's credentials.
 """
 
 from __future__ import annotations
@@ -57,6 +62,10 @@ from providers.drivers.errors import (
     invalid_request,
 )
 from providers.drivers.images import IMAGE_MAX_BYTES, fetch_images
+from providers.drivers.openai.completions_raw import (
+    RawCompletion,
+    RawCompletionStream,
+)
 from providers.drivers.openai.responses_raw import RawResponse, RawResponseStream
 from providers.drivers.passthrough import RawMessage, RawStream
 from providers.drivers.vendor import AuthMethod
@@ -230,6 +239,52 @@ class Driver(ABC):
         """``responses_raw``'s streamed call (drivers that accept it)."""
         raise NotImplementedError
 
+    # -- OpenAI legacy Completions pass-through (``openai/completions_raw.py``) --
+
+    def accepts_completions_raw(self, model_id: str) -> bool:
+        """Whether ``completions_raw`` can send a legacy Completions body to
+        this model as the client sent it (the provider serves ``/completions``)."""
+        return False
+
+    @overload
+    async def completions_raw(
+        self, body: dict[str, Any], model_id: str, *, stream: Literal[False] = False
+    ) -> RawCompletion: ...
+
+    @overload
+    async def completions_raw(
+        self, body: dict[str, Any], model_id: str, *, stream: Literal[True]
+    ) -> RawCompletionStream: ...
+
+    async def completions_raw(
+        self, body: dict[str, Any], model_id: str, *, stream: bool = False
+    ) -> RawCompletion | RawCompletionStream:
+        """Send a client's Completions ``body`` as sent, only ``model`` replaced
+        and credentials set. Not streamed: the vendor's ``text_completion``;
+        streamed: the opened stream (HTTP errors raised here, before the first
+        event; the caller iterates or ``aclose()``s it)."""
+        if not self.accepts_completions_raw(model_id):
+            raise invalid_request(
+                f"{self.vendor} providers do not serve the legacy completions "
+                "endpoint.",
+                "model",
+            )
+        if stream:
+            return await self.open_completions_raw(body, model_id)
+        return await self.send_completions_raw(body, model_id)
+
+    async def send_completions_raw(
+        self, body: dict[str, Any], model_id: str
+    ) -> RawCompletion:
+        """``completions_raw``'s non-streamed call (drivers that accept it)."""
+        raise NotImplementedError
+
+    async def open_completions_raw(
+        self, body: dict[str, Any], model_id: str
+    ) -> RawCompletionStream:
+        """``completions_raw``'s streamed call (drivers that accept it)."""
+        raise NotImplementedError
+
     # -- helpers for subclasses -------------------------------------------------
 
     async def fetch_images(
@@ -313,7 +368,13 @@ class Driver(ABC):
 
 def _guard_base_methods() -> None:
     # The base class's own implementations sit behind the boundary too.
-    for name in ("embed", "health_check", "messages_raw", "responses_raw"):
+    for name in (
+        "embed",
+        "health_check",
+        "messages_raw",
+        "responses_raw",
+        "completions_raw",
+    ):
         setattr(Driver, name, boundary.guarded(name, Driver.__dict__[name]))
 
 

@@ -1,9 +1,11 @@
 """A fake Azure OpenAI resource for driver tests.
 
 ``make_app(api_key=..., deployments={name: base_model})`` serves the classic
-surface (``/openai/deployments/{deployment}/chat/completions|embeddings`` with
-a required, known ``api-version``), the v1 surface (``/openai/v1/...`` with the
-deployment in ``model``; its ``/responses`` is ``openai_responses.py``) and the
+surface (``/openai/deployments/{deployment}/chat/completions|completions|embeddings``
+with a required, known ``api-version``), the v1 surface (``/openai/v1/...`` with
+the deployment in ``model``; its ``/responses`` is ``openai_responses.py``,
+``/completions`` on both surfaces ``openai_completions.py``: only ``*instruct``
+deployments complete, and the classic surface has no ``stream_options``) and the
 deployments listing (``/openai/deployments?api-version=2023-03-15-preview``).
 Auth is the ``api-key`` header (v1 also takes ``Authorization: Bearer <key>``). Azure's
 quirks are reproduced: 404 "Resource not found" for a missing or unknown
@@ -20,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import openai_responses
+from tests.fakes import openai_completions, openai_responses
 from tests.fakes.openai import (
     ROLES,
     completion,
@@ -237,6 +239,63 @@ def make_app(
             )
         return await answer_chat(request, body, str(body["model"]), "v1")
 
+    async def answer_completions(
+        request: web.Request, body: dict[str, Any], deployment: str, version: str
+    ) -> web.StreamResponse:
+        if deployment not in deployed:
+            return deployment_not_found()
+        if version != "v1" and "stream_options" in body:
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "Unrecognized request argument supplied: "
+                        "stream_options",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": None,
+                    }
+                },
+                status=400,
+            )
+        problem = openai_completions.validate(body, require_model=version == "v1")
+        if problem:
+            return problem
+        base_model = deployed[deployment]
+        if "instruct" not in base_model:
+            return azure_error(
+                400,
+                "OperationNotSupported",
+                "The completion operation does not work with the specified model, "
+                f"{base_model}. Please choose different model and try again. You "
+                "can learn more about which models can be used with each operation "
+                "here: https://go.microsoft.com/fwlink/?linkid=2197993.",
+            )
+        return await openai_completions.answer(
+            request,
+            body,
+            base_model,
+            "azure",
+            lambda status: azure_failure(status, version),
+            azure=True,
+        )
+
+    async def classic_completions(request: web.Request) -> web.StreamResponse:
+        body = await read_json(request)
+        if not authorized(request, bearer_ok=False):
+            return access_denied()
+        problem = version_problem(request)
+        if problem:
+            return problem
+        deployment = request.match_info["deployment"]
+        version = request.query["api-version"]
+        return await answer_completions(request, body, deployment, version)
+
+    async def v1_completions(request: web.Request) -> web.StreamResponse:
+        body = await read_json(request)
+        if not authorized(request, bearer_ok=True):
+            return access_denied()
+        return await answer_completions(request, body, str(body.get("model")), "v1")
+
     async def classic_embeddings(request: web.Request) -> web.Response:
         body = await read_json(request)
         if not authorized(request, bearer_ok=False):
@@ -313,6 +372,8 @@ def make_app(
     router.add_post("/openai/deployments/{deployment}/chat/completions", classic_chat)
     router.add_post("/openai/deployments/{deployment}/embeddings", classic_embeddings)
     router.add_post("/openai/v1/chat/completions", v1_chat)
+    router.add_post("/openai/deployments/{deployment}/completions", classic_completions)
+    router.add_post("/openai/v1/completions", v1_completions)
     router.add_post("/openai/v1/embeddings", v1_embeddings)
     router.add_get("/openai/deployments", list_deployments)
     return app

@@ -2,7 +2,9 @@
 
 ``make_app(api_key=..., prefix="/v1", oauth=..., quirks=...)`` serves
 ``POST {prefix}/chat/completions``, ``POST {prefix}/responses``
-(``openai_responses.py``), ``GET {prefix}/models``,
+(``openai_responses.py``), ``POST {prefix}/completions``
+(``openai_completions.py``: OpenAI itself serves only its completion models
+there; another ``vendor``, like vLLM, any model it lists), ``GET {prefix}/models``,
 ``POST {prefix}/embeddings`` and, with ``oauth={"client_id", "client_secret",
 "expires_in"}``, ``POST /oauth/token`` (client credentials). Requests are
 validated like OpenAI does (bearer key, required fields, roles, tool-call
@@ -16,7 +18,8 @@ data lines), ``no_role``, ``finish_with_content``, ``usage_on_last_chunk``,
 (finish_reason "error"), ``no_done``, ``reject_stream_options``, ``json_stream``
 (answers a stream request with one JSON body), ``ignore_base64``.
 ``chunk_delay`` pauses that many seconds after each streamed chunk (a reply a
-browser can watch grow). ``cached_tokens`` reports a cached prompt prefix of
+browser can watch grow); a completions stream the client leaves notes
+``app["events"]["cancelled_at"]``. ``cached_tokens`` reports a cached prompt prefix of
 that many tokens in every chat answer's usage.
 The Azure fake reuses the helpers below.
 """
@@ -587,7 +590,7 @@ def make_app(
     cached_tokens: int = 0,
 ) -> web.Application:
     # tokens: access token -> expiry (time.monotonic())
-    app = new_app(requests=[], token_requests=[], tokens={})
+    app = new_app(requests=[], token_requests=[], tokens={}, events={})
     model_ids = list(models)
     quirk_set = frozenset(quirks)
 
@@ -722,6 +725,30 @@ def make_app(
             request, body, model, vendor, openai_failure
         )
 
+    from tests.fakes import openai_completions
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        body = await read_json(request)
+        denied = authorized(request)
+        if denied:
+            return denied
+        problem = openai_completions.validate(body)
+        if problem:
+            return problem
+        model = str(body["model"])
+        if vendor == "openai" and model not in openai_completions.COMPLETION_MODELS:
+            if model in model_ids:
+                return openai_completions.chat_model_refused(model)
+            return unknown_model(model)
+        if vendor != "openai" and (model not in model_ids or "embed" in model):
+            return unknown_model(model)
+        if "reject_stream_options" in quirk_set and "stream_options" in body:
+            return error(400, "stream_options is not supported", param="stream_options")
+        return await openai_completions.answer(
+            request, body, model, vendor, openai_failure, delay=chunk_delay
+        )
+
+    app.router.add_post(f"{prefix}/completions", completions)
     app.router.add_post(f"{prefix}/chat/completions", chat)
     app.router.add_post(f"{prefix}/responses", responses)
     app.router.add_get(f"{prefix}/models", list_models)

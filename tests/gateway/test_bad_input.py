@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -19,6 +20,8 @@ import orjson
 import pytest
 
 from gateway.models import ApiKey
+from models_catalog.models import AIModel, Grant
+from providers.models import Provider
 from tests.gateway import upstreams
 
 
@@ -217,14 +220,29 @@ class Cells:
         self.check(label, response, before)
 
 
-@pytest.fixture(params=VENDORS)
-def cells(request, gateway, world) -> Iterator[Cells]:
-    with upstreams.start(request.param) as upstream:
+@contextmanager
+def serving_cells(vendor: str, gateway: Any, world: Any) -> Iterator[Cells]:
+    with upstreams.start(vendor) as upstream:
         upstreams.register(upstream, world.acme)
         _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         headers = {"Authorization": f"Bearer {secret}"}
         with httpx.Client(base_url=gateway.v1, headers=headers, timeout=30) as client:
             yield Cells(client, upstream)
+
+
+@pytest.fixture(params=VENDORS)
+def cells(request, gateway, world) -> Iterator[Cells]:
+    with serving_cells(request.param, gateway, world) as served:
+        yield served
+
+
+@pytest.fixture(params=["openai", "anthropic"])
+def completion_cells(request, gateway, world) -> Iterator[Cells]:
+    """One provider that takes a completions body as sent (OpenAI, whose
+    completion model is an instruct one) and one reached through chat (every
+    translated vendor shares the translation)."""
+    with serving_cells(request.param, gateway, world) as served:
+        yield served
 
 
 def test_no_bad_field_value_answers_5xx_or_leaves_the_envelope(cells, capsys):
@@ -420,3 +438,55 @@ def test_no_bad_responses_or_messages_field_answers_5xx(cells, capsys):
     with capsys.disabled():
         print(f"\n{upstream.vendor}: responses/messages cells, statuses {statuses}")
     assert statuses.get(400, 0) > sum(statuses.values()) // 2
+
+
+COMPLETIONS_PATHS: list[tuple[Any, ...]] = [
+    ("prompt",),
+    ("prompt", 0),
+    ("echo",),
+    ("suffix",),
+    ("logprobs",),
+    ("best_of",),
+    ("max_tokens",),
+    ("n",),
+    ("stop",),
+    ("stream_options",),
+    ("an_unknown_field",),
+]
+# A few values of each kind: the shared fields are fuzzed on the chat route.
+COMPLETIONS_VALUES: list[Any] = [None, True, -1, 1.5, "", [], [None], {}, deep(80)]
+
+
+def test_no_bad_completions_field_answers_5xx_or_leaves_the_envelope(
+    completion_cells, capsys
+):
+    """/v1/completions' own fields (``completion_cells``' two shapes)."""
+    cells = completion_cells
+    upstream = cells.upstream
+    model = upstream.chat_model
+    if upstream.vendor == "openai":
+        model = "gpt-3.5-turbo-instruct"
+        provider = Provider.objects.get(name="openai-fake")
+        row = AIModel.objects.create(
+            provider=provider, organization=provider.organization, model_id=model
+        )
+        Grant.objects.create(model=row, organization=provider.organization)
+    for stream in (False, True):
+        base: dict[str, Any] = {
+            "model": model,
+            "prompt": ["hi"],
+            "max_tokens": 5,
+            "stop": ["\n"],
+            "stream": stream,
+        }
+        if stream:
+            base["stream_options"] = {"include_usage": True}
+        good = cells.client.post("/completions", json=base)
+        assert good.status_code == 200, good.text[:300]
+        for path in COMPLETIONS_PATHS:
+            for value in COMPLETIONS_VALUES:
+                body = with_value(base, path, value)
+                label = f"completions stream={stream} {path}={str(value)[:40]!r}"
+                cells.send(label, "POST", "/completions", json=body)
+    with capsys.disabled():
+        print(f"\n{upstream.vendor}: {cells.count} completions cells, {cells.statuses}")

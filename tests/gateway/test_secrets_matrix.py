@@ -227,6 +227,9 @@ def _gateway_calls(
         # the chat route's error path, covered above).
         responses = {"model": spec.chat_model, "input": "hi", "stream": True}
         calls.append(("responses", responses, True))
+        # Legacy completions: passed through (OpenAI family) or through chat.
+        completions = {"model": spec.chat_model, "prompt": "hi", "stream": True}
+        calls.append(("completions", completions, True))
         if spec.embed_model:
             calls.append(
                 ("embeddings", {"model": spec.embed_model, "input": "hi"}, False)
@@ -236,6 +239,7 @@ def _gateway_calls(
             "embeddings": "/embeddings",
             "messages": "/messages",
             "responses": "/responses",
+            "completions": "/completions",
         }.get(name, "/chat/completions")
         where = f"{label} /v1 {name}"
         try:

@@ -29,6 +29,7 @@ APP = "https://app.example.com"
 # Every route and the methods it serves (OPTIONS is always served too).
 ROUTES = {
     "/v1/chat/completions": ["POST"],
+    "/v1/completions": ["POST"],
     "/v1/embeddings": ["POST"],
     "/v1/responses": ["POST"],
     "/v1/models": ["GET", "HEAD"],

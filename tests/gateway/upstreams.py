@@ -70,6 +70,20 @@ def _spec(vendor: str, **options: Any) -> tuple[Any, dict[str, Any]]:
             "chat_model": "gpt-4o-mini",
             "embed_model": "text-embedding-3-small",
         }
+    if vendor == "vllm":  # a compatible server: it completes any model it serves
+        from tests.fakes import openai as fake
+
+        options.setdefault("models", ("qwen2.5-7b-instruct", "bge-m3-embed"))
+        app = fake.make_app(api_key="vllm-test-key", vendor="vllm", **options)
+        return app, {
+            "provider_type": "vllm",
+            "auth_method": "bearer",
+            "credentials": {"api_key": "vllm-test-key"},
+            "config": {},
+            "path": "/v1",
+            "chat_model": options["models"][0],
+            "embed_model": None,
+        }
     if vendor == "azure":
         from tests.fakes import azure as fake
 

@@ -14,8 +14,10 @@ from providers.drivers.azure.discovery import parse_deployments
 from providers.drivers.azure.errors import azure_error
 from providers.drivers.azure.translate import (
     build_azure_chat_body,
+    build_azure_completions_body,
     build_azure_embeddings_body,
     chat_url,
+    completions_url,
     deployment_for,
     deployments_url,
     embeddings_url,
@@ -34,6 +36,14 @@ class AzureOpenAIDriver(OpenAIDriver):
 
     def embeddings_url(self, model_id: str) -> str:
         return embeddings_url(self.config, model_id)
+
+    def completions_url(self, model_id: str) -> str:
+        return completions_url(self.config, model_id)
+
+    def completions_body(
+        self, request: dict[str, Any], model_id: str, stream: bool
+    ) -> dict[str, Any]:
+        return build_azure_completions_body(self.config, request, model_id, stream)
 
     def responses_url(self, model_id: str) -> str:
         return responses_url(self.config)

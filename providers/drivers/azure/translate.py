@@ -18,11 +18,13 @@ from urllib.parse import quote
 from providers.drivers.config import DriverConfig
 from providers.drivers.errors import DriverError
 from providers.drivers.openai.translate import (
+    ask_stream_usage,
     build_chat_body,
     build_embeddings_body,
     is_reasoning_model,
     use_max_completion_tokens,
 )
+from providers.drivers.passthrough import raw_body
 
 DEFAULT_API_VERSION = "2024-10-21"
 # The deployments listing was removed from newer data-plane versions.
@@ -80,6 +82,10 @@ def embeddings_url(cfg: DriverConfig, model_id: str) -> str:
     return _url(cfg, model_id, "embeddings")
 
 
+def completions_url(cfg: DriverConfig, model_id: str) -> str:
+    return _url(cfg, model_id, "completions")
+
+
 def responses_url(cfg: DriverConfig) -> str:
     """The Responses API lives on the v1 surface only (deployment in ``model``)."""
     return f"{azure_endpoint(cfg.base_url)}/openai/v1/responses"
@@ -116,6 +122,26 @@ def build_azure_chat_body(
             else m
             for m in body["messages"]
         ]
+    return body
+
+
+def build_azure_completions_body(
+    cfg: DriverConfig, request: Mapping[str, Any], model_id: str, stream: bool
+) -> dict[str, Any]:
+    """A legacy Completions body as sent, for the deployment.
+
+    Only the v1 surface takes ``stream_options`` on completions (the classic
+    surface's completions request has no such field): there the gateway asks
+    for the usage chunk, on classic it sends the caller's body as is and a
+    stream without usage is estimated.
+    """
+    body = raw_body(request, model_id, stream)
+    if api_surface(cfg) == "v1":
+        body["model"] = deployment_for(cfg, model_id)
+        if stream:
+            ask_stream_usage(cfg, body, body.pop("stream_options", None))
+    else:
+        body.pop("model", None)
     return body
 
 

@@ -5,6 +5,8 @@ compatible presets subclass it and override URLs, body and error hooks. A
 provider whose ``wire_api`` is ``responses`` is called at ``POST /responses``:
 ``chat`` and ``chat_stream`` translate (``responses_request`` /
 ``responses_response``), ``responses_raw`` passes the client's body through.
+Every provider of the family serves the legacy ``POST /completions`` itself:
+``completions_raw`` passes the client's body through.
 """
 
 from __future__ import annotations
@@ -20,8 +22,15 @@ from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
 from providers.drivers.errors import (
     DriverError,
 )
+from providers.drivers.openai.completions_raw import (
+    CompletionsTracker,
+    RawCompletion,
+    RawCompletionStream,
+    canonical_usage,
+    completion_events,
+)
 from providers.drivers.openai.discovery import parse_models
-from providers.drivers.openai.errors import openai_error
+from providers.drivers.openai.errors import error_from_stream_event, openai_error
 from providers.drivers.openai.response import (
     OpenAIStreamTranslator,
     completion_to_chunks,
@@ -42,7 +51,11 @@ from providers.drivers.openai.responses_response import (
     ResponsesStreamTranslator,
     parse_responses_response,
 )
-from providers.drivers.openai.translate import build_chat_body, build_embeddings_body
+from providers.drivers.openai.translate import (
+    build_chat_body,
+    build_completions_body,
+    build_embeddings_body,
+)
 from providers.drivers.passthrough import raw_body, relay_events, sse_raw_events
 from providers.drivers.registry import vendor_spec
 from providers.drivers.stream import relay, sse_events
@@ -78,6 +91,9 @@ class OpenAIDriver(Driver):
     def responses_url(self, model_id: str) -> str:
         return f"{self.base}/responses"
 
+    def completions_url(self, model_id: str) -> str:
+        return f"{self.base}/completions"
+
     def responses_model(self, model_id: str) -> str:
         """The ``model`` a Responses body names (Azure: the deployment)."""
         return model_id
@@ -92,6 +108,11 @@ class OpenAIDriver(Driver):
 
     def embeddings_body(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         return build_embeddings_body(self.config, request, model_id)
+
+    def completions_body(
+        self, request: dict[str, Any], model_id: str, stream: bool
+    ) -> dict[str, Any]:
+        return build_completions_body(self.config, request, model_id, stream)
 
     def parse_models(self, data: Any) -> list[ModelInfo]:
         return parse_models(data)
@@ -245,6 +266,49 @@ class OpenAIDriver(Driver):
         )
         request_id = response.headers.get("x-request-id")
         return RawResponseStream(events, usage, self.config, self.vendor, request_id)
+
+    # -- the legacy Completions endpoint, passed through --
+
+    def accepts_completions_raw(self, model_id: str) -> bool:
+        return True
+
+    def _completions_request(
+        self, body: dict[str, Any], model_id: str, stream: bool, headers: dict[str, str]
+    ) -> UpstreamRequest:
+        sent = self.completions_body(body, model_id, stream)
+        url = self.completions_url(model_id)
+        return UpstreamRequest("POST", url, headers, json=sent)
+
+    async def send_completions_raw(
+        self, body: dict[str, Any], model_id: str
+    ) -> RawCompletion:
+        req = self._completions_request(body, model_id, False, await self.headers())
+        response = await self.send(req)
+        data = self.read_json(response)
+        if isinstance(data, dict) and data.get("error"):
+            raise error_from_stream_event(data, self.vendor, self.config)
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise DriverError(f"{self.vendor} returned an unexpected completion shape.")
+        return RawCompletion(
+            data,
+            canonical_usage(data.get("usage")),
+            response.headers.get("x-request-id"),
+        )
+
+    async def open_completions_raw(
+        self, body: dict[str, Any], model_id: str
+    ) -> RawCompletionStream:
+        headers = await self.headers("text/event-stream")
+        req = self._completions_request(body, model_id, True, headers)
+        response = await self.open_stream(req)
+        tracker = CompletionsTracker(self.vendor, self.config)
+        events = relay_events(
+            response, completion_events(response, self.vendor), tracker, self.vendor
+        )
+        request_id = response.headers.get("x-request-id")
+        return RawCompletionStream(
+            events, tracker, self.config, self.vendor, request_id
+        )
 
     async def embed(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         req = UpstreamRequest(

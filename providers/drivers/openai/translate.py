@@ -1,7 +1,11 @@
 """OpenAI request translation (pure): the canonical request is OpenAI's own.
 
 Requests pass through (unknown fields kept) with ``model`` replaced by the
-vendor id; reasoning models get ``max_completion_tokens``.
+vendor id; reasoning models get ``max_completion_tokens``. A legacy
+Completions body (``build_completions_body``) passes through as the client
+sent it. Streams ask for usage (``stream_options.include_usage``) unless the
+provider's ``stream_usage`` setting is false: the gateway drops the usage
+chunk again for a caller that did not ask for it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers.drivers.config import DriverConfig
+from providers.drivers.passthrough import raw_body
 
 # Model ids whose API rejects ``max_tokens`` (reasoning models).
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -46,10 +51,28 @@ def build_chat_body(
     options = body.pop("stream_options", None)
     if stream:
         body["stream"] = True
-        if cfg.config.get("stream_usage", True):
-            merged = dict(options) if isinstance(options, dict) else {}
-            merged["include_usage"] = True
-            body["stream_options"] = merged
+        ask_stream_usage(cfg, body, options)
+    return body
+
+
+def ask_stream_usage(cfg: DriverConfig, body: dict[str, Any], options: Any) -> None:
+    """``body`` (a stream) asks for the usage chunk, the caller's options kept;
+    a provider whose ``stream_usage`` is false rejects ``stream_options``: none."""
+    if not cfg.config.get("stream_usage", True):
+        return
+    merged = dict(options) if isinstance(options, dict) else {}
+    merged["include_usage"] = True
+    body["stream_options"] = merged
+
+
+def build_completions_body(
+    cfg: DriverConfig, request: Mapping[str, Any], model_id: str, stream: bool
+) -> dict[str, Any]:
+    """A legacy Completions body as sent, ``model`` replaced; a stream asks
+    for usage (``ask_stream_usage``)."""
+    body = raw_body(request, model_id, stream)
+    if stream:
+        ask_stream_usage(cfg, body, body.pop("stream_options", None))
     return body
 
 
