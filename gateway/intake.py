@@ -25,9 +25,9 @@ GATEWAY_PREFIX = "/v1/"
 def body_limit(path: str) -> int:
     """The most bytes a request body may have on this /v1 route."""
     route = path[len(GATEWAY_PREFIX) :].strip("/")
-    if route in ("chat/completions", "messages", "messages/count_tokens"):
+    if route in ("chat/completions", "messages", "messages/count_tokens", "responses"):
         return int(settings.GATEWAY_MAX_BODY_BYTES)
-    if route in ("embeddings", "completions"):  # text only, no images inline
+    if route in ("embeddings", "completions", "rerank"):  # text only, no images
         return int(settings.GATEWAY_MAX_EMBEDDINGS_BODY_BYTES)
     return int(settings.GATEWAY_MAX_OTHER_BODY_BYTES)
 

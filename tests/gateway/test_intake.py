@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from gateway import state
+from gateway import intake, state
 from gateway.models import ApiKey
 from gateway.state import TTLCache
 from models_catalog.models import AIModel, Grant
@@ -134,6 +134,29 @@ def test_each_route_has_its_own_body_limit(openai_key, gateway, settings):
     too_big = httpx.post(f"{gateway.v1}/embeddings", json=embed, headers=headers)
     assert too_big.status_code == 413
     assert too_big.json()["error"]["code"] == "request_too_large"
+
+
+@pytest.mark.parametrize(
+    ("route", "setting"),
+    [
+        ("chat/completions", "GATEWAY_MAX_BODY_BYTES"),
+        ("messages", "GATEWAY_MAX_BODY_BYTES"),
+        ("messages/count_tokens", "GATEWAY_MAX_BODY_BYTES"),
+        # Input items carry images and files inline, as chat messages do.
+        ("responses", "GATEWAY_MAX_BODY_BYTES"),
+        ("embeddings", "GATEWAY_MAX_EMBEDDINGS_BODY_BYTES"),
+        ("completions", "GATEWAY_MAX_EMBEDDINGS_BODY_BYTES"),
+        # Up to a thousand documents of text.
+        ("rerank", "GATEWAY_MAX_EMBEDDINGS_BODY_BYTES"),
+        ("models", "GATEWAY_MAX_OTHER_BODY_BYTES"),
+        ("responses/resp_1/input_items", "GATEWAY_MAX_OTHER_BODY_BYTES"),
+    ],
+)
+def test_every_route_reads_up_to_the_limit_of_what_it_carries(route, setting, settings):
+    settings.GATEWAY_MAX_BODY_BYTES = 3
+    settings.GATEWAY_MAX_EMBEDDINGS_BODY_BYTES = 2
+    settings.GATEWAY_MAX_OTHER_BODY_BYTES = 1
+    assert intake.body_limit(f"/v1/{route}") == getattr(settings, setting)
 
 
 def test_a_chunked_body_without_content_length_is_parsed(openai_key, gateway):
