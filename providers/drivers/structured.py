@@ -43,11 +43,10 @@ a call is seen, so nothing reaches the client before the check.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from providers.drivers.canonical import (
@@ -164,7 +163,6 @@ class Plan:
     json_tool: str | None = None  # the synthetic tool's name
     forced: set[str] | None = None  # allowed names when a call is emulated-forced
     via_format: bool = False  # the call comes as a JSON call object in content
-    steps: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -461,68 +459,69 @@ def _call_object_schema(tools: list[Any], names: set[str]) -> dict[str, Any]:
 
 def plan(request: Mapping[str, Any], native: Native, vendor: str) -> Plan:
     """The emulation for ``request`` on a vendor that does ``native`` itself."""
-    out = copy.copy(dict(request))
-    result = Plan(out, vendor)
+    out = dict(request)
     if isinstance(out.get("messages"), list):
         out["messages"] = list(out["messages"])
+    result = Plan(out, vendor)
     mode = _json_mode(out)
     forced = _forced_names(out)
-    if mode is not None and forced is not None:
-        # The answer is a tool call: there is no content to shape.
-        if not getattr(native, mode[0]):
+    if mode is not None and not getattr(native, mode[0]):
+        if forced is not None:
+            # The answer is a tool call: there is no content to shape.
             out.pop("response_format", None)
-    elif mode is not None and not getattr(native, mode[0]):
-        kind, schema = mode
-        name = _synthetic_name(out)
-        synthetic = {
-            "type": "function",
-            "function": {
-                "name": name,
-                "description": "Give the final answer: its input is the answer, "
-                "as JSON matching this schema.",
-                "parameters": schema,
-            },
-        }
-        spec = (out.get("response_format") or {}).get("json_schema")
-        if kind == "json_schema" and isinstance(spec, dict) and spec.get("strict"):
-            synthetic["function"]["strict"] = True
-        out.pop("response_format", None)
-        tools = list(out.get("tools") or [])
-        choice = out.get("tool_choice")
-        if tools and choice in (None, "auto"):
-            out["tool_choice"] = "required"
-        elif (
-            tools and isinstance(choice, dict) and choice.get("type") == "allowed_tools"
-        ):
-            spec = choice.get("allowed_tools") or {}
-            allowed = {_tool_name(t) for t in spec.get("tools") or []}
-            tools = [t for t in tools if _tool_name(t) in allowed]
-            out["tool_choice"] = "required"
         else:
-            out["tool_choice"] = {"type": "function", "function": {"name": name}}
-        out["tools"] = [*tools, synthetic]
-        out.pop("parallel_tool_calls", None)
-        result.json_tool = name
-        result.steps.append(f"{kind} via tool")
-        forced = _forced_names(out)
-    if forced is None:
-        return result
-    how, names = forced
+            _json_via_tool(out, result, mode[1])
+            forced = _forced_names(out)
+    if forced is not None:
+        _forced_call(out, result, native, *forced)
+    return result
+
+
+def _json_via_tool(out: dict[str, Any], result: Plan, schema: dict[str, Any]) -> None:
+    """JSON mode → a synthetic tool with the schema, forced (module docstring)."""
+    name = _synthetic_name(out)
+    function: dict[str, Any] = {
+        "name": name,
+        "description": "Give the final answer: its input is the answer, "
+        "as JSON matching this schema.",
+        "parameters": schema,
+    }
+    spec = (out.pop("response_format", None) or {}).get("json_schema")
+    if isinstance(spec, dict) and spec.get("strict"):
+        function["strict"] = True
+    tools = list(out.get("tools") or [])
+    choice = out.get("tool_choice")
+    if tools and choice in (None, "auto"):
+        out["tool_choice"] = "required"
+    elif tools and isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = choice.get("allowed_tools") or {}
+        names = {_tool_name(t) for t in allowed.get("tools") or []}
+        tools = [t for t in tools if _tool_name(t) in names]
+        out["tool_choice"] = "required"
+    else:
+        out["tool_choice"] = {"type": "function", "function": {"name": name}}
+    out["tools"] = [*tools, {"type": "function", "function": function}]
+    out.pop("parallel_tool_calls", None)
+    result.json_tool = name
+
+
+def _forced_call(
+    out: dict[str, Any], result: Plan, native: Native, how: str, names: set[str]
+) -> None:
+    """A forced tool choice the vendor cannot express (module docstring)."""
     if (how == "required" and native.tool_any) or (
         how == "named" and native.tool_named
     ):
-        return result
+        return
     result.forced = names
+    offered = [t for t in out["tools"] if _tool_name(t) in names]
+    out["tools"] = offered
     if native.tool_any:
-        out["tools"] = [t for t in out["tools"] if _tool_name(t) in names]
         out["tool_choice"] = "required"
-        result.steps.append("named via required")
-        return result
+        return
+    out["tool_choice"] = "auto"
     listed = ", ".join(sorted(names))
     if native.json_schema:
-        offered = [t for t in out["tools"] if _tool_name(t) in names]
-        out["tools"] = offered
-        out["tool_choice"] = "auto"
         out["response_format"] = {
             "type": "json_schema",
             "json_schema": {
@@ -536,10 +535,5 @@ def plan(request: Mapping[str, Any], native: Native, vendor: str) -> Plan:
             'object {"name": <tool name>, "arguments": <the tool\'s arguments>}.',
         )
         result.via_format = True
-        result.steps.append("forced via format")
-        return result
-    out["tools"] = [t for t in out["tools"] if _tool_name(t) in names]
-    out["tool_choice"] = "auto"
+        return
     _system(out, f"You must call one of these tools now: {listed}.")
-    result.steps.append("forced via instruction")
-    return result
