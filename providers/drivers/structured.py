@@ -254,12 +254,18 @@ class Plan:
             stages.append(_ForcedStage(self))
         if self.json_tool:
             stages.append(_JsonStage(self))
-        async for item in chunks:
-            batch = [item]
-            for stage in stages:
-                batch = [out for one in batch for out in stage.feed(one)]
-            for out in batch:
-                yield out
+        try:
+            async for item in chunks:
+                batch = [item]
+                for stage in stages:
+                    batch = [out for one in batch for out in stage.feed(one)]
+                for out in batch:
+                    yield out
+        finally:
+            # A 502 raised here must still close the vendor's stream at once.
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
 
 
 # -- stream stages -----------------------------------------------------------------

@@ -343,3 +343,24 @@ def test_streamed_json_mode_without_any_forcing_stacks_both() -> None:
     out = run(p, tool_stream("json_response", ['{"a": 1}'], text="Hm. "))
     assert content_of(out) == '{"a": 1}' and not calls_of(out)
     assert finish_of(out) == "stop"
+
+
+def test_a_streamed_502_closes_the_vendors_stream() -> None:
+    p = plan(request(response_format=JSON_SCHEMA), NO_JSON, "v")
+    closed: list[bool] = []
+
+    async def source() -> AsyncIterator[dict[str, Any]]:
+        try:
+            for item in text_stream("no JSON"):
+                yield item
+            await asyncio.sleep(3600)  # a vendor that would keep the stream open
+        finally:
+            closed.append(True)
+
+    async def go() -> None:
+        async for _ in p.stream(source()):
+            pass
+
+    with pytest.raises(DriverError):
+        asyncio.run(go())
+    assert closed == [True]
