@@ -68,6 +68,7 @@ SETUPS = {
     "anthropic-native": ("anthropic", None),  # claude-sonnet-4-5: output_config
     "anthropic-emulated": ("anthropic", "claude-3-5-haiku-20241022"),
     "bedrock-claude": ("bedrock", None),
+    "bedrock-nova": ("bedrock", bedrock_fake.NOVA_MODEL),
     "bedrock-llama": ("bedrock", bedrock_fake.LLAMA_MODEL),
     "ollama": ("ollama", None),
     "gemini": ("gemini", None),
