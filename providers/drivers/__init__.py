@@ -6,7 +6,10 @@ Shared modules, one concern each: ``config`` (DriverConfig, Timeouts),
 through), ``auth`` (auth headers, OAuth2 token cache), ``images`` (data URLs,
 guarded remote fetch), ``canonical`` (response and chunk builders), ``stream``
 (the one stream loop), ``passthrough`` (Anthropic Messages bodies as sent:
-raw answers, events, usage), ``base`` (the Driver class), ``vendor`` and ``registry``
+raw answers, events, usage), ``structured`` (JSON modes and forced tool choice
+emulated for vendors or models without them: a canonical → canonical rewrite of
+the request and back of the answer; a driver declares ``native_output``),
+``base`` (the Driver class), ``vendor`` and ``registry``
 (what each vendor package declares, collected). Vendor packages (``openai``,
 ``azure``, ``anthropic``, ``bedrock``, ``ollama``, ``gemini``) all have
 ``translate``, ``response``, ``errors``, ``driver`` and ``discovery``, and

@@ -68,6 +68,7 @@ from providers.drivers.openai.completions_raw import (
 )
 from providers.drivers.openai.responses_raw import RawResponse, RawResponseStream
 from providers.drivers.passthrough import RawMessage, RawStream
+from providers.drivers.structured import Native, Plan, plan
 from providers.drivers.vendor import AuthMethod
 
 __all__ = ["Driver", "DriverConfig", "DriverError", "ModelInfo", "UpstreamRequest"]
@@ -284,6 +285,17 @@ class Driver(ABC):
     ) -> RawCompletionStream:
         """``completions_raw``'s streamed call (drivers that accept it)."""
         raise NotImplementedError
+
+    # -- structured output and forced tool choice (``structured.py``) -----------
+
+    def native_output(self, model_id: str) -> Native:
+        """What the vendor does itself for this model: JSON modes, forced tool
+        choice. The rest is emulated (``structured.plan``)."""
+        return Native()
+
+    def structured_plan(self, request: dict[str, Any], model_id: str) -> Plan:
+        """The request rewritten for what the vendor lacks, and the way back."""
+        return plan(request, self.native_output(model_id), self.vendor)
 
     # -- helpers for subclasses -------------------------------------------------
 

@@ -36,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import anthropic_features as features
+from tests.fakes import schemas
 from tests.fakes.anthropic_features import Invalid
 
 VENDOR = "anthropic"
@@ -453,6 +454,14 @@ def validate_body(body: Any) -> list[dict[str, Any]]:
             or set(fmt) - {"type", "schema"}
         ):
             raise Invalid("output_config.format: invalid json_schema format")
+        if fmt is not None:
+            if not structured_outputs(str(body.get("model"))):
+                raise Invalid(
+                    f"'{body.get('model')}' does not support output_config.format."
+                )
+            problem = schemas.check(fmt["schema"])
+            if problem:
+                raise Invalid(f"output_config.format.schema: {problem}")
     _check_tools(body)
     turns = _check_messages(body["messages"])
     features.check_thinking_blocks(turns, thinking)
@@ -469,6 +478,15 @@ def validate_body(body: Any) -> list[dict[str, Any]]:
 
 
 # -- answers ------------------------------------------------------------
+
+
+def structured_outputs(model: str) -> bool:
+    """Claude generations with ``output_config.format``: Opus 4.1, 4.5 and on."""
+    match = re.search(r"claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?!\d)", model)
+    if match is None:
+        return False
+    version = (int(match.group(2)), int(match.group(3) or 0))
+    return version >= (4, 5) or (match.group(1) == "opus" and version >= (4, 1))
 
 
 def _result_text(block: dict[str, Any]) -> str:
@@ -499,15 +517,22 @@ def plan_answer(body: dict[str, Any], turns: list[dict[str, Any]]) -> dict[str, 
     if (body.get("thinking") or {}).get("type") == "enabled":
         thought = f"The user wrote {trigger!r}." if trigger else "A tool answered."
         plan["thinking"] = thought
+    fmt = (body.get("output_config") or {}).get("format")
     if results and not texts:
         plan["text"] = "The tool said: " + "".join(_result_text(b) for b in results)
-    elif tools and choice != "none":
+    elif tools and choice != "none" and "NOCALL" not in trigger:
+        # A forced choice is honoured: the named tool, else the first one.
+        wanted = (body.get("tool_choice") or {}).get("name")
+        tool = next((t for t in tools if t["name"] == wanted), tools[0])
         plan.update(
             kind="tool",
             text="Checking.",
-            tool=tools[0]["name"],
+            tool=tool["name"],
+            input=schemas.tool_input(tool.get("input_schema")),
             stop_reason="tool_use",
         )
+    elif fmt is not None and "NOCALL" not in trigger:
+        plan["text"] = json.dumps(schemas.sample(fmt["schema"]))
     elif trigger == "LENGTH":
         plan.update(text="This answer was cut short by", stop_reason="max_tokens")
     elif trigger in ("BREAK", "STREAM ERROR", "STALL"):
@@ -559,7 +584,7 @@ def _message(app: web.Application, body: dict[str, Any], plan: dict[str, Any]) -
                 "type": "tool_use",
                 "id": plan["tool_id"],
                 "name": plan["tool"],
-                "input": {"city": "Paris"},
+                "input": plan["input"],
             }
         )
     return {
@@ -655,7 +680,9 @@ async def stream_events(
         tool = first + 1
         start = {"type": "content_block_start", "index": tool, "content_block": block}
         await emit(start)
-        for fragment in ("", '{"city": ', '"Paris"}'):
+        arguments = json.dumps(plan["input"])
+        half = len(arguments) // 2
+        for fragment in ("", arguments[:half], arguments[half:]):
             delta = {"type": "input_json_delta", "partial_json": fragment}
             await emit({"type": "content_block_delta", "index": tool, "delta": delta})
         await emit({"type": "content_block_stop", "index": tool})

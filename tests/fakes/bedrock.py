@@ -31,6 +31,8 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from tests.fakes import schemas
+
 ACCESS_KEY = "AKIDFAKEBEDROCK00001"
 SECRET_KEY = "fake/secret+Key0000000000000000000000000"
 REGION = "us-east-1"
@@ -40,7 +42,9 @@ TITAN_EMBED = "amazon.titan-embed-text-v2:0"
 CLAUDE_MODELS = (CHAT_MODEL, f"us.{PROFILE_ONLY_MODEL}")
 # A model that is not Claude: Converse only (no Anthropic body).
 NOVA_MODEL = "amazon.nova-lite-v1:0"
-CONVERSE_MODELS = (*CLAUDE_MODELS, NOVA_MODEL)
+# A family whose Converse has no forcing toolChoice (any / tool).
+LLAMA_MODEL = "meta.llama3-1-70b-instruct-v1:0"
+CONVERSE_MODELS = (*CLAUDE_MODELS, NOVA_MODEL, LLAMA_MODEL)
 COHERE_EMBED = "cohere.embed-english-v3"
 
 CONVERSE_FIELDS = frozenset(
@@ -340,7 +344,7 @@ def _check_block(block: Any, role: str, where: str) -> None:
                 _check_text(part["text"], f"{where}.toolResult.content[{k}]")
 
 
-def validate_converse(body: Any) -> None:
+def validate_converse(body: Any, model_id: str = CHAT_MODEL) -> None:
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
     unknown = set(body) - CONVERSE_FIELDS
@@ -443,6 +447,25 @@ def validate_converse(body: Any) -> None:
             raise invalid(f"Unknown toolChoice member {kind!r}.")
         if kind == "tool" and value.get("name") not in names:
             raise invalid("toolChoice.tool.name must name a tool in toolConfig.tools.")
+        if kind != "auto" and kind not in forcing_choices(model_id):
+            raise invalid(
+                f"This model doesn't support the toolConfig.toolChoice.{kind} "
+                f"field. Remove toolConfig.toolChoice.{kind} and try again."
+            )
+    for k, tool in enumerate(tools):
+        problem = schemas.check(tool["toolSpec"]["inputSchema"]["json"])
+        if problem:
+            raise invalid(f"toolConfig.tools.{k}.toolSpec.inputSchema: {problem}")
+
+
+def forcing_choices(model_id: str) -> tuple[str, ...]:
+    """The toolChoice members beyond ``auto`` a model family takes (AWS
+    ToolChoice: ``tool`` for Claude 3+ and Nova, ``any`` also Mistral Large)."""
+    if "anthropic.claude-" in model_id or "amazon.nova-" in model_id:
+        return ("any", "tool")
+    if "mistral.mistral-large" in model_id:
+        return ("any",)
+    return ()
 
 
 # -- scenario ------------------------------------------------------------------
@@ -481,9 +504,19 @@ def _answer(body: dict[str, Any]) -> tuple[list[str], dict[str, Any] | None, str
     tools = (body.get("toolConfig") or {}).get("tools") or []
     if result is not None:
         return ["The tool said: ", result], None, "end_turn"
-    if tools:
-        name = tools[0]["toolSpec"]["name"]
-        call = {"toolUseId": "tooluse_fake01", "name": name, "input": {"city": "Paris"}}
+    if tools and "NOCALL" not in text:
+        # A forced choice is honoured: the named tool, else the first one.
+        wanted = (body["toolConfig"].get("toolChoice") or {}).get("tool", {})
+        spec = next(
+            (
+                t["toolSpec"]
+                for t in tools
+                if t["toolSpec"]["name"] == wanted.get("name")
+            ),
+            tools[0]["toolSpec"],
+        )
+        arguments = schemas.tool_input(spec["inputSchema"]["json"])
+        call = {"toolUseId": "tooluse_fake01", "name": spec["name"], "input": arguments}
         return ["Checking."], call, "tool_use"
     if "LENGTH" in text:
         return ["Hello from ", "Bedrock: cut"], None, "max_tokens"
@@ -581,7 +614,7 @@ def make_app(
                 "ResourceNotFoundException",
                 "The provided model identifier is invalid.",
             )
-        validate_converse(body)
+        validate_converse(body, model_id)
         text, _ = _last_user(body)
         status = _fail_status(text)
         if status is not None:
@@ -681,7 +714,9 @@ def make_app(
             await response.write(
                 event("contentBlockStart", {"contentBlockIndex": 1, "start": start})
             )
-            for fragment in ('{"city": ', '"Paris"}'):
+            arguments = json.dumps(call["input"])
+            half = len(arguments) // 2
+            for fragment in (arguments[:half], arguments[half:]):
                 await response.write(
                     event(
                         "contentBlockDelta",

@@ -27,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import schemas
+
 API_KEY = "test-gemini-key"
 SIGNATURE = base64.b64encode(b"\x01\xfe\xff signature bytes from the fake").decode()
 MODELS = [
@@ -288,6 +290,14 @@ def _check_schema_objects(schema: Any, path: str) -> None:
 
 
 def check_generate(body: dict[str, Any], require_signatures: bool) -> None:
+    gen = body.get("generationConfig") or {}
+    if "responseJsonSchema" in gen:
+        problem = schemas.check(gen["responseJsonSchema"])
+        if problem or gen.get("responseMimeType") != "application/json":
+            raise Invalid(
+                "* GenerateContentRequest.generation_config.response_json_schema: "
+                f"{problem or 'needs response_mime_type application/json'}"
+            )
     check_fields(body, "GenerateContentRequest")
     contents = body.get("contents")
     if not contents:
@@ -409,9 +419,24 @@ def plan(body: dict[str, Any], model: str) -> dict[str, Any]:
         return {"kind": "fail", "status": int(fail.group(1))}
     slow = re.match(r"^SLOW ([0-9.]+)$", text)
     delay = float(slow.group(1)) if slow else 0.0
-    if tools:
-        call = {"name": tools[0], "args": {"city": "Paris"}}
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    gen = body.get("generationConfig") or {}
+    if tools and calling.get("mode") != "NONE":
+        # ANY with allowedFunctionNames is honoured: the first allowed one.
+        allowed = calling.get("allowedFunctionNames") or tools
+        name = next(n for n in tools if n in allowed)
+        params = next(
+            d.get("parametersJsonSchema") or d.get("parameters")
+            for t in body.get("tools") or []
+            for d in t.get("functionDeclarations") or []
+            if d["name"] == name
+        )
+        call = {"name": name, "args": schemas.tool_input(params)}
         return {"kind": "tool", "text": "Checking.", "call": call, "delay": delay}
+    if gen.get("responseMimeType") == "application/json":
+        schema = gen.get("responseJsonSchema")
+        value = schemas.sample(schema) if schema else {"answer": "Paris"}
+        return {"kind": "text", "text": json.dumps(value), "finish": "STOP"}
     if text in ("BREAK", "STREAM ERROR", "STREAM ERROR RAW"):
         return {"kind": text.lower().replace(" ", "_"), "text": "Partial answer"}
     if text == "LENGTH":

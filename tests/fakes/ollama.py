@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import schemas
+
 VENDOR = "ollama"
 VERSION = "0.12.6"
 
@@ -268,6 +270,8 @@ def make_app(
         fmt = body.get("format")
         if fmt is not None and not (fmt in ("", "json") or isinstance(fmt, dict)):
             raise BadRequest(f"invalid format: {json.dumps(fmt)}")
+        if isinstance(fmt, dict) and schemas.check(fmt):
+            raise BadRequest(f"invalid JSON schema in format: {schemas.check(fmt)}")
         think = body.get("think")
         if think is not None and not (
             isinstance(think, bool) or think in ("low", "medium", "high", "max")
@@ -363,13 +367,22 @@ def make_app(
                     pass
             if user_text.startswith("SLOW "):
                 await asyncio.sleep(float(user_text.split()[1]))
-            if body.get("tools"):
+            fmt = body.get("format")
+            if fmt in ("json",) or isinstance(fmt, dict):
+                # Constrained decoding: the output conforms to the format
+                # (NOCALL: a model that ignores it, as a broken runner would).
+                value = schemas.sample(fmt) if isinstance(fmt, dict) else {"a": 1}
+                text = "I will not." if "NOCALL" in user_text else json.dumps(value)
+                pieces = [text[: len(text) // 2], text[len(text) // 2 :]]
+            elif body.get("tools"):
                 pieces = ["Checking."]
                 call: dict[str, Any] = {
                     "function": {
                         "index": 0,
                         "name": body["tools"][0]["function"]["name"],
-                        "arguments": {"city": "Paris"},
+                        "arguments": schemas.tool_input(
+                            body["tools"][0]["function"].get("parameters")
+                        ),
                     }
                 }
                 if tool_call_ids:

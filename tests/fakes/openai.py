@@ -40,6 +40,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import schemas
+
 CHAT_FIELDS = frozenset(
     {
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature",
@@ -264,7 +266,49 @@ def validate_chat(
                 param="tools[0].function.name",
                 code="missing_required_parameter",
             )
+    problem = check_response_format(body)
+    if problem is not None:
+        return problem
     return validate_messages(body["messages"], roles)
+
+
+def check_response_format(body: dict[str, Any]) -> web.Response | None:
+    """OpenAI's checks of ``response_format`` (json_schema needs a valid schema
+    and a name; json_object needs the word "json" in the messages)."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not spec.get("name"):
+            return error(
+                400,
+                "Missing required parameter: 'response_format.json_schema.name'.",
+                param="response_format.json_schema.name",
+                code="missing_required_parameter",
+            )
+        problem = schemas.check(spec.get("schema"))
+        if problem:
+            return error(
+                400,
+                f"Invalid schema for response_format '{spec['name']}': {problem}",
+                param="response_format",
+                code="invalid_json_schema",
+            )
+    elif kind == "json_object":
+        if "json" not in json.dumps(body.get("messages")).lower():
+            return error(
+                400,
+                "'messages' must contain the word 'json' in some form, to use "
+                "'response_format' of type 'json_object'.",
+                param="messages",
+            )
+    elif kind != "text":
+        return error(
+            400, "Invalid value for 'response_format.type'.", "response_format"
+        )
+    return None
 
 
 @dataclass
@@ -273,6 +317,7 @@ class Reply:
 
     text: str
     tool_name: str | None = None
+    arguments: tuple[str, ...] = TOOL_ARGS
     finish: str = "stop"
     slow: float = 0.0
     brk: bool = False
@@ -293,10 +338,31 @@ def plan_reply(body: dict[str, Any], vendor: str) -> Reply | tuple[int, str]:
     if messages[-1].get("role") == "tool":
         result = text_of(messages[-1].get("content"))
         return Reply(f"The tool said: {result}", slow=slow)
-    if body.get("tools"):
-        return Reply(
-            "Checking.", tool_name=body["tools"][0]["function"]["name"], slow=slow
+    fmt = body.get("response_format") or {}
+    if body.get("tools") and body.get("tool_choice") != "none":
+        # A forced choice is honoured: the named tool, else the first one.
+        wanted = (
+            (body.get("tool_choice") or {})
+            if isinstance(body.get("tool_choice"), dict)
+            else {}
         )
+        name = (wanted.get("function") or {}).get("name")
+        tool = next(
+            (t for t in body["tools"] if t["function"]["name"] == name),
+            body["tools"][0],
+        )["function"]
+        args = json.dumps(schemas.tool_input(tool.get("parameters")))
+        half = len(args) // 2
+        return Reply(
+            "Checking.",
+            tool_name=tool["name"],
+            arguments=(args[:half], args[half:]),
+            slow=slow,
+        )
+    if fmt.get("type") == "json_schema":
+        return Reply(json.dumps(schemas.sample(fmt["json_schema"]["schema"])))
+    if fmt.get("type") == "json_object":
+        return Reply(json.dumps({"answer": "Paris"}))
     if upper == "BREAK":
         return Reply(f"Hello from {vendor}: {text}", brk=True)
     if upper == "STREAM ERROR":
@@ -366,7 +432,10 @@ def completion(reply: Reply, model: str, cached_tokens: int = 0) -> dict[str, An
             {
                 "id": new_call_id(),
                 "type": "function",
-                "function": {"name": reply.tool_name, "arguments": "".join(TOOL_ARGS)},
+                "function": {
+                    "name": reply.tool_name,
+                    "arguments": "".join(reply.arguments),
+                },
             }
         ]
     return {
@@ -409,7 +478,7 @@ def chunk_events(
             "function": {"name": reply.tool_name, "arguments": ""},
         }
         add({"tool_calls": [start]})
-        for fragment in TOOL_ARGS:
+        for fragment in reply.arguments:
             call: dict[str, Any] = {"index": 0, "function": {"arguments": fragment}}
             if "tool_repeat" in quirks:
                 call = {

@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import schemas
 from tests.fakes.openai import REASONING_PREFIXES, TOOL_ARGS, error, split_text
 
 FIELDS = frozenset(
@@ -431,6 +432,9 @@ def plan(body: dict[str, Any], vendor: str, model: str) -> Plan | int:
         if searches:
             out.items.append(_web_search(user))
         text = f"Hello from {vendor}: {user}"
+        fmt = (body.get("text") or {}).get("format") or {}
+        if fmt.get("type") == "json_schema":  # the answer follows the schema
+            text = json.dumps(schemas.sample(fmt.get("schema")))
         if upper == "LENGTH":
             text, out.incomplete = f"Hello from {vendor}: cut", True
         out.brk = upper == "BREAK"

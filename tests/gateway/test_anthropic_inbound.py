@@ -195,8 +195,8 @@ def test_streamed_tool_use_arrives_intact_and_round_trips(vendor):
         model=upstream.chat_model,
         max_tokens=100,
         tools=[TOOL],
-        # Ollama cannot force a tool call: it refuses "any" (tested below).
-        tool_choice={"type": "auto" if upstream.vendor == "ollama" else "any"},
+        # Forced everywhere (Ollama by the emulation: providers/drivers/structured).
+        tool_choice={"type": "any"},
         messages=[{"role": "user", "content": "weather?"}],
     ) as stream:
         events = list(stream)
@@ -352,12 +352,19 @@ def test_bad_requests_are_400s_naming_the_field(gateway, on_openai):
     assert upstream.requests == []
 
 
-def test_a_vendor_that_cannot_force_a_tool_refuses_any(gateway, world):
+def test_a_forced_tool_on_a_vendor_that_cannot_force_one_is_emulated(gateway, world):
     with serving("ollama", gateway, world) as (upstream, sdk):
-        with pytest.raises(anthropic.BadRequestError) as refused:
-            ask(sdk, upstream, "weather?", tools=[TOOL], tool_choice={"type": "any"})
-        assert "tool_choice" in refused.value.body["error"]["message"]
-        assert upstream.requests == []
+        answer = ask(
+            sdk, upstream, "weather?", tools=[TOOL], tool_choice={"type": "any"}
+        )
+        (use,) = [b for b in answer.content if b.type == "tool_use"]
+        assert use.name == "get_weather" and answer.stop_reason == "tool_use"
+        assert "format" in sent_upstream(upstream)
+        # A model that ignores the constraint: a 502 naming the failure.
+        with pytest.raises(anthropic.APIStatusError) as failed:
+            ask(sdk, upstream, "NOCALL", tools=[TOOL], tool_choice={"type": "any"})
+        assert failed.value.status_code == 502
+        assert "did not comply" in failed.value.body["error"]["message"]
 
 
 def test_a_bad_key_is_an_authentication_error(gateway, on_openai):

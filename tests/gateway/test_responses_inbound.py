@@ -214,18 +214,13 @@ def test_structured_output_reaches_the_vendor(vendor):
         "additionalProperties": False,
     }
     fmt = {"type": "json_schema", "name": "reply", "schema": schema, "strict": True}
-    if upstream.vendor.startswith("bedrock"):
-        # Converse has no structured output: refused, not answered as plain text.
-        with pytest.raises(openai.BadRequestError, match="response_format"):
-            sdk.responses.create(
-                model=upstream.chat_model, input="json please", text={"format": fmt}
-            )
-        return
+    # Native where the vendor has it; Converse by the forced-tool emulation.
     answer = sdk.responses.create(
         model=upstream.chat_model, input="json please", text={"format": fmt}
     )
     assert answer.text.format.type == "json_schema"
     assert "answer_field" in sent_upstream(upstream)
+    assert set(json.loads(answer.output_text)) == {"answer_field"}
 
 
 def test_upstream_errors_are_the_sdks_exceptions(vendor):

@@ -21,8 +21,18 @@ Policies this module applies (PROTOCOLS.md 2.1-2.4):
 - History with ``tool_use``/``tool_result`` blocks but no ``tools``: a no-op
   placeholder tool is declared and ``tool_choice`` is ``none`` (Anthropic rejects
   tool blocks without tool definitions; the model cannot call the placeholder).
-- ``response_format`` ``json_schema`` → ``output_config.format``; ``json_object``
-  has no native switch, so an instruction is appended to ``system``.
+- ``response_format`` ``json_schema`` → ``output_config.format`` on models with
+  structured outputs (``translate.has_structured_outputs``: Claude Opus 4.1 and
+  every 4.5 model or later, by model id). Elsewhere, and for ``json_object``
+  (no native switch; Anthropic's format needs a closed schema), the emulation
+  of ``providers/drivers/structured.py``: a tool whose ``input_schema`` is the
+  requested schema (``json_object``: a permissive object), forced with
+  ``tool_choice`` ``tool``; its input is returned as the message content,
+  ``finish_reason`` ``stop``. With the caller's own tools (``auto``), the
+  synthetic tool is added beside them and ``tool_choice`` becomes ``any``: a
+  call to a real tool stays a ``tool_calls`` entry. Forcing a tool is native
+  (``any`` / ``tool``); note Anthropic refuses a forced tool with extended
+  thinking, so a JSON mode with ``reasoning_effort`` answers that 400.
 - Shape-changing parameters Anthropic cannot honour (``n>1``, ``logprobs``,
   ``top_logprobs``, audio output, legacy ``functions``, non-function tools) → 400.
   Sampling-only or OpenAI-only ones (``seed``, penalties, ``logit_bias``,

@@ -14,7 +14,10 @@ from providers.drivers.anthropic.discovery import (
 from providers.drivers.anthropic.errors import VENDOR, error_from_anthropic
 from providers.drivers.anthropic.raw import count_request, input_tokens, raw_request
 from providers.drivers.anthropic.response import StreamTranslator, parse_message
-from providers.drivers.anthropic.translate import build_chat_request
+from providers.drivers.anthropic.translate import (
+    build_chat_request,
+    has_structured_outputs,
+)
 from providers.drivers.anthropic.urls import models_url, request_headers
 from providers.drivers.base import Driver
 from providers.drivers.config import ModelInfo, UpstreamRequest
@@ -28,6 +31,7 @@ from providers.drivers.passthrough import (
     sse_raw_events,
 )
 from providers.drivers.stream import relay, sse_events
+from providers.drivers.structured import Native
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +39,27 @@ log = logging.getLogger(__name__)
 class AnthropicDriver(Driver):
     vendor = VENDOR
 
+    def native_output(self, model_id: str) -> Native:
+        """Forced tools always; json_schema where the model has structured
+        outputs; json_object never (a forced tool emulates it)."""
+        return Native(json_object=False, json_schema=has_structured_outputs(model_id))
+
     async def chat(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
+        plan = self.structured_plan(request, model_id)
         req = build_chat_request(
-            self.config, request, model_id, False, await self.auth()
+            self.config, plan.request, model_id, False, await self.auth()
         )
         response = await self.send(req)
-        return parse_message(self.read_json(response), model_id)
+        return plan.answer(parse_message(self.read_json(response), model_id))
 
     async def chat_stream(
+        self, request: dict[str, Any], model_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        plan = self.structured_plan(request, model_id)
+        async for chunk in plan.stream(self._stream(plan.request, model_id)):
+            yield chunk
+
+    async def _stream(
         self, request: dict[str, Any], model_id: str
     ) -> AsyncIterator[dict[str, Any]]:
         req = build_chat_request(

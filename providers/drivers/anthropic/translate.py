@@ -6,6 +6,7 @@ themselves are translated by ``messages``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,9 +21,21 @@ DEFAULT_MAX_TOKENS = 4096
 MAX_TEMPERATURE = 1.0
 
 
-JSON_OBJECT_INSTRUCTION = (
-    "Respond only with a single valid JSON object, without any other text."
+# Claude generations with structured outputs (``output_config.format``):
+# Opus 4.1, and every 4.5 model or later (Sonnet 4.5, Haiku 4.5, Opus 4.5…).
+_CLAUDE_VERSION_RE = re.compile(
+    r"claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?!\d)"
 )
+
+
+def has_structured_outputs(model_id: str) -> bool:
+    """Whether the Claude model takes ``output_config.format`` (json_schema)."""
+    match = _CLAUDE_VERSION_RE.search(model_id)
+    if match is None:
+        return False
+    family, major, minor = match.group(1), int(match.group(2)), match.group(3)
+    version = (major, int(minor or 0))
+    return version >= (4, 5) or (family == "opus" and version >= (4, 1))
 
 
 NOOP_TOOL: dict[str, Any] = {
@@ -196,9 +209,7 @@ def build_messages_body(
     response_format = request.get("response_format")
     if response_format is not None:
         output_format = _output_format(response_format)
-        if output_format == "json_object":
-            system.append({"type": "text", "text": JSON_OBJECT_INSTRUCTION})
-        elif output_format is not None:
+        if output_format is not None:
             body["output_config"] = {"format": output_format}
     if system:
         body["system"] = system
@@ -243,12 +254,13 @@ def build_messages_body(
     return body
 
 
-def _output_format(response_format: Any) -> dict[str, Any] | str | None:
+def _output_format(response_format: Any) -> dict[str, Any] | None:
+    """``output_config.format`` for a json_schema request; json_object (and
+    json_schema on models without structured outputs) never get here: the
+    driver emulates them (``structured.py``)."""
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if kind == "text":
         return None
-    if kind == "json_object":
-        return "json_object"
     if kind == "json_schema":
         spec = response_format.get("json_schema")
         schema = spec.get("schema") if isinstance(spec, dict) else None
@@ -259,7 +271,7 @@ def _output_format(response_format: Any) -> dict[str, Any] | str | None:
             )
         return {"type": "json_schema", "schema": schema}
     raise invalid_request(
-        "response_format type must be text, json_object or json_schema.",
+        "response_format type must be text or json_schema here.",
         "response_format.type",
     )
 

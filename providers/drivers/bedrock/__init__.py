@@ -18,8 +18,21 @@ Translation choices (documented policy, tested):
 - Tool-call history without usable tools (no ``tools``, or ``tool_choice:
   "none"``, which Converse cannot express) is flattened to plain text, so the
   model cannot call anything and Bedrock does not demand a ``toolConfig``.
+- ``response_format`` json modes (Converse has none) are emulated
+  (``providers/drivers/structured.py``): a forced tool whose input schema is
+  the requested schema (``json_object``: a permissive object), its input
+  returned as the message content with ``finish_reason`` ``stop``; the caller's
+  own tools stay callable beside it (``tool_choice`` becomes ``required`` over
+  both; a call to a real tool stays a ``tool_calls`` entry).
+- Forced ``tool_choice`` by model family (AWS ToolChoice reference,
+  ``translate.forced_tool_choice``): Claude 3 and later and Nova take
+  ``toolChoice`` ``any`` and ``tool``; Mistral Large ``any`` only (a named
+  choice is sent as ``any`` over that tool alone); other families (Llama,
+  Titan, Cohere, AI21…) get the chosen tools with ``auto`` and an instruction,
+  and an answer without a call to one of them is a 502 naming Bedrock's
+  failure to comply (streamed text is held back until the call shows).
 - ``temperature`` above 1 (Bedrock's maximum) is refused; ``n > 1``,
-  ``logprobs``, ``response_format`` json modes, audio/file parts → 400;
+  ``logprobs``, audio/file parts → 400;
   ``seed``, penalties, ``user``, ``parallel_tool_calls`` are dropped.
 - Image URLs (http/https) are fetched through the guarded client
   (``Driver.fetch_images``: ``image_max_bytes``, ``image_fetch_timeout``) and

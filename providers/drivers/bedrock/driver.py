@@ -40,7 +40,11 @@ from providers.drivers.bedrock.signing import (
     model_url,
     sign_request,
 )
-from providers.drivers.bedrock.translate import converse_request, inline_images
+from providers.drivers.bedrock.translate import (
+    converse_request,
+    forced_tool_choice,
+    inline_images,
+)
 from providers.drivers.config import ModelInfo
 from providers.drivers.errors import DriverError, malformed_stream
 from providers.drivers.images import image_refs
@@ -53,6 +57,7 @@ from providers.drivers.passthrough import (
     relay_events,
 )
 from providers.drivers.stream import relay
+from providers.drivers.structured import Native
 
 log = logging.getLogger(__name__)
 # One embeddings request may fan out to one call per text: never all at once.
@@ -137,16 +142,34 @@ class BedrockDriver(Driver):
         refs = image_refs(request)
         return inline_images(refs, await self.fetch_images(refs))
 
+    def native_output(self, model_id: str) -> Native:
+        """Converse has no JSON modes (a forced tool emulates them); forcing a
+        tool is per model family (``translate.forced_tool_choice``)."""
+        any_tool, named = forced_tool_choice(model_id)
+        return Native(
+            json_object=False, json_schema=False, tool_any=any_tool, tool_named=named
+        )
+
     async def chat(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
-        images = await self._images(request)
-        req = converse_request(self.config, request, model_id, False, images)
+        plan = self.structured_plan(request, model_id)
+        images = await self._images(plan.request)
+        req = converse_request(self.config, plan.request, model_id, False, images)
         response = await self.send(req)
         data = self.read_json(response)
-        return parse_converse_response(
-            data, model_id, response.headers.get("x-amzn-requestid")
+        return plan.answer(
+            parse_converse_response(
+                data, model_id, response.headers.get("x-amzn-requestid")
+            )
         )
 
     async def chat_stream(
+        self, request: dict[str, Any], model_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        plan = self.structured_plan(request, model_id)
+        async for chunk in plan.stream(self._stream(plan.request, model_id)):
+            yield chunk
+
+    async def _stream(
         self, request: dict[str, Any], model_id: str
     ) -> AsyncIterator[dict[str, Any]]:
         images = await self._images(request)

@@ -265,6 +265,22 @@ def _assistant_blocks(
     return blocks
 
 
+# Converse's toolChoice ``any`` / ``tool`` exist only for some families (AWS
+# ToolChoice reference): Claude 3 and later and Nova take both, Mistral Large
+# ``any`` only. Others get the emulation (``structured.py``).
+_FORCE_BOTH_RE = re.compile(
+    r"(?:^|[/.])(?:anthropic\.claude-(?!v2|instant)|amazon\.nova-)"
+)
+_FORCE_ANY_RE = re.compile(r"(?:^|[/.])mistral\.mistral-large")
+
+
+def forced_tool_choice(model_id: str) -> tuple[bool, bool]:
+    """(toolChoice ``any`` supported, toolChoice ``tool`` supported) for a model."""
+    if _FORCE_BOTH_RE.search(model_id):
+        return True, True
+    return bool(_FORCE_ANY_RE.search(model_id)), False
+
+
 def build_tool_config(request: Mapping[str, Any]) -> dict[str, Any] | None:
     """``toolConfig`` for the request, or None when Bedrock should see no tools."""
     tools = request.get("tools") or []
@@ -360,8 +376,9 @@ def build_converse_body(
         None,
         "text",
     ):
+        # The driver emulates JSON modes before translating (structured.py).
         raise invalid_request(
-            "response_format json modes are not supported for Bedrock providers.",
+            "Converse has no response_format; JSON modes are emulated.",
             "response_format",
         )
     messages = request.get("messages")

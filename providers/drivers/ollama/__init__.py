@@ -7,11 +7,19 @@ Decisions (PROTOCOLS.md 2.4 applied to Ollama):
 
 - ``stream`` is always sent explicitly: Ollama streams by default.
 - ``tool_choice``: ``"auto"`` (or absent) sends the tools; ``"none"`` omits them;
-  ``allowed_tools`` in ``auto`` mode sends only the allowed tools. ``"required"``, a
-  named function, and ``allowed_tools`` in ``required`` mode cannot be honoured
-  (Ollama has no forcing switch) and answer 400 ``param="tool_choice"``, unless the
-  provider config sets ``"tool_choice_fallback": "auto"``, which degrades them to
-  ``auto`` (named/allowed choices then send only the chosen tools).
+  ``allowed_tools`` in ``auto`` mode sends only the allowed tools. Ollama has no
+  forcing switch, so ``"required"``, a named function and ``allowed_tools`` in
+  ``required`` mode are emulated (``providers/drivers/structured.py``): the
+  chosen tools are sent with ``format`` set to a call-object schema (``anyOf``
+  over ``{"name": const, "arguments": <parameters>}``) and an instruction, and
+  the call is synthesized from the output (a real ``tool_calls`` answer to a
+  chosen tool is taken as is); output that does not parse or names no offered
+  tool is a 502 naming Ollama's failure to comply. An admin who prefers the old
+  downgrade sets provider config ``"tool_choice_fallback": "auto"``: forced
+  choices then become ``auto`` (named/allowed choices send only the chosen
+  tools), and no emulation runs.
+- ``response_format``: native: ``json_object`` → ``format: "json"``,
+  ``json_schema`` → ``format: <schema>``.
 - ``n > 1`` and ``logprobs: true`` answer 400 (shape-changing, not supported here).
 - ``seed``, penalties, ``temperature``, ``top_p``, ``stop`` go to ``options``;
   ``user``, ``logit_bias``, ``parallel_tool_calls``, ``metadata``, ``store`` and

@@ -26,6 +26,7 @@ from providers.drivers.ollama.translate import (
 )
 from providers.drivers.ollama.urls import api_url
 from providers.drivers.stream import json_lines, relay
+from providers.drivers.structured import Native
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,27 @@ class OllamaDriver(Driver):
             self.config, request, model_id, stream, await self.auth(), fetched
         )
 
+    def native_output(self, model_id: str) -> Native:
+        """JSON modes natively (``format``); forcing a tool only by the
+        admin's ``tool_choice_fallback: auto`` (a downgrade they chose), else
+        emulated through ``format`` (``structured.py``)."""
+        lenient = self.config.config.get("tool_choice_fallback") == "auto"
+        return Native(tool_any=lenient, tool_named=lenient)
+
     async def chat(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
-        req = await self._chat_request(request, model_id, stream=False)
+        plan = self.structured_plan(request, model_id)
+        req = await self._chat_request(plan.request, model_id, stream=False)
         response = await self.send(req)
-        return parse_chat_response(self.read_json(response), model_id)
+        return plan.answer(parse_chat_response(self.read_json(response), model_id))
 
     async def chat_stream(
+        self, request: dict[str, Any], model_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        plan = self.structured_plan(request, model_id)
+        async for chunk in plan.stream(self._stream(plan.request, model_id)):
+            yield chunk
+
+    async def _stream(
         self, request: dict[str, Any], model_id: str
     ) -> AsyncIterator[dict[str, Any]]:
         req = await self._chat_request(request, model_id, stream=True)

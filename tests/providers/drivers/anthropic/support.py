@@ -30,8 +30,10 @@ CFG = DriverConfig(
 )
 
 
-def body_for(request: dict[str, Any], cfg: DriverConfig = CFG) -> dict[str, Any]:
-    body = build_messages_body(cfg, request, "claude-test", False)
+def body_for(
+    request: dict[str, Any], cfg: DriverConfig = CFG, model: str = "claude-test"
+) -> dict[str, Any]:
+    body = build_messages_body(cfg, request, model, False)
     fake.validate_body(body)  # everything we build must pass the strict fake
     return body
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from providers.drivers.anthropic.discovery import parse_models
 from providers.drivers.anthropic.response import (
     map_usage,
     parse_message,
 )
-from providers.drivers.anthropic.translate import (
-    JSON_OBJECT_INSTRUCTION,
-)
+from providers.drivers.anthropic.translate import has_structured_outputs
+from providers.drivers.errors import DriverError
 from tests.providers.drivers.anthropic.support import (
     body_for,
     conversation_with_tools,
@@ -86,19 +87,17 @@ def test_response_format() -> None:
                 "type": "json_schema",
                 "json_schema": {"name": "x", "schema": schema, "strict": True},
             },
-        }
+        },
+        model="claude-sonnet-4-5-20250929",
     )
     assert body["output_config"] == {
         "format": {"type": "json_schema", "schema": schema}
     }
-    body = body_for(
-        {
-            "messages": [{"role": "system", "content": "S"}, user("hi")],
-            "response_format": {"type": "json_object"},
-        }
-    )
-    assert body["system"] == [text("S"), text(JSON_OBJECT_INSTRUCTION)]
-    assert "output_config" not in body
+    # json_object never reaches translation: the driver emulates it first
+    # (providers/drivers/structured.py), so translation alone refuses it.
+    with pytest.raises(DriverError) as refused:
+        body_for({"messages": [user("hi")], "response_format": {"type": "json_object"}})
+    assert refused.value.status == 400
     body = body_for({"messages": [user("hi")], "response_format": {"type": "text"}})
     assert "output_config" not in body and "system" not in body
 
@@ -207,3 +206,23 @@ def test_parse_models_pagination_fields() -> None:
     ]
     assert after == "claude-a"
     assert parse_models({"data": [], "has_more": False, "last_id": None}) == ([], None)
+
+
+def test_structured_outputs_by_claude_generation() -> None:
+    for model in (
+        "claude-sonnet-4-5-20250929",
+        "claude-haiku-4-5-20251001",
+        "claude-opus-4-1-20250805",
+        "claude-opus-4-5",
+        "claude-sonnet-5-0",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ):
+        assert has_structured_outputs(model), model
+    for model in (
+        "claude-3-5-haiku-20241022",
+        "claude-3-7-sonnet-latest",
+        "claude-sonnet-4-20250514",
+        "claude-opus-4-20250514",
+        "claude-haiku-4-1",
+    ):
+        assert not has_structured_outputs(model), model

@@ -7,6 +7,7 @@ from typing import Any
 
 from providers.drivers.bedrock.translate import (
     build_converse_body,
+    forced_tool_choice,
 )
 from tests.providers.drivers.bedrock.support import PNG, TIME, WEATHER, body_of, config
 from tests.providers.drivers.vectors import user
@@ -143,3 +144,22 @@ def test_it_translates_tools_and_tool_choice_variants() -> None:
         "tool": {"name": "get_time"}
     }
     assert "toolConfig" not in body_of({**request, "tool_choice": "none"})
+
+
+def test_forcing_tool_choice_exists_only_for_some_model_families() -> None:
+    for model in (
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet",
+        "amazon.nova-lite-v1:0",
+        "eu.amazon.nova-pro-v1:0",
+    ):
+        assert forced_tool_choice(model) == (True, True), model
+    assert forced_tool_choice("mistral.mistral-large-2407-v1:0") == (True, False)
+    for model in (
+        "meta.llama3-1-70b-instruct-v1:0",
+        "anthropic.claude-v2:1",
+        "cohere.command-r-plus-v1:0",
+        "amazon.titan-text-express-v1",
+    ):
+        assert forced_tool_choice(model) == (False, False), model
