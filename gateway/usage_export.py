@@ -54,6 +54,7 @@ HEADER = [
     # Added later: at the end, so existing consumers keep their column positions.
     "cache_read_tokens",
     "cache_creation_tokens",
+    "search_units",
 ]
 # The columns read per row; the user's and key's names are blanked for a row
 # of another organization (see the module docstring).
@@ -78,6 +79,7 @@ _COLUMNS = [
     "error_type",
     "cache_read_tokens",
     "cache_creation_tokens",
+    "search_units",
 ]
 
 

@@ -11,7 +11,9 @@ raw answers, events, usage), ``base`` (the Driver class), ``vendor`` and ``regis
 ``azure``, ``anthropic``, ``bedrock``, ``ollama``, ``gemini``) all have
 ``translate``, ``response``, ``errors``, ``driver`` and ``discovery``, and
 declare their provider types in ``__init__.py``; the OpenAI-compatible presets
-are declared in ``openai/presets.py`` on the OpenAI driver.
+are declared in ``openai/presets.py`` on the OpenAI driver, and ``cohere``
+(its Compatibility API) subclasses it. ``rerank`` holds the canonical rerank
+shapes.
 
 Public surface: ``get_driver(config, client)`` returns the driver instance for a
 ``DriverConfig``; ``driver_class(provider_type)`` the class; the error types and
