@@ -33,10 +33,10 @@ Canonical outputs:
 
 The credential boundary: every subclass's ``chat``, ``chat_stream`` (the
 iteration included), ``embed``, ``rerank``, ``list_models`` and
-``health_check`` (and the base's ``messages_raw`` and ``responses_raw``; their streams contain their own
-iteration) are wrapped when the class is defined (``Driver.__init_subclass__``,
-see ``boundary.py``), so every error leaving a driver is scrubbed of its
-config's credentials.
+``health_check`` (and the base's ``messages_raw`` and ``responses_raw``; their
+streams contain their own iteration) are wrapped when the class is defined
+(``Driver.__init_subclass__``, see ``boundary.py``), so every error leaving a
+driver is scrubbed of its config's credentials.
 """
 
 from __future__ import annotations
