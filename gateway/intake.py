@@ -27,7 +27,7 @@ def body_limit(path: str) -> int:
     route = path[len(GATEWAY_PREFIX) :].strip("/")
     if route in ("chat/completions", "messages", "messages/count_tokens"):
         return int(settings.GATEWAY_MAX_BODY_BYTES)
-    if route in ("embeddings", "rerank"):  # many texts in one body
+    if route in ("embeddings", "rerank", "v2/rerank"):  # many texts in one body
         return int(settings.GATEWAY_MAX_EMBEDDINGS_BODY_BYTES)
     return int(settings.GATEWAY_MAX_OTHER_BODY_BYTES)
 
