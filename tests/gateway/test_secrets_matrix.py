@@ -68,8 +68,6 @@ def shape(vendor: str) -> Shape:
     key = f"sk-SECRET-{_tag(vendor)}"
     if vendor == "openai":
         return Shape("openai", "openai", "bearer", {"api_key": key}, path="/v1")
-    if vendor == "groq":
-        return Shape("openai", "groq", "bearer", {"api_key": key}, path="/openai/v1")
     if vendor == "azure_openai":
         return Shape(
             "openai",
