@@ -216,7 +216,6 @@ class ProviderForm(forms.ModelForm[Provider]):
             ("jina", "Jina / vLLM / Cohere v1 (POST {endpoint}/rerank)"),
             ("tei", "Text Embeddings Inference (POST /rerank at the server root)"),
             ("voyage", "Voyage (POST {endpoint}/rerank, top_k)"),
-            ("cohere", "Cohere v2 (POST /v2/rerank)"),
         ],
         help_text="How the gateway calls this provider's rerank models "
         "(/v1/rerank). The compatible presets default to the Jina / vLLM shape.",

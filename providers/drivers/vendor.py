@@ -46,9 +46,9 @@ WIRE_APIS = ("chat_completions", "responses")
 #: ``rerank_api``; each type's spec names its default): ``jina`` (vLLM, Jina,
 #: Together and other Cohere-v1-style servers: ``POST {base}/rerank``), ``tei``
 #: (Hugging Face text-embeddings-inference: ``POST /rerank`` at the server's
-#: root), ``voyage`` (``POST {base}/rerank`` with ``top_k``, answers in
-#: ``data``) and ``cohere`` (Cohere's ``POST /v2/rerank`` at the API's root).
-RERANK_APIS = ("jina", "tei", "voyage", "cohere")
+#: root) and ``voyage`` (``POST {base}/rerank`` with ``top_k``, answers in
+#: ``data``). The Cohere type has its own (``drivers/cohere/``).
+RERANK_APIS = ("jina", "tei", "voyage")
 
 #: ``check(config)`` → the problems with a vendor's provider config (messages).
 ConfigCheck = Callable[[Mapping[str, Any]], list[str]]

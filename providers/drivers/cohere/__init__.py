@@ -2,10 +2,11 @@
 
 Chat and embeddings go to the Compatibility API
 (``https://api.cohere.ai/compatibility/v1``) on the OpenAI driver as it is;
-rerank goes to ``POST /v2/rerank`` at the API's root (``openai/rerank.py``,
-dialect ``cohere``: billed search units recorded); discovery and the health
-check read ``GET /v1/models``, whose ``endpoints`` say each model's type
-(``discovery``). Bearer auth everywhere. ``driver``: ``CohereDriver``.
+rerank goes to ``POST /v2/rerank`` at the API's root (``translate``,
+``response``: billed search units recorded); discovery and the health check
+read ``GET /v1/models``, whose ``endpoints`` say each model's type
+(``discovery``); ``errors`` reads both APIs' error bodies. Bearer auth
+everywhere. ``driver``: ``CohereDriver``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ VENDORS = [
         default_endpoint="https://api.cohere.ai/compatibility/v1",
         default_auth=AuthMethod.BEARER,
         openai_family=True,
-        rerank_api="cohere",
         help="Cohere: an API key from dashboard.cohere.com, sent as a Bearer "
         "token. Leave the endpoint empty for Cohere's OpenAI-compatible API "
         "(https://api.cohere.ai/compatibility/v1); rerank calls go to its "

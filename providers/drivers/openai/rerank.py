@@ -1,8 +1,9 @@
 """Rerank on OpenAI-type servers, one dialect per ``rerank_api`` (pure).
 
 The dialect is provider config ``rerank_api``, else the type's default
-(``VendorSpec.rerank_api``; ``jina`` for the compatible presets, ``cohere`` for
-Cohere). Each dialect has a URL rule, a body builder and an answer reader:
+(``VendorSpec.rerank_api``: ``jina`` for the compatible presets; OpenAI and
+Azure have none). The Cohere type has its own (``cohere/``). Each dialect has a
+URL rule, a body builder and an answer reader:
 
 - ``jina``: vLLM (``/rerank``, ``/v1/rerank``), Jina, Together, Cohere v1 and
   other servers of that shape: ``POST {base}/rerank`` with ``{model, query,
@@ -14,9 +15,6 @@ Cohere). Each dialect has a URL rule, a body builder and an answer reader:
 - ``voyage``: ``POST {base}/rerank`` with ``{model, query, documents, top_k,
   return_documents: false}`` → ``{data: [{index, relevance_score}], usage:
   {total_tokens}}``.
-- ``cohere``: Cohere's v2 ``POST {root}/v2/rerank`` (the base URL without its
-  ``/compatibility/v1``) with ``{model, query, documents, top_n}`` →
-  ``{id, results, meta: {billed_units: {search_units}}}``.
 
 The documents are always sent as plain texts: the gateway keeps the caller's
 objects and attaches them to the answer itself.
@@ -53,8 +51,6 @@ def rerank_url(cfg: DriverConfig, dialect: str) -> str:
     base = cfg.base_url.rstrip("/")
     if dialect == "tei":
         return f"{_strip(base, '/v1')}/rerank"
-    if dialect == "cohere":
-        return f"{_strip(base, '/compatibility/v1')}/v2/rerank"
     return f"{base}/rerank"
 
 
@@ -78,8 +74,7 @@ def rerank_body(
         return body
     if top_n is not None:
         body["top_n"] = top_n
-    if dialect == "jina":
-        body["return_documents"] = False
+    body["return_documents"] = False
     return body
 
 
@@ -93,9 +88,4 @@ def parse_rerank(dialect: str, data: Any, count: int, vendor: str) -> dict[str, 
         results = rerank_result(data.get("data"), count, vendor)
         return rerank_answer(results, total_tokens=tokens_of(data.get("usage")))
     results = rerank_result(data.get("results"), count, vendor)
-    if dialect == "cohere":
-        meta = data.get("meta")
-        billed = meta.get("billed_units") if isinstance(meta, dict) else None
-        units = billed.get("search_units") if isinstance(billed, dict) else 0
-        return rerank_answer(results, search_units=units)
     return rerank_answer(results, total_tokens=tokens_of(data.get("usage")))

@@ -9,6 +9,8 @@ import pytest
 from gateway.usage import cost
 from providers import catalog
 from providers.drivers.bedrock import rerank as bedrock
+from providers.drivers.cohere import response as cohere_response
+from providers.drivers.cohere import translate as cohere_translate
 from providers.drivers.cohere.discovery import parse_models
 from providers.drivers.config import DriverConfig
 from providers.drivers.errors import DriverError
@@ -39,19 +41,17 @@ def config(provider_type: str, base: str, **settings: str) -> DriverConfig:
             "voyage",
             "https://t/v1/rerank",
         ),
-        (
-            "cohere",
-            "https://api.cohere.ai/compatibility/v1",
-            {},
-            "cohere",
-            "https://api.cohere.ai/v2/rerank",
-        ),
     ],
 )
 def test_dialect_and_url(provider_type, base, extra, dialect, url):
     cfg = config(provider_type, base, **extra)
     assert rerank.rerank_api(cfg) == dialect
     assert rerank.rerank_url(cfg, dialect) == url
+
+
+def test_cohere_reranks_on_its_own_api_root():
+    base = "https://api.cohere.ai/compatibility/v1"
+    assert cohere_translate.rerank_url(base) == "https://api.cohere.ai/v2/rerank"
 
 
 def test_types_without_rerank_refuse_with_a_400():
@@ -81,7 +81,7 @@ def test_bodies_per_dialect():
         "documents": ["a", "b", "c"],
         "return_documents": False,
     }
-    assert rerank.rerank_body("cohere", REQUEST, "m") == {
+    assert cohere_translate.rerank_body(REQUEST, "m") == {
         "model": "m",
         "query": "q",
         "documents": ["a", "b", "c"],
@@ -102,11 +102,8 @@ def test_answers_per_dialect():
         "voyage", {"data": rows, "usage": {"total_tokens": 7}}, 3, "v"
     )
     assert voyage["usage"]["total_tokens"] == 7
-    cohere = rerank.parse_rerank(
-        "cohere",
-        {"results": rows, "meta": {"billed_units": {"search_units": 1}}},
-        3,
-        "v",
+    cohere = cohere_response.parse_rerank(
+        {"results": rows, "meta": {"billed_units": {"search_units": 1}}}, 3
     )
     assert cohere["usage"] == {"search_units": 1, "total_tokens": 0}
 
