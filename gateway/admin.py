@@ -259,6 +259,7 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
         "cache_read_tokens",
         "cache_creation_tokens",
         "output_tokens",
+        "search_units",
         "usage_estimated",
         "cost",
         "latency_ms",
@@ -436,6 +437,7 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
             for count, what in (
                 (obj.cache_read_tokens, "cache read"),
                 (obj.cache_creation_tokens, "cache write"),
+                (obj.search_units, "search units"),
             )
             if count
         ]

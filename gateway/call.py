@@ -5,7 +5,9 @@ points here and answers with what comes back:
 
 - ``chat(call)``: a whole chat completion (a dict in OpenAI's shape);
 - ``chat_stream(call)``: the server-sent events of a streamed one;
-- ``embeddings(call)``: an embeddings answer.
+- ``embeddings(call)``: an embeddings answer;
+- ``rerank(call, request)``: a rerank-type model's scores (``gateway.rerank``
+  builds the request and the caller's answer).
 
 Their parts (``send_chat``/``answered``, ``open_chat_stream``/``relayed``)
 serve the other inbound protocols too (Anthropic's Messages API, OpenAI's
@@ -216,6 +218,7 @@ class Call:
         """
         usage_data = usage_data or {}
         tokens_in = int(usage_data.get("prompt_tokens") or 0)
+        searches = int(usage_data.get("search_units") or 0)
         tokens_out = int(usage_data.get("completion_tokens") or 0)
         cache_read, cache_write = usage.cache_tokens(usage_data, tokens_in)
         key = self.key
@@ -236,6 +239,7 @@ class Call:
             output_tokens=tokens_out,
             cache_read_tokens=cache_read,
             cache_creation_tokens=cache_write,
+            search_units=searches,
             cost=usage.cost(
                 tokens_in,
                 tokens_out,
@@ -245,6 +249,8 @@ class Call:
                 cache_write_tokens=cache_write,
                 cache_read_price=candidate.cache_read_cost,
                 cache_write_price=candidate.cache_write_cost,
+                search_units=searches,
+                search_price=candidate.search_cost,
             )
             if candidate
             else 0,
@@ -465,4 +471,28 @@ async def embeddings(call: Call) -> dict[str, Any]:
     candidate, answer = await call.first_success(candidates, attempt, upstream_calls)
     answer["model"] = call.name
     call.record(candidate, 200, usage_data=answer.get("usage"))
+    return answer
+
+
+async def rerank(call: Call, request: dict[str, Any]) -> dict[str, Any]:
+    """A rerank model's canonical answer to ``request`` (``drivers/rerank.py``),
+    recorded: the tokens as input tokens, the search units as billed."""
+    candidates = await call.resolve("rerank")
+
+    async def attempt(candidate: Candidate) -> dict[str, Any]:
+        driver = driver_for(candidate)
+        async with asyncio.timeout(total_timeout(candidate)):
+            return await driver.rerank(request, candidate.model_id)
+
+    candidate, answer = await call.first_success(candidates, attempt)
+    used = answer["usage"]
+    call.record(
+        candidate,
+        200,
+        usage_data={
+            "prompt_tokens": used["total_tokens"],
+            "search_units": used["search_units"],
+        },
+        estimated=bool(answer.get("usage_estimated")),
+    )
     return answer

@@ -27,7 +27,7 @@ def body_limit(path: str) -> int:
     route = path[len(GATEWAY_PREFIX) :].strip("/")
     if route in ("chat/completions", "messages", "messages/count_tokens", "responses"):
         return int(settings.GATEWAY_MAX_BODY_BYTES)
-    if route in ("embeddings", "completions", "rerank"):  # text only, no images
+    if route in ("embeddings", "completions", "rerank", "v2/rerank"):  # texts only
         return int(settings.GATEWAY_MAX_EMBEDDINGS_BODY_BYTES)
     return int(settings.GATEWAY_MAX_OTHER_BODY_BYTES)
 

@@ -1,7 +1,8 @@
 """An admin's "Test" of one model: one tiny request through the gateway's call path.
 
-``test_model(model, user)`` sends "Say OK" to a chat model (or embeds "test"
-with an embedding model) exactly as ``/v1`` would: ``gateway.call`` resolves
+``test_model(model, user)`` sends "Say OK" to a chat model (embeds "test" with
+an embedding model, ranks two sentences with a rerank model) exactly as ``/v1``
+would: ``gateway.call`` resolves
 the model's pinned name (``<provider>/<model id>``) through the one visibility
 rule, admits it against the model's and provider's limits, calls the driver and
 records usage with the source ``admin_test``. The call is pinned to the tested
@@ -37,6 +38,8 @@ from providers.health import scrubbed
 
 PROMPT = "Say OK"
 EMBED_INPUT = "test"
+RERANK_QUERY = "What is the capital of France?"
+RERANK_DOCUMENTS = ["The ocean is deep.", "Paris is the capital of France."]
 # Room for a short answer; reasoning models may spend some of it thinking.
 MAX_TOKENS = 32
 ANSWER_CHARS = 300
@@ -93,8 +96,19 @@ def _answer_text(answer: dict[str, Any]) -> str:
 async def _run(key: KeyInfo, model: AIModel, name: str) -> dict[str, Any]:
     await state().refresh()
     source = UsageRecord.Source.ADMIN_TEST
+    if model.model_type == AIModel.ModelType.RERANK:
+        body: dict[str, Any] = {
+            "model": name,
+            "query": RERANK_QUERY,
+            "documents": RERANK_DOCUMENTS,
+        }
+        request = {"query": RERANK_QUERY, "documents": RERANK_DOCUMENTS, "top_n": None}
+        return await call_path.rerank(
+            call_path.Call(key, "rerank", body, source=source, model_pk=model.pk),
+            request,
+        )
     if model.model_type == AIModel.ModelType.EMBEDDING:
-        body: dict[str, Any] = {"model": name, "input": EMBED_INPUT}
+        body = {"model": name, "input": EMBED_INPUT}
         return await call_path.embeddings(
             call_path.Call(key, "embeddings", body, source=source, model_pk=model.pk)
         )
@@ -110,8 +124,6 @@ async def _run(key: KeyInfo, model: AIModel, name: str) -> dict[str, Any]:
 
 def unavailable_reason(model: AIModel) -> str:
     """Why the gateway would not route to the model now ("" when it would)."""
-    if model.model_type == AIModel.ModelType.RERANK:
-        return "Rerank models cannot be tested here yet."
     if model.status != AIModel.Status.ACTIVE:
         return (
             "The model is inactive: activate it first (the gateway serves only "
@@ -149,7 +161,14 @@ def test_model(model: AIModel, user: User) -> TestResult:
             status=err.status,
         )
     usage = answer.get("usage") or {}
-    if model.model_type == AIModel.ModelType.EMBEDDING:
+    if model.model_type == AIModel.ModelType.RERANK:
+        best = max(answer["results"], key=lambda r: r["relevance_score"])
+        text = (
+            f"ranked {len(answer['results'])} documents; the best: "
+            f"{RERANK_DOCUMENTS[best['index']]!r} ({best['relevance_score']:.3f})"
+        )
+        usage = {"prompt_tokens": answer["usage"]["total_tokens"]}
+    elif model.model_type == AIModel.ModelType.EMBEDDING:
         data = answer.get("data") or [{}]
         vector = data[0].get("embedding") or []
         text = f"an embedding of {len(vector)} dimensions"

@@ -204,6 +204,12 @@ class UsageRecord(models.Model):
         db_default=0,
         help_text="Input tokens written to the vendor's prompt cache.",
     )
+    search_units = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Rerank calls: the search units the vendor billed (or the "
+        "gateway counted by the vendor's billing rule, then marked estimated).",
+    )
     cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     ttfb_ms = models.PositiveIntegerField(null=True, blank=True)

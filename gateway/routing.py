@@ -35,6 +35,8 @@ class Candidate:
     # None: the model has no cache price, so cached tokens bill as input.
     cache_read_cost: Decimal | None
     cache_write_cost: Decimal | None
+    # Per thousand search units (rerank); None: searches are not priced.
+    search_cost: Decimal | None
     model_rpm: int | None
     provider_rpm: int | None
     driver_config: DriverConfig | None
@@ -85,6 +87,7 @@ def candidates_for(principal: Principal, name: str) -> list[Candidate]:
                     output_cost=model.output_cost_per_million,
                     cache_read_cost=model.cache_read_cost_per_million,
                     cache_write_cost=model.cache_write_cost_per_million,
+                    search_cost=model.cost_per_thousand_searches,
                     model_rpm=model.requests_per_minute,
                     provider_rpm=provider.requests_per_minute,
                     driver_config=driver_config,

@@ -16,6 +16,7 @@ from gateway.views import (
     EmbeddingsView,
     MessagesView,
     ModelsView,
+    RerankView,
     ResponseInputItemsView,
     ResponsesView,
     ResponseView,
@@ -31,6 +32,9 @@ urlpatterns = [
     ),
     path("responses", ResponsesView.as_view(), name="responses"),
     path("embeddings", EmbeddingsView.as_view(), name="embeddings"),
+    path("rerank", RerankView.as_view(), name="rerank"),
+    # Cohere's SDKs post to {base_url}/v2/rerank: base_url=<gateway>/v1 works.
+    path("v2/rerank", RerankView.as_view(), name="rerank-cohere-v2"),
     path("models", ModelsView.as_view(), name="models"),
     path("models/<path:model>", ModelsView.as_view(), name="model-detail"),
     path("responses/<str:response_id>", ResponseView.as_view(), name="response-detail"),

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 FLUSH_SIZE = 500
 MILLION = Decimal(1_000_000)
+THOUSAND = Decimal(1_000)
 
 _buffer: list[dict[str, Any]] = []
 _journal = Journal(settings.USAGE_JOURNAL_DIR)
@@ -62,13 +63,17 @@ def cost(
     cache_write_tokens: int = 0,
     cache_read_price: Decimal | None = None,
     cache_write_price: Decimal | None = None,
+    search_units: int = 0,
+    search_price: Decimal | None = None,
 ) -> Decimal:
     """A call's cost in USD from its token counts and per-million prices.
 
     ``input_tokens`` counts every prompt token; the cache reads and writes
     among them are billed at their own prices, or at the input price when the
-    model has none (``None``). Counts a vendor got wrong (more cached tokens
-    than prompt tokens, negatives) are clamped, so a cost is never negative.
+    model has none (``None``). A rerank call's ``search_units`` bill at
+    ``search_price`` per thousand (nothing when the model has none). Counts a
+    vendor got wrong (more cached tokens than prompt tokens, negatives) are
+    clamped, so a cost is never negative.
     """
     input_tokens, output_tokens = max(input_tokens, 0), max(output_tokens, 0)
     read, write = cache_parts(input_tokens, cache_read_tokens, cache_write_tokens)
@@ -78,8 +83,10 @@ def cost(
         + read * (input_price if cache_read_price is None else cache_read_price)
         + write * (input_price if cache_write_price is None else cache_write_price)
         + output_tokens * output_price
-    )
-    return total / MILLION
+    ) / MILLION
+    if search_price is not None and search_units > 0:
+        total += search_units * search_price / THOUSAND
+    return total
 
 
 def cache_parts(input_tokens: int, read: int, write: int) -> tuple[int, int]:

@@ -55,6 +55,7 @@ HEADER = [
     "cache_read_tokens",
     "cache_creation_tokens",
     "request_id",
+    "search_units",
 ]
 # The columns read per row; the user's and key's names are blanked for a row
 # of another organization (see the module docstring).
@@ -80,6 +81,7 @@ _COLUMNS = [
     "cache_read_tokens",
     "cache_creation_tokens",
     "request_id",
+    "search_units",
 ]
 
 

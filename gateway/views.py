@@ -40,6 +40,7 @@ from gateway import (
     cors,
     errors,
     messages,
+    rerank,
     response_store,
     responses_api,
 )
@@ -278,6 +279,20 @@ class EmbeddingsView(GatewayView):
         validate_embeddings(body)
         call = call_path.Call(self.key, "embeddings", body, started=started)
         return _json(await call_path.embeddings(call))
+
+
+class RerankView(GatewayView):
+    """``POST /v1/rerank``: Cohere's / Jina's rerank shape (``gateway.rerank``)."""
+
+    http_method_names = ["post", "options"]
+
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        started = time.monotonic()
+        body = json_body(request)
+        parsed = rerank.parse(body)
+        call = call_path.Call(self.key, "rerank", body, started=started)
+        reranked = await call_path.rerank(call, parsed.canonical(body["query"]))
+        return _json(rerank.answer(call.name, parsed, reranked))
 
 
 class ModelsView(GatewayView):

@@ -98,6 +98,7 @@ class AIModelForm(forms.ModelForm[AIModel]):
             "output_cost_per_million",
             "cache_read_cost_per_million",
             "cache_write_cost_per_million",
+            "cost_per_thousand_searches",
             "context_window",
             "requests_per_minute",
         ]
@@ -364,6 +365,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
             "output_cost_per_million",
             "cache_read_cost_per_million",
             "cache_write_cost_per_million",
+            "cost_per_thousand_searches",
             "price_source",
             "context_window",
             "requests_per_minute",

@@ -86,6 +86,16 @@ class AIModel(EncryptedFieldsMixin, models.Model):
         help_text="Price of prompt tokens written to the vendor's prompt cache. "
         "Empty: not priced, billed at the input price.",
     )
+    cost_per_thousand_searches = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Rerank models: the price of 1,000 search units (Cohere: one "
+        "query with up to 100 documents; Bedrock bills alike). Empty: searches "
+        "are not priced (reported tokens still bill at the input price).",
+    )
     price_source = models.CharField(
         max_length=16,
         choices=PriceSource.choices,
@@ -125,6 +135,10 @@ class AIModel(EncryptedFieldsMixin, models.Model):
                 condition=models.Q(cache_read_cost_per_million__gte=0)
                 & models.Q(cache_write_cost_per_million__gte=0),
                 name="model_cache_costs_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cost_per_thousand_searches__gte=0),
+                name="model_search_cost_not_negative",
             ),
         ]
         indexes = [

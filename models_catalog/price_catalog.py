@@ -4,10 +4,11 @@
 prices (USD per million tokens) and context windows of well-known models, with
 the date of the figures and the vendors' price pages they come from. An entry
 may also price prompt-cache reads and writes (``cache_read``, ``cache_write``);
-without them cached tokens bill at the input price. A newer file is loaded
-with ``manage.py refresh_model_catalog --file PATH``, which stores it in the
-database (``CatalogRelease``) so every process and replica uses it; the newest
-of the bundled file and the stored releases wins.
+without them cached tokens bill at the input price. A rerank model's entry may
+price its searches (``per_thousand_searches``, USD per 1,000 search units).
+A newer file is loaded with ``manage.py refresh_model_catalog --file PATH``,
+which stores it in the database (``CatalogRelease``) so every process and
+replica uses it; the newest of the bundled file and the stored releases wins.
 
 ``load(raw)`` validates a catalog (``CatalogError`` names what is wrong);
 ``current()`` is the catalog in force; ``Catalog.lookup(provider_type,
@@ -60,6 +61,8 @@ class Entry:
     # prompt tokens bill at the input price.
     cache_read_cost: Decimal | None = None
     cache_write_cost: Decimal | None = None
+    # Rerank models: USD per 1,000 search units (None: searches not priced).
+    search_cost: Decimal | None = None
 
 
 @dataclass
@@ -147,7 +150,14 @@ def _price(value: Any, where: str) -> Decimal:
 def _entry(raw: Any, where: str) -> Entry:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}: expected an object with input and output.")
-    known = {"input", "output", "cache_read", "cache_write", "context_window"}
+    known = {
+        "input",
+        "output",
+        "cache_read",
+        "cache_write",
+        "per_thousand_searches",
+        "context_window",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise CatalogError(f"{where}: unknown field {unknown[0]!r}.")
@@ -163,14 +173,15 @@ def _entry(raw: Any, where: str) -> Entry:
         raise CatalogError(f"{where}: context_window must be a positive integer.")
     cache = {
         name: _price(raw[name], f"{where}.{name}") if name in raw else None
-        for name in ("cache_read", "cache_write")  # optional: null bills as input
-    }
+        for name in ("cache_read", "cache_write", "per_thousand_searches")
+    }  # optional: an unpriced cache bills as input, unpriced searches as 0
     return Entry(
         _price(raw["input"], f"{where}.input"),
         _price(raw["output"], f"{where}.output"),
         window,
         cache_read_cost=cache["cache_read"],
         cache_write_cost=cache["cache_write"],
+        search_cost=cache["per_thousand_searches"],
     )
 
 
@@ -287,6 +298,7 @@ def follows_catalog(model: AIModel) -> bool:
         and not model.output_cost_per_million
         and model.cache_read_cost_per_million is None
         and model.cache_write_cost_per_million is None
+        and model.cost_per_thousand_searches is None
     )
 
 
@@ -311,6 +323,7 @@ def apply_prices(
             "output_cost_per_million": entry.output_cost,
             "cache_read_cost_per_million": entry.cache_read_cost,
             "cache_write_cost_per_million": entry.cache_write_cost,
+            "cost_per_thousand_searches": entry.search_cost,
             "price_source": AIModel.PriceSource.CATALOG,
         }
         if any(getattr(model, name) != value for name, value in new.items()):

@@ -170,6 +170,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
                         "api_version",
                         "deployments",
                         "wire_api",
+                        "rerank_api",
                         "status",
                         "priority",
                         self.instance_wide_field(request),

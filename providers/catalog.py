@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from providers.drivers.registry import vendor_specs
 from providers.drivers.vendor import (
     AUTH_METHOD_CHOICES,
+    RERANK_APIS,
     WIRE_APIS,
     AuthMethod,
     VendorSpec,
@@ -31,6 +32,7 @@ class ProviderType:
     BEDROCK = "bedrock"
     OLLAMA = "ollama"
     GEMINI = "gemini"
+    COHERE = "cohere"
     OPENAI_COMPATIBLE = "openai_compatible"
     OPENROUTER = "openrouter"
     GROQ = "groq"
@@ -234,6 +236,15 @@ def validate(
             f"{wire_api!r} is not a wire API: use 'chat_completions' or 'responses'.",
         )
 
+    rerank = config.get("rerank_api")
+    if rerank not in (None, "") and "rerank_api" not in spec.settings:
+        add("provider_config", f"{spec.label} providers have no 'rerank_api'.")
+    elif rerank not in (None, "") and rerank not in RERANK_APIS:
+        add(
+            "provider_config",
+            f"{rerank!r} is not a rerank API: use one of {', '.join(RERANK_APIS)}.",
+        )
+
     for name in config.get("extra_headers") or {}:
         problem = header_name_problem(str(name))
         if problem:
@@ -251,7 +262,7 @@ def header_name_problem(name: str) -> str:
 
 
 # Provider config keys that say where requests (and so credentials) go.
-DESTINATION_CONFIG_KEYS = ("token_url", "control_endpoint")
+DESTINATION_CONFIG_KEYS = ("token_url", "control_endpoint", "agent_endpoint")
 
 
 def destinations(

@@ -61,6 +61,7 @@ CONFIG_TEXT_FIELDS = (
     "client_id",
     "scope",
     "wire_api",
+    "rerank_api",
 )
 # ``base_url`` is read from old rows (shown as the endpoint), never written.
 CONFIG_KNOWN_KEYS = (*CONFIG_TEXT_FIELDS, "deployments", "base_url")
@@ -206,6 +207,18 @@ class ProviderForm(forms.ModelForm[Provider]):
         "newer API (OpenAI, Azure's v1 surface and servers that implement it): "
         "calls to /v1/responses then pass through as sent (built-in tools, "
         "reasoning items kept) and chat calls are translated to it.",
+    )
+    rerank_api = forms.ChoiceField(
+        label="Rerank API",
+        required=False,
+        choices=[
+            ("", "The type's default"),
+            ("jina", "Jina / vLLM / Cohere v1 (POST {endpoint}/rerank)"),
+            ("tei", "Text Embeddings Inference (POST /rerank at the server root)"),
+            ("voyage", "Voyage (POST {endpoint}/rerank, top_k)"),
+        ],
+        help_text="How the gateway calls this provider's rerank models "
+        "(/v1/rerank). The compatible presets default to the Jina / vLLM shape.",
     )
     deployments = JSONObjectField(
         required=False,

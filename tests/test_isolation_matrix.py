@@ -547,6 +547,8 @@ def _v1_calls(
         "POST /v1/embeddings",
         http.post("/v1/embeddings", json={"model": name, "input": "x"}, headers=auth),
     )
+    rerank = {"model": name, "query": "q", "documents": ["d"]}
+    yield "POST /v1/rerank", http.post("/v1/rerank", json=rerank, headers=auth)
     # Anthropic's Messages API, as its SDKs call it (x-api-key, anthropic-version).
     anthropic = {"x-api-key": secret, "anthropic-version": "2023-06-01"}
     yield (

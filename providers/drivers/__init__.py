@@ -14,7 +14,9 @@ the request and back of the answer; a driver declares ``native_output``),
 ``azure``, ``anthropic``, ``bedrock``, ``ollama``, ``gemini``) all have
 ``translate``, ``response``, ``errors``, ``driver`` and ``discovery``, and
 declare their provider types in ``__init__.py``; the OpenAI-compatible presets
-are declared in ``openai/presets.py`` on the OpenAI driver.
+are declared in ``openai/presets.py`` on the OpenAI driver, and ``cohere``
+(its Compatibility API) subclasses it. ``rerank`` holds the canonical rerank
+shapes.
 
 Public surface: ``get_driver(config, client)`` returns the driver instance for a
 ``DriverConfig``; ``driver_class(provider_type)`` the class; the error types and

@@ -17,6 +17,8 @@ Canonical outputs:
   ``finish_reason``, then (always, when the vendor reports usage) one chunk with
   ``choices: []`` and ``usage``. The gateway decides whether the caller gets it.
 - ``embed()`` returns the OpenAI embeddings list dict.
+- ``rerank()`` (vendors with a rerank API) takes and returns the canonical
+  rerank shapes of ``rerank.py``; others refuse it with a 400.
 - Errors are raised as ``DriverError`` carrying the gateway's answer (status,
   type, code) per PROTOCOLS.md 1.9; messages never contain credentials.
 - ``messages_raw()`` (vendors that speak Anthropic Messages natively, where
@@ -35,8 +37,9 @@ Canonical outputs:
   (``openai/completions_raw.py``). Others refuse it with a 400.
 
 The credential boundary: every subclass's ``chat``, ``chat_stream`` (the
-iteration included), ``embed``, ``list_models`` and ``health_check`` (and the
-base's ``messages_raw``, ``responses_raw`` and ``completions_raw``; their
+iteration included), ``embed``, ``rerank``, ``list_models`` and
+``health_check`` (and the base's ``messages_raw``, ``responses_raw`` and
+``completions_raw``; their
 streams contain their own iteration) are wrapped when the class is defined
 (``Driver.__init_subclass__``, see ``boundary.py``), so every error leaving a
 driver is scrubbed of its config's credentials.
@@ -114,6 +117,12 @@ class Driver(ABC):
     async def embed(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         raise invalid_request(
             f"{self.vendor} providers do not serve embeddings here.", "model"
+        )
+
+    async def rerank(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
+        """Scores for the canonical rerank ``request`` (``drivers/rerank.py``)."""
+        raise invalid_request(
+            f"{self.vendor} providers do not serve rerank here.", "model"
         )
 
     @abstractmethod
@@ -382,6 +391,7 @@ def _guard_base_methods() -> None:
     # The base class's own implementations sit behind the boundary too.
     for name in (
         "embed",
+        "rerank",
         "health_check",
         "messages_raw",
         "responses_raw",

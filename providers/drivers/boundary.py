@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The driver methods every error leaves through: the credential boundary.
-BOUNDARY_METHODS = ("chat", "chat_stream", "embed", "list_models", "health_check")
+BOUNDARY_METHODS = (
+    "chat",
+    "chat_stream",
+    "embed",
+    "rerank",
+    "list_models",
+    "health_check",
+)
 
 
 def contain(exc: Exception, cfg: DriverConfig, vendor: str) -> DriverError:

@@ -28,6 +28,7 @@ PACKAGES = (
     "bedrock",
     "ollama",
     "gemini",
+    "cohere",
     "openai.presets",
 )
 

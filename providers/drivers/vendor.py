@@ -42,6 +42,14 @@ AUTH_METHOD_CHOICES = [
 #: ``wire_api``, the first the default), for types whose ``settings`` have it.
 WIRE_APIS = ("chat_completions", "responses")
 
+#: The rerank dialects an OpenAI-type provider may speak (provider config
+#: ``rerank_api``; each type's spec names its default): ``jina`` (vLLM, Jina,
+#: Together and other Cohere-v1-style servers: ``POST {base}/rerank``), ``tei``
+#: (Hugging Face text-embeddings-inference: ``POST /rerank`` at the server's
+#: root) and ``voyage`` (``POST {base}/rerank`` with ``top_k``, answers in
+#: ``data``). The Cohere type has its own (``drivers/cohere/``).
+RERANK_APIS = ("jina", "tei", "voyage")
+
 #: ``check(config)`` → the problems with a vendor's provider config (messages).
 ConfigCheck = Callable[[Mapping[str, Any]], list[str]]
 
@@ -78,3 +86,6 @@ class VendorSpec:
     settings: tuple[str, ...] = ()
     #: Form field → placeholder (the vendor's default or an example value).
     placeholders: Mapping[str, str] = field(default_factory=dict)
+    #: The rerank dialect when provider config ``rerank_api`` is unset (types
+    #: whose ``settings`` have ``rerank_api``; ``RERANK_APIS``).
+    rerank_api: str = ""

@@ -4,6 +4,9 @@ Routes: ``POST /model/{modelId}/converse``, ``/converse-stream`` (real binary
 event-stream frames with CRCs), ``/invoke`` (Titan v2 and Cohere embeddings;
 for the Claude ids, with ``/invoke-with-response-stream``, the native
 Anthropic body: ``bedrock_anthropic``),
+``POST /rerank`` (Bedrock Agent Runtime's Rerank API, validated against its
+service model: one TEXT query, 1-1000 INLINE TEXT sources, a foundation-model
+ARN of a rerank model, numberOfResults 1-1000),
 ``GET /foundation-models`` and ``GET /inference-profiles`` (paginated), shaped as
 botocore's service models say. The signature is recomputed here from what
 actually arrived (raw path, query, signed header values, body) with an
@@ -46,6 +49,10 @@ NOVA_MODEL = "amazon.nova-lite-v1:0"
 LLAMA_MODEL = "meta.llama3-1-70b-instruct-v1:0"
 CONVERSE_MODELS = (*CLAUDE_MODELS, NOVA_MODEL, LLAMA_MODEL)
 COHERE_EMBED = "cohere.embed-english-v3"
+RERANK_MODELS = ("amazon.rerank-v1:0", "cohere.rerank-v3-5:0")
+RERANK_ARN = re.compile(
+    r"^arn:aws:bedrock:([a-z0-9-]+)::foundation-model/([a-z0-9.:-]+)$"
+)
 
 CONVERSE_FIELDS = frozenset(
     {
@@ -282,6 +289,93 @@ def verify_sigv4(
     expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
         raise Reject(403, "InvalidSignatureException", SIG_MISMATCH)
+
+
+def _only(obj: Any, allowed: set[str], required: set[str], where: str) -> None:
+    if not isinstance(obj, dict):
+        raise invalid(f"{where} must be an object.")
+    if set(obj) - allowed:
+        raise invalid(f"Unknown field(s) in {where}: {sorted(set(obj) - allowed)}")
+    if required - set(obj):
+        raise invalid(f"{where} is missing {sorted(required - set(obj))}.")
+
+
+def _rerank_text(obj: Any, where: str) -> None:
+    _only(obj, {"text"}, {"text"}, where)
+    if not isinstance(obj["text"], str) or not 1 <= len(obj["text"]) <= 32000:
+        raise invalid(f"{where}.text must have length between 1 and 32000.")
+
+
+def validate_rerank(body: Any, region: str) -> None:
+    """The Rerank request as botocore's bedrock-agent-runtime model has it."""
+    _only(
+        body,
+        {"queries", "sources", "rerankingConfiguration", "nextToken"},
+        {"queries", "sources", "rerankingConfiguration"},
+        "request",
+    )
+    queries = body["queries"]
+    if not isinstance(queries, list) or len(queries) != 1:
+        raise invalid("queries must have exactly 1 member.")
+    _only(queries[0], {"type", "textQuery"}, {"type", "textQuery"}, "queries[0]")
+    if queries[0]["type"] != "TEXT":
+        raise invalid("queries[0].type must be TEXT.")
+    _rerank_text(queries[0]["textQuery"], "queries[0].textQuery")
+    sources = body["sources"]
+    if not isinstance(sources, list) or not 1 <= len(sources) <= 1000:
+        raise invalid("sources must have between 1 and 1000 members.")
+    for j, source in enumerate(sources):
+        where = f"sources[{j}]"
+        _only(
+            source,
+            {"type", "inlineDocumentSource"},
+            {"type", "inlineDocumentSource"},
+            where,
+        )
+        if source["type"] != "INLINE":
+            raise invalid(f"{where}.type must be INLINE.")
+        doc = source["inlineDocumentSource"]
+        _only(doc, {"type", "textDocument", "jsonDocument"}, {"type"}, where)
+        if doc["type"] != "TEXT" or "textDocument" not in doc:
+            raise invalid(f"{where}: a TEXT document needs textDocument.")
+        _rerank_text(doc["textDocument"], f"{where}.textDocument")
+    config = body["rerankingConfiguration"]
+    _only(
+        config,
+        {"type", "bedrockRerankingConfiguration"},
+        {"type", "bedrockRerankingConfiguration"},
+        "rerankingConfiguration",
+    )
+    if config["type"] != "BEDROCK_RERANKING_MODEL":
+        raise invalid("rerankingConfiguration.type must be BEDROCK_RERANKING_MODEL.")
+    bedrock = config["bedrockRerankingConfiguration"]
+    _only(
+        bedrock,
+        {"modelConfiguration", "numberOfResults"},
+        {"modelConfiguration"},
+        "bedrockRerankingConfiguration",
+    )
+    number = bedrock.get("numberOfResults")
+    if number is not None and (
+        not isinstance(number, int)
+        or isinstance(number, bool)
+        or not 1 <= number <= 1000
+    ):
+        raise invalid("numberOfResults must be between 1 and 1000.")
+    model = bedrock["modelConfiguration"]
+    _only(
+        model,
+        {"modelArn", "additionalModelRequestFields"},
+        {"modelArn"},
+        "modelConfiguration",
+    )
+    match = RERANK_ARN.match(str(model["modelArn"]))
+    if not match:
+        raise invalid("modelArn is not a valid ARN.")
+    if match.group(1) != region or match.group(2) not in RERANK_MODELS:
+        raise Reject(
+            404, "ResourceNotFoundException", "The specified model was not found."
+        )
 
 
 # -- Converse validation -------------------------------------------------------
@@ -856,6 +950,32 @@ def make_app(
             data["nextToken"] = str(start + size)
         return web.json_response(data)
 
+    async def rerank(request: web.Request) -> web.Response:
+        body = await request.json()
+        validate_rerank(body, region)
+        query = body["queries"][0]["textQuery"]["text"]
+        status = _fail_status(query)
+        if status:
+            raise Reject(
+                status, FAIL_TYPES.get(status, "InternalServerException"), "as asked"
+            )
+        texts = [
+            s["inlineDocumentSource"]["textDocument"]["text"] for s in body["sources"]
+        ]
+        config = body["rerankingConfiguration"]["bedrockRerankingConfiguration"]
+        from tests.fakes.rerank import ranked
+
+        top = config.get("numberOfResults") or len(texts)
+        return web.json_response(
+            {
+                "results": [
+                    {"index": i, "relevanceScore": score}
+                    for i, score in ranked(query, texts, top)
+                ]
+            }
+        )
+
+    app.router.add_post("/rerank", rerank)
     app.router.add_post("/model/{tail:.+}", runtime)
     app.router.add_get("/foundation-models", foundation_models)
     app.router.add_get("/inference-profiles", inference_profiles)

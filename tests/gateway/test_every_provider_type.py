@@ -19,7 +19,9 @@ from models_catalog.models import AIModel, Grant
 from providers.models import Provider
 from tests.gateway import upstreams
 
-VENDORS = ["openai", "groq", "azure", "anthropic", "bedrock", "ollama", "gemini"]
+# cohere is the OpenAI-preset case (the OpenAI driver on its own base path, as
+# groq is) and its own type; rerank on every vendor is tests/gateway/test_rerank.py.
+VENDORS = ["openai", "cohere", "azure", "anthropic", "bedrock", "ollama", "gemini"]
 TOOL = {
     "type": "function",
     "function": {
@@ -61,7 +63,7 @@ def embedding_vendor(request, gateway, world):
 
 
 def label(upstream) -> str:
-    return "openai" if upstream.vendor in ("groq", "azure") else upstream.vendor
+    return "openai" if upstream.vendor in ("cohere", "azure") else upstream.vendor
 
 
 def test_text_and_multi_turn_with_a_system_prompt(vendor):

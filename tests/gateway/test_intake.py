@@ -148,6 +148,7 @@ def test_each_route_has_its_own_body_limit(openai_key, gateway, settings):
         ("completions", "GATEWAY_MAX_EMBEDDINGS_BODY_BYTES"),
         # Up to a thousand documents of text.
         ("rerank", "GATEWAY_MAX_EMBEDDINGS_BODY_BYTES"),
+        ("v2/rerank", "GATEWAY_MAX_EMBEDDINGS_BODY_BYTES"),
         ("models", "GATEWAY_MAX_OTHER_BODY_BYTES"),
         ("responses/resp_1/input_items", "GATEWAY_MAX_OTHER_BODY_BYTES"),
     ],

@@ -31,6 +31,7 @@ from django.test import Client
 
 from gateway.models import ApiKey
 from models_catalog.discovery import sync_provider_models
+from models_catalog.models import AIModel, Grant
 from models_catalog.tasks import discover_models
 from providers.forms import CONFIG_TEXT_FIELDS, HEADERS_FIELD, SECRET_FIELDS
 from providers.health import check_provider
@@ -59,6 +60,7 @@ class Shape:
     chat_model: str = "chat-model"
     embed_model: str | None = "embed-model"
     token: str | None = None
+    rerank_model: str | None = None
 
 
 def shape(vendor: str) -> Shape:
@@ -66,8 +68,6 @@ def shape(vendor: str) -> Shape:
     key = f"sk-SECRET-{_tag(vendor)}"
     if vendor == "openai":
         return Shape("openai", "openai", "bearer", {"api_key": key}, path="/v1")
-    if vendor == "groq":
-        return Shape("openai", "groq", "bearer", {"api_key": key}, path="/openai/v1")
     if vendor == "azure_openai":
         return Shape(
             "openai",
@@ -93,6 +93,17 @@ def shape(vendor: str) -> Shape:
             {"region": "us-east-1"},
             chat_model="anthropic.claude-3-haiku-20240307-v1:0",
             embed_model="amazon.titan-embed-text-v2:0",
+            rerank_model="amazon.rerank-v1:0",
+        )
+    if vendor == "cohere":  # chat through its Compatibility API, rerank on v2
+        return Shape(
+            "openai",
+            "cohere",
+            "bearer",
+            {"api_key": key},
+            path="/compatibility/v1",
+            embed_model=None,
+            rerank_model="rerank-v3.5",
         )
     if vendor == "ollama":  # behind an authenticating proxy, as the finding had it
         return Shape("ollama", "ollama", "bearer", {"api_key": key})
@@ -113,14 +124,16 @@ def shape(vendor: str) -> Shape:
     raise LookupError(vendor)
 
 
+# groq's shape (an OpenAI preset on its own base path) is cohere's too, which
+# adds its rerank, /v1/models and health paths: cohere stands for both.
 VENDORS = [
     "openai",
-    "groq",
     "azure_openai",
     "anthropic",
     "bedrock",
     "ollama",
     "gemini",
+    "cohere",
     "oauth2",
     "oauth2_token_endpoint",
 ]
@@ -234,12 +247,16 @@ def _gateway_calls(
             calls.append(
                 ("embeddings", {"model": spec.embed_model, "input": "hi"}, False)
             )
+        if spec.rerank_model:
+            rerank = {"model": spec.rerank_model, "query": "q", "documents": ["d"]}
+            calls.append(("rerank", rerank, False))
     for name, body, stream in calls:
         path = {
             "embeddings": "/embeddings",
             "messages": "/messages",
             "responses": "/responses",
             "completions": "/completions",
+            "rerank": "/rerank",
         }.get(name, "/chat/completions")
         where = f"{label} /v1 {name}"
         try:
@@ -303,7 +320,7 @@ def test_no_secret_reaches_any_answer_page_log_or_stored_message(
     with serve(app) as server, all_logs_at_debug(caplog):
         config = dict(spec.config)
         if spec.provider_type == "bedrock":
-            config["control_endpoint"] = server.url
+            config["control_endpoint"] = config["agent_endpoint"] = server.url
         if spec.auth_method == "oauth2":
             config["token_url"] = f"{server.url}/token"
         upstream = upstreams.Upstream(
@@ -318,6 +335,14 @@ def test_no_secret_reaches_any_answer_page_log_or_stored_message(
             endpoint=server.url + spec.path,
         )
         provider = upstreams.register(upstream, world.acme, name=f"echo-{vendor}")
+        if spec.rerank_model:
+            reranker = AIModel.objects.create(
+                provider=provider,
+                organization=world.acme,
+                model_id=spec.rerank_model,
+                model_type=AIModel.ModelType.RERANK,
+            )
+            Grant.objects.create(model=reranker, organization=world.acme)
         _, api_key = ApiKey.issue(organization=world.acme, user=world.bob, name="k")
         admin = Client()
         admin.force_login(world.alice)

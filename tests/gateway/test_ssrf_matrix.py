@@ -62,7 +62,19 @@ class Cell:
                     "access_key_id": "AKIDSSRFTEST00000001",
                     "secret_access_key": "ssrf-secret-0000000000000000000000000000",
                 },
-                "config": {"region": "us-east-1", "control_endpoint": self.url},
+                "config": {
+                    "region": "us-east-1",
+                    "control_endpoint": self.url,
+                    "agent_endpoint": self.url,
+                },
+            }
+        elif kind == "cohere":
+            fields = {
+                "provider_type": "cohere",
+                "auth_method": "bearer",
+                "endpoint": f"{self.url}/compatibility/v1",
+                "credentials": {"api_key": "co-ssrf-test"},
+                "config": {},
             }
         elif kind == "oauth2":
             fields = {
@@ -145,6 +157,27 @@ def path_embeddings(cell: Cell, ctx: dict[str, Any]) -> str:
     cell.provider()
     body = {"model": f"{cell.model}-embed", "input": "hi"}
     return _clean_v1(_v1(ctx["gateway"], ctx["secret"], "embeddings", body))
+
+
+def _rerank(cell: Cell, ctx: dict[str, Any], kind: str) -> str:
+    provider = cell.provider(kind)
+    model = AIModel.objects.create(
+        provider=provider,
+        organization=cell.world.acme,
+        model_id=f"{cell.model}-rerank",
+        model_type=AIModel.ModelType.RERANK,
+    )
+    Grant.objects.create(model=model, organization=cell.world.acme)
+    body = {"model": model.model_id, "query": "q", "documents": ["d"]}
+    return _clean_v1(_v1(ctx["gateway"], ctx["secret"], "rerank", body))
+
+
+def path_cohere_rerank(cell: Cell, ctx: dict[str, Any]) -> str:
+    return _rerank(cell, ctx, "cohere")
+
+
+def path_bedrock_agent_runtime(cell: Cell, ctx: dict[str, Any]) -> str:
+    return _rerank(cell, ctx, "bedrock")
 
 
 def path_oauth2_token_url(cell: Cell, ctx: dict[str, Any]) -> str:
@@ -249,6 +282,8 @@ PATHS: dict[str, Callable[[Cell, dict[str, Any]], str]] = {
     "admin check health now": path_admin_check_health_now,
     "admin verify": path_admin_verify,
     "bedrock control plane": path_bedrock_control_plane,
+    "bedrock agent runtime (rerank)": path_bedrock_agent_runtime,
+    "cohere rerank": path_cohere_rerank,
     "oauth2 token url": path_oauth2_token_url,
     "image url": path_image_url,
 }

@@ -386,7 +386,12 @@ def test_cache_tokens_show_in_the_list_the_record_and_the_export_last(
         "provider", "model", "endpoint", "source", "stream", "input_tokens",
         "output_tokens", "cost_usd", "latency_ms", "status_code", "error_type",
     ]  # fmt: skip
-    assert header[16:] == ["cache_read_tokens", "cache_creation_tokens", "request_id"]
+    assert header[16:] == [
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "request_id",
+        "search_units",
+    ]
     table = [dict(zip(header, line, strict=True)) for line in lines]
     row = next(r for r in table if r["latency_ms"] == "77")
     assert (row["cache_read_tokens"], row["cache_creation_tokens"]) == ("4000", "900")

@@ -128,6 +128,19 @@ def _spec(vendor: str, **options: Any) -> tuple[Any, dict[str, Any]]:
             "chat_model": fake.CHAT_MODEL if vendor == "bedrock" else fake.NOVA_MODEL,
             "embed_model": fake.TITAN_EMBED,
         }
+    if vendor == "cohere":
+        from tests.fakes import cohere as fake
+
+        app = fake.make_app(**options)
+        return app, {
+            "provider_type": "cohere",
+            "auth_method": "bearer",
+            "credentials": {"api_key": fake.API_KEY},
+            "config": {},
+            "path": "/compatibility/v1",
+            "chat_model": fake.CHAT_MODEL,
+            "embed_model": fake.EMBED_MODEL,
+        }
     if vendor == "ollama":
         from tests.fakes import ollama as fake
 
@@ -163,7 +176,11 @@ def start(vendor: str, **options: Any) -> Iterator[Upstream]:
     app, spec = _spec(vendor, **options)
     with serve(app) as server:
         if spec["provider_type"] == "bedrock":
-            spec["config"] = {**spec["config"], "control_endpoint": server.url}
+            spec["config"] = {
+                **spec["config"],
+                "control_endpoint": server.url,
+                "agent_endpoint": server.url,
+            }
         yield Upstream(
             vendor=vendor,
             server=server,

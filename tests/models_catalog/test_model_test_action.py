@@ -93,6 +93,22 @@ def test_an_embedding_model_is_tested_with_an_embedding(
     assert "“an embedding of " in shown and " dimensions”" in shown
 
 
+def test_a_rerank_model_is_tested_with_a_ranking(world: World) -> None:
+    from tests.fakes import rerank as fake
+    from tests.fakes.server import serve
+    from tests.gateway.test_rerank import compat_provider, rerank_model
+
+    with serve(fake.make_app("jina")) as server:
+        provider = compat_provider(world.acme, server.url)
+        reranker = rerank_model(provider, fake.MODEL)
+        response = login(world.alice).post(url_of(reranker), follow=True)
+    [shown] = messages_of(response)
+    assert "“ranked 2 documents; the best: 'Paris is the capital of France.'" in shown
+    usage.flush()
+    record = UsageRecord.objects.get()
+    assert (record.endpoint, record.source) == ("rerank", "admin_test")
+
+
 def test_a_failure_is_shown_scrubbed(
     world: World, chat_model: AIModel, upstream: upstreams.Upstream
 ) -> None:

@@ -73,6 +73,23 @@ def test_lookup_knows_each_vendors_spelling(
         assert entry.context_window == window
 
 
+def test_rerank_models_are_priced_per_thousand_searches(world: World) -> None:
+    catalog = price_catalog.bundled()
+    for provider_type, model_id, price in [
+        ("cohere", "rerank-v3.5", "2"),
+        ("bedrock", "amazon.rerank-v1:0", "1"),
+    ]:
+        entry = catalog.lookup(provider_type, model_id)
+        assert entry is not None and entry.search_cost == Decimal(price)
+    model = AIModelFactory(
+        provider=ProviderFactory(organization=world.acme, provider_type="cohere"),
+        model_id="rerank-v3.5",
+        model_type="rerank",
+    )
+    assert "cost_per_thousand_searches" in price_catalog.apply_prices(model, "cohere")
+    assert model.cost_per_thousand_searches == Decimal(2)
+
+
 def test_lookup_misses_unknown_models_and_types() -> None:
     catalog = price_catalog.bundled()
     assert catalog.lookup("openai", "my-fine-tune") is None

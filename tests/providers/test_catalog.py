@@ -22,6 +22,7 @@ PRESET_URLS = {
     ProviderType.MISTRAL: "https://api.mistral.ai/v1",
     ProviderType.XAI: "https://api.x.ai/v1",
     ProviderType.VLLM: "http://localhost:8000/v1",
+    ProviderType.COHERE: "https://api.cohere.ai/compatibility/v1",
 }
 
 

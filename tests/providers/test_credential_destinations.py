@@ -191,6 +191,7 @@ def test_destinations_name_every_place_credentials_go() -> None:
         "endpoint": "https://llm.example/v1",
         "token_url": "https://auth.example/token",
         "control_endpoint": "",
+        "agent_endpoint": "",  # Bedrock Agent Runtime (rerank)
     }
     same = catalog.destinations(
         "openai_compatible",

@@ -15,7 +15,16 @@ from providers.models import HealthEvent, Provider
 from providers.tasks import check_all_providers, check_provider_health
 from tests.gateway import upstreams
 
-VENDORS = ["openai", "groq", "azure", "anthropic", "bedrock", "ollama", "gemini"]
+VENDORS = [
+    "openai",
+    "groq",
+    "cohere",
+    "azure",
+    "anthropic",
+    "bedrock",
+    "ollama",
+    "gemini",
+]
 WRONG = {
     "api_key": "wrong-key-123456",
     "secret_access_key": "wrongSecret000000000000000000000000000000",

@@ -28,7 +28,10 @@ def parse_models(
     found: list[ModelInfo] = []
     for summary in foundation:
         outputs = summary.get("outputModalities") or []
-        if "EMBEDDING" in outputs:
+        if ".rerank-" in str(summary.get("modelId") or ""):
+            # amazon.rerank-v1:0, cohere.rerank-v3-5:0: the Rerank API's models.
+            kind = "rerank"
+        elif "EMBEDDING" in outputs:
             kind = "embedding"
         elif "TEXT" in outputs:
             kind = "inference"

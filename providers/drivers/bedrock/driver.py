@@ -29,6 +29,7 @@ from providers.drivers.bedrock.native import (
     is_claude,
     native_body,
 )
+from providers.drivers.bedrock.rerank import agent_url, parse_rerank, rerank_body
 from providers.drivers.bedrock.response import (
     StreamTranslator,
     decode_event,
@@ -38,6 +39,7 @@ from providers.drivers.bedrock.signing import (
     EVENT_STREAM,
     dumps,
     model_url,
+    region_of,
     sign_request,
 )
 from providers.drivers.bedrock.translate import (
@@ -62,6 +64,9 @@ from providers.drivers.structured import Native
 log = logging.getLogger(__name__)
 # One embeddings request may fan out to one call per text: never all at once.
 EMBED_CONCURRENCY = 8
+# Rerank answers fit one page (numberOfResults asks for them all); a bound
+# anyway, should the service page them.
+RERANK_PAGES = 10
 
 
 async def converse_events(
@@ -293,6 +298,22 @@ class BedrockDriver(Driver):
         if len(vectors) != len(texts):
             raise DriverError("Bedrock returned the wrong number of embeddings.")
         return embeddings_response(vectors, 0, model_id, encoding)
+
+    async def rerank(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
+        region = region_of(self.config)
+        body = rerank_body(request, model_id, region)
+        pages: list[Any] = []
+        for _ in range(RERANK_PAGES):
+            req = sign_request(
+                self.config, "POST", agent_url(self.config, region), dumps(body)
+            )
+            page = self.read_json(await self.send(req))
+            pages.append(page)
+            token = page.get("nextToken") if isinstance(page, dict) else None
+            if not token:
+                break
+            body = {**body, "nextToken": token}
+        return parse_rerank(pages, len(request["documents"]))
 
     async def list_models(self) -> list[ModelInfo]:
         foundation = await self._foundation_models()

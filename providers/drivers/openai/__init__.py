@@ -2,7 +2,8 @@
 
 Modules: ``translate`` (request, pure), ``response`` (answer and stream, pure),
 ``errors``, ``discovery`` (``GET /models``), ``driver`` (``OpenAIDriver``).
-OpenAI-compatible presets live in ``providers/drivers/compatible/``.
+OpenAI-compatible presets live in ``presets.py``; rerank dialects (provider
+config ``rerank_api``) in ``rerank.py``.
 """
 
 from __future__ import annotations

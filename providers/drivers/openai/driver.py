@@ -31,6 +31,12 @@ from providers.drivers.openai.completions_raw import (
 )
 from providers.drivers.openai.discovery import parse_models
 from providers.drivers.openai.errors import error_from_stream_event, openai_error
+from providers.drivers.openai.rerank import (
+    parse_rerank,
+    rerank_api,
+    rerank_body,
+    rerank_url,
+)
 from providers.drivers.openai.response import (
     OpenAIStreamTranslator,
     completion_to_chunks,
@@ -321,6 +327,17 @@ class OpenAIDriver(Driver):
         return parse_embeddings_response(
             self.read_json(response), request.get("encoding_format"), self.vendor
         )
+
+    async def rerank(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
+        dialect = rerank_api(self.config)
+        req = UpstreamRequest(
+            "POST",
+            rerank_url(self.config, dialect),
+            await self.headers(),
+            json=rerank_body(dialect, request, model_id),
+        )
+        data = self.read_json(await self.send(req))
+        return parse_rerank(dialect, data, len(request["documents"]), self.vendor)
 
     async def list_models(self) -> list[ModelInfo]:
         headers = await self.headers()
