@@ -183,6 +183,11 @@ def cell(value: Any) -> Any:
     return value
 
 
+# Where ``rest`` (a row after its first six columns) holds the request id,
+# blanked with the names for another organization's calls.
+_REQUEST_ID = _COLUMNS.index("request_id") - 6
+
+
 def _csv_lines(
     rows: Iterable[tuple[Any, ...]], own_ids: frozenset[int] | None
 ) -> bytes:
@@ -191,7 +196,7 @@ def _csv_lines(
     for row in rows:
         (_pk, at, org_id, org, user, key, *rest) = row
         if not is_own(org_id, own_ids):
-            user = key = rest[-1] = ""
+            user = key = rest[_REQUEST_ID] = ""
         cost = rest[8]
         rest[8] = f"{cost:f}" if cost is not None else ""
         writer.writerow([at.isoformat(), *map(cell, [org, user, key, *rest])])
