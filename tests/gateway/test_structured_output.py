@@ -313,3 +313,39 @@ def test_anthropic_uses_output_config_only_where_the_model_has_it(
         body = sent_bodies(upstream)[-1]
     assert ("output_config" in body) is native
     assert (body.get("tool_choice", {}).get("type") == "tool") is not native
+
+
+@pytest.mark.parametrize("setup_name", ["bedrock-llama", "anthropic-emulated"])
+def test_the_agents_sdks_output_type_parses_on_an_emulating_vendor(
+    setup_name, gateway, world, monkeypatch
+):
+    """A client nobody here wrote: the Agents SDK's ``output_type`` over Chat
+    Completions sends a strict json_schema, which these vendors lack."""
+    monkeypatch.setenv("OPENAI_AGENTS_DISABLE_TRACING", "1")
+    import asyncio
+
+    from agents import Agent, OpenAIChatCompletionsModel, Runner, set_tracing_disabled
+
+    set_tracing_disabled(True)
+    with serving(setup_name, gateway, world) as (upstream, sdk, model):
+        client = openai.AsyncOpenAI(
+            base_url=str(sdk.base_url), api_key=sdk.api_key, max_retries=0
+        )
+        agent = Agent(
+            name="describer",
+            instructions="Describe a city.",
+            output_type=City,
+            model=OpenAIChatCompletionsModel(model=model, openai_client=client),
+        )
+        result = asyncio.run(Runner.run(agent, "Describe Paris."))
+        body = sent_bodies(upstream)[-1]
+    assert isinstance(result.final_output, City)
+    # What reached the vendor is the emulation: a tool named for the schema
+    # (the SDK names it final_output), offered instead of a JSON mode.
+    if setup_name.startswith("bedrock"):
+        offered = [t["toolSpec"]["name"] for t in body["toolConfig"]["tools"]]
+    else:
+        offered = [t["name"] for t in body["tools"]]
+        assert body["tool_choice"] == {"type": "tool", "name": "final_output"}
+        assert "output_config" not in body
+    assert offered == ["final_output"]
