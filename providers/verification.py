@@ -27,6 +27,7 @@ DESTINATION_FIELDS = {
     "endpoint": "endpoint",
     "token_url": "token_url",
     "control_endpoint": "extra_config",
+    "agent_endpoint": "extra_config",
 }
 
 # Auth method → the form fields holding what the vendor refused.

@@ -8,6 +8,7 @@ save, whatever the box says, unless PROVIDERS_ALLOW_PRIVATE_IPS allows it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -421,4 +422,19 @@ def test_a_keyless_provider_refused_by_a_keyed_server_marks_the_auth_method(
     errors = errors_of(response)
     assert "auth_method" in errors
     assert any("choose the auth method" in e for e in errors["auth_method"])
+    assert not Provider.objects.filter(name="checked").exists()
+
+
+@pytest.mark.parametrize("key", ["control_endpoint", "agent_endpoint"])
+def test_a_refused_bedrock_side_endpoint_is_shown_on_the_extra_config(
+    world: World, bedrock: Upstream, key: str
+) -> None:
+    """Every place Bedrock's credentials go (the runtime, the control plane,
+    the Agent Runtime of rerank) is checked at save: a metadata address in any
+    of them is a form error on the field that sets it, not a server error."""
+    fields = bedrock_form(bedrock, save_without_verifying="on")
+    fields["extra_config"] = json.dumps({key: "http://169.254.169.254"})
+    response = add(login(world.alice), world, **fields)
+    (message,) = errors_of(response)["extra_config"]
+    assert "169.254.169.254" in message
     assert not Provider.objects.filter(name="checked").exists()
