@@ -1,7 +1,9 @@
 """A fake Cohere: its Compatibility API, v2 rerank and the v1 model list.
 
 - ``/compatibility/v1/chat/completions`` and ``/embeddings``: the strict OpenAI
-  fake (``tests/fakes/openai.py``) mounted there, as Cohere serves it;
+  fake (``tests/fakes/openai.py``) mounted there, as Cohere serves it; its
+  other routes (legacy ``/completions``, ``/responses``) answer 404, as
+  Cohere's Compatibility API has only chat completions and embeddings;
 - ``POST /v2/rerank``: ``{model, query, documents: [str], top_n?,
   max_tokens_per_doc?, priority?}`` → ``{id, results, meta: {billed_units:
   {search_units}}}`` (``rerank.cohere_rerank``); errors as Cohere sends them
@@ -48,6 +50,18 @@ def make_app(*, api_key: str = API_KEY) -> web.Application:
         models=(CHAT_MODEL, EMBED_MODEL),
         vendor="cohere",
     )
+
+    @web.middleware
+    async def compatibility_only(request: web.Request, handler: Any) -> Any:
+        served = ("/chat/completions", "/embeddings", "/models")
+        if request.path.startswith("/compatibility/v1/") and not request.path.endswith(
+            served
+        ):
+            openai_fake.record(request, None)
+            return cohere_error(404, f"Not Found: {request.path}")
+        return await handler(request)
+
+    app.middlewares.append(compatibility_only)
 
     def authorized(request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {api_key}"

@@ -379,3 +379,22 @@ def test_bedrock_rerank_through_the_agent_runtime_signed(gateway, world, secret)
     record = UsageRecord.objects.get(endpoint="rerank", status_code=200)
     assert (record.search_units, record.usage_estimated) == (1, True)
     assert record.cost == Decimal("0.001")
+
+
+def test_legacy_completions_on_a_cohere_model_go_through_chat(gateway, world, secret):
+    """Cohere's Compatibility API has chat completions and embeddings only: a
+    /v1/completions call on a Cohere model is translated through chat, never
+    passed through to a /completions that Cohere does not serve."""
+    import openai
+
+    with upstreams.start("cohere") as upstream:
+        upstreams.register(upstream, world.acme)
+        sdk = openai.OpenAI(base_url=gateway.v1, api_key=secret, max_retries=0)
+        done = sdk.completions.create(model=upstream.chat_model, prompt="Say hi")
+        assert done.choices[0].text
+        streamed = sdk.completions.create(
+            model=upstream.chat_model, prompt="Say hi", stream=True
+        )
+        assert "".join(c.choices[0].text for c in streamed if c.choices)
+        paths = [r["path"] for r in upstream.requests]
+        assert paths == ["/compatibility/v1/chat/completions"] * 2, paths

@@ -1,7 +1,8 @@
 """Cohere: chat and embeddings through its OpenAI-compatible API, rerank through v2.
 
 Chat and embeddings go to the Compatibility API
-(``https://api.cohere.ai/compatibility/v1``) on the OpenAI driver as it is;
+(``https://api.cohere.ai/compatibility/v1``) on the OpenAI driver as it is
+(it has no legacy ``/completions``: those calls are translated through chat);
 rerank goes to ``POST /v2/rerank`` at the API's root (``translate``,
 ``response``: billed search units recorded); discovery and the health check
 read ``GET /v1/models``, whose ``endpoints`` say each model's type

@@ -27,6 +27,11 @@ class CohereDriver(OpenAIDriver):
     ) -> DriverError:
         return cohere_error(status, body, headers)
 
+    def accepts_completions_raw(self, model_id: str) -> bool:
+        """The Compatibility API has no legacy ``/completions``: translate through
+        chat (``gateway.completions_api``)."""
+        return False
+
     async def rerank(self, request: dict[str, Any], model_id: str) -> dict[str, Any]:
         req = UpstreamRequest(
             "POST",
