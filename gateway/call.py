@@ -217,9 +217,9 @@ class Call:
         answering has journaled what it answered.
         """
         usage_data = usage_data or {}
-        tokens_in = int(usage_data.get("prompt_tokens") or 0)
-        searches = int(usage_data.get("search_units") or 0)
-        tokens_out = int(usage_data.get("completion_tokens") or 0)
+        tokens_in = usage.bounded(usage_data.get("prompt_tokens"))
+        searches = usage.bounded(usage_data.get("search_units"))
+        tokens_out = usage.bounded(usage_data.get("completion_tokens"))
         cache_read, cache_write = usage.cache_tokens(usage_data, tokens_in)
         key = self.key
         usage.record(

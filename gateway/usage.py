@@ -53,6 +53,19 @@ _start_lock = threading.Lock()
 _thread: threading.Thread | None = None
 
 
+# The largest count a usage row holds (its PositiveIntegerField columns).
+MAX_COUNT = 2**31 - 1
+
+
+def bounded(value: Any) -> int:
+    """A vendor's count as a usage row can hold it: 0 to ``MAX_COUNT``.
+
+    Vendors (a tenant's own compatible server among them) report what they
+    like; a count past the column would fail the writer's whole batch.
+    """
+    return min(max(int(value or 0), 0), MAX_COUNT)
+
+
 def cost(
     input_tokens: int,
     output_tokens: int,

@@ -398,3 +398,49 @@ def test_legacy_completions_on_a_cohere_model_go_through_chat(gateway, world, se
         assert "".join(c.choices[0].text for c in streamed if c.choices)
         paths = [r["path"] for r in upstream.requests]
         assert paths == ["/compatibility/v1/chat/completions"] * 2, paths
+
+
+def test_a_vendors_absurd_token_count_does_not_stall_the_usage_writer(
+    gateway, world, secret
+):
+    """A compatible server is any tenant's own endpoint: a count beyond what a
+    usage row holds (``usage.total_tokens`` of 2**40) is recorded at the
+    column's bound, and every record queued beside it is still written."""
+    from aiohttp import web
+
+    async def absurd(request: web.Request) -> web.Response:
+        body = await request.json()
+        results = [
+            {"index": i, "relevance_score": 0.5} for i in range(len(body["documents"]))
+        ]
+        return web.json_response({"results": results, "usage": {"total_tokens": 2**40}})
+
+    app = web.Application()
+    app.router.add_post("/v1/rerank", absurd)
+    with serve(app) as server, compat("jina", world) as honest:
+        greedy = compat_provider(world.acme, server.url, name="greedy")
+        rerank_model(greedy, "greedy-rerank")
+        assert (
+            post(
+                gateway,
+                secret,
+                {"model": "greedy-rerank", "query": QUERY, "documents": ["a"]},
+            ).status_code
+            == 200
+        )
+        assert (
+            post(
+                gateway,
+                secret,
+                {"model": fake.MODEL, "query": QUERY, "documents": ["a"]},
+            ).status_code
+            == 200
+        )
+        assert honest.app["requests"]
+    usage.flush()
+    tokens = dict(
+        UsageRecord.objects.filter(endpoint="rerank").values_list(
+            "model_name", "input_tokens"
+        )
+    )
+    assert tokens == {"greedy-rerank": 2**31 - 1, fake.MODEL: fake.tokens(QUERY, ["a"])}
