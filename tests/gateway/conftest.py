@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 
+from config.logfilters import ClientErrorsWithoutTraceback
 from gateway import limits, state, throttle, usage
 from tests.fakes.server import free_port
 
@@ -97,3 +100,20 @@ def _clear_redis_counters(*patterns: str) -> None:
                 client.delete(key)
     finally:
         client.close()
+
+
+@pytest.fixture
+def console() -> Iterator[io.StringIO]:
+    """What the console handler of ``settings.LOGGING`` prints, meanwhile."""
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if any(isinstance(f, ClientErrorsWithoutTraceback) for f in h.filters)
+    )
+    assert isinstance(handler, logging.StreamHandler)
+    out = io.StringIO()
+    previous = handler.setStream(out)
+    try:
+        yield out
+    finally:
+        handler.setStream(previous)

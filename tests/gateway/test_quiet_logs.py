@@ -10,34 +10,15 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from django.test import Client
 
-from config.logfilters import ClientErrorsWithoutTraceback
 from gateway.models import ApiKey, UsageRecord
 from tests.conftest import World
 from tests.factories import UserFactory
 from tests.gateway import upstreams
-
-
-@pytest.fixture
-def console() -> Iterator[io.StringIO]:
-    """What the console handler of ``settings.LOGGING`` prints, meanwhile."""
-    handler = next(
-        h
-        for h in logging.getLogger().handlers
-        if any(isinstance(f, ClientErrorsWithoutTraceback) for f in h.filters)
-    )
-    assert isinstance(handler, logging.StreamHandler)
-    out = io.StringIO()
-    previous = handler.setStream(out)
-    try:
-        yield out
-    finally:
-        handler.setStream(previous)
 
 
 @pytest.mark.django_db

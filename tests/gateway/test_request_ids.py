@@ -20,7 +20,6 @@ import openai
 import pytest
 from django.test import Client
 
-from config.logfilters import ClientErrorsWithoutTraceback
 from gateway import usage
 from gateway.models import ApiKey, UsageRecord
 from tests.conftest import World
@@ -43,23 +42,6 @@ def keys(gateway: Any, world: World) -> Iterator[dict[str, Any]]:
             organization=world.acme, user=None, name="capped", requests_per_minute=1
         )
         yield {"secret": secret, "capped": capped, "openai": openai_fake}
-
-
-@pytest.fixture
-def console() -> Iterator[io.StringIO]:
-    """What the console handler of ``settings.LOGGING`` prints, meanwhile."""
-    handler = next(
-        h
-        for h in logging.getLogger().handlers
-        if any(isinstance(f, ClientErrorsWithoutTraceback) for f in h.filters)
-    )
-    assert isinstance(handler, logging.StreamHandler)
-    out = io.StringIO()
-    previous = handler.setStream(out)
-    try:
-        yield out
-    finally:
-        handler.setStream(previous)
 
 
 def test_every_v1_answer_carries_a_fresh_request_id(
