@@ -33,6 +33,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from gateway import request_ids
 from gateway.journal import Journal, dead_segments, read_segment
 
 logger = logging.getLogger(__name__)
@@ -293,7 +294,12 @@ def _write(batch: list[dict[str, Any]]) -> int:
                     )
                 written += 1
             except IntegrityError:
-                logger.warning("dropped a usage record that no longer fits")
+                # The writer runs outside any call: the line names the record's.
+                token = request_ids.current.set(str(fields.get("request_id") or ""))
+                try:
+                    logger.warning("dropped a usage record that no longer fits")
+                finally:
+                    request_ids.current.reset(token)
     used = {f["api_key_id"] for f in batch if f.get("api_key_id")}
     if used:
         ApiKey.objects.filter(pk__in=used).update(last_used_at=timezone.now())

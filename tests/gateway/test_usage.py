@@ -182,3 +182,19 @@ def test_the_migration_backfills_the_providers_organization(transactional_db, wo
     orphan.refresh_from_db()
     assert served.provider_organization == world.globex
     assert orphan.provider_organization is None
+
+
+def test_the_line_about_a_dropped_record_names_its_call(
+    transactional_db, world, console
+):
+    """The writer runs outside any call, but its line about one record carries
+    that record's request id (issue 14: every log line about a call)."""
+    key, _ = ApiKey.issue(organization=world.acme, user=None, name="k")
+    usage.discard_queued()
+    record(world.acme.pk, key.pk, request_id="kept-call-1")
+    record(999_999, key.pk, request_id="lost-call-2")  # its organization is gone
+    assert usage.flush() == 1
+    (line,) = [
+        line for line in console.getvalue().splitlines() if "dropped a usage" in line
+    ]
+    assert "[lost-call-2] dropped a usage record" in line, line
