@@ -1,4 +1,4 @@
-"""Shared pieces of the management API: pagination, delete protection."""
+"""Shared pieces of the management API: delete protection, errors, rules."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ from django import forms
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.access import Scope
 from gateway.dependents import RECENT_DAYS, Dependents
-
-
-class Pagination(LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 500
 
 
 class DependentsSerializer(serializers.Serializer[Any]):
