@@ -52,6 +52,16 @@ MODEL_FIELDS = (
     "context_window",
     "requests_per_minute",
 )
+# Left blank for a new model unless given: the form takes the catalog's figures.
+CATALOG_FIELDS = frozenset(
+    {
+        "input_cost_per_million",
+        "output_cost_per_million",
+        "cache_read_cost_per_million",
+        "cache_write_cost_per_million",
+        "context_window",
+    }
+)
 # What a save may change: compared to decide whether a PUT changes anything.
 STORED_FIELDS = (*MODEL_FIELDS, "price_source")
 
@@ -64,6 +74,16 @@ def price_field() -> serializers.DecimalField:
         required=False,
         allow_null=True,
     )
+
+
+class ModelConfigField(serializers.DictField):
+    """The model's vendor settings, decrypted for reading ({} if unreadable)."""
+
+    def get_attribute(self, instance: AIModel) -> dict[str, Any]:
+        try:
+            return instance.get_config()
+        except CryptoError:
+            return {}
 
 
 class AIModelSerializer(serializers.Serializer[AIModel]):
@@ -92,19 +112,11 @@ class AIModelSerializer(serializers.Serializer[AIModel]):
     requests_per_minute = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
     )
-    model_config = serializers.DictField(required=False)
+    model_config = ModelConfigField(required=False)
     source = serializers.CharField(read_only=True)  # type: ignore[assignment]  # a field named source
     missing_since = serializers.DateTimeField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
-
-    def to_representation(self, instance: AIModel) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        try:
-            data["model_config"] = instance.get_config()
-        except CryptoError:
-            data["model_config"] = {}
-        return data
 
 
 class ModelTestSerializer(serializers.Serializer[Any]):
@@ -119,7 +131,10 @@ def _model_form_data(
 ) -> dict[str, Any]:
     data: dict[str, Any] = {"provider": str(provider.pk), "model_id": model_id}
     for field in MODEL_FIELDS:
-        value = payload.get(field, getattr(model, field))
+        if model.pk is None and field in CATALOG_FIELDS:
+            value = payload.get(field)  # blank: the price catalog's figure
+        else:
+            value = payload.get(field, getattr(model, field))
         data[field] = "" if value is None else value
     if "model_config" in payload:
         config = payload["model_config"]

@@ -17,8 +17,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from api.models import ManagementToken
+from gateway import usage
 from tests.conftest import World
 from tests.gateway import upstreams
+from tests.gateway.conftest import (  # noqa: F401  # the live server, for these tests too
+    _fresh_auth_failure_counts,
+    _uvicorn,
+    gateway,
+)
 
 PROVIDER_KEY = "sk-test-key"  # what the fake OpenAI server accepts
 
@@ -76,6 +82,14 @@ class Clients:
     charlie: Api  # globex admin token
     anonymous: Api
     secrets: Secrets
+
+
+@pytest.fixture(autouse=True)
+def _no_queued_usage() -> Iterator[None]:
+    """Usage queued by a test (model tests) is never written after it ends."""
+    usage.discard_queued()
+    yield
+    usage.discard_queued()
 
 
 @pytest.fixture

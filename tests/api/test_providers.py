@@ -78,9 +78,7 @@ def test_put_creates_then_a_second_apply_changes_nothing(api, fake_openai):
     assert Provider.objects.get(name="main").priority == 6
 
 
-def test_moving_the_endpoint_requires_the_credentials_again(
-    world, api, fake_openai
-):
+def test_moving_the_endpoint_requires_the_credentials_again(world, api, fake_openai):
     api.alice.put(URL + "main/", provider_body(fake_openai))
     moved = api.alice.patch(
         URL + "main/", {"endpoint": "http://127.0.0.1:9/v1", "verify": False}
