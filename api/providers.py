@@ -206,6 +206,8 @@ class DiscoverySerializer(serializers.Serializer[Any]):
 
 
 class HealthEventSerializer(serializers.ModelSerializer[HealthEvent]):
+    latency_ms = serializers.IntegerField(min_value=0, allow_null=True)
+
     class Meta:
         model = HealthEvent
         fields = ["from_health", "to_health", "message", "latency_ms", "created_at"]

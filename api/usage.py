@@ -40,6 +40,14 @@ class UsageRecordSerializer(serializers.ModelSerializer[UsageRecord]):
     model = serializers.CharField(
         source="model.model_id", allow_null=True, default=None
     )
+    # Declared, not derived: derived integer bounds follow the database backend,
+    # and the committed schema must not.
+    input_tokens = serializers.IntegerField(min_value=0)
+    output_tokens = serializers.IntegerField(min_value=0)
+    cache_read_tokens = serializers.IntegerField(min_value=0)
+    cache_creation_tokens = serializers.IntegerField(min_value=0)
+    latency_ms = serializers.IntegerField(min_value=0)
+    status_code = serializers.IntegerField(min_value=0)
 
     class Meta:
         model = UsageRecord
