@@ -114,7 +114,7 @@ class AIModelSerializer(serializers.Serializer[AIModel]):
     )
     model_config = ModelConfigField(required=False)
     source = serializers.CharField(read_only=True)  # type: ignore[assignment]  # a field named source
-    missing_since = serializers.DateTimeField(read_only=True)
+    missing_since = serializers.DateTimeField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 

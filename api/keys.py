@@ -45,7 +45,7 @@ class ApiKeySerializer(serializers.Serializer[ApiKey]):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     revoked = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
-    last_used_at = serializers.DateTimeField(read_only=True)
+    last_used_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     def get_revoked(self, obj: ApiKey) -> bool:
         return obj.is_revoked
@@ -155,7 +155,7 @@ class TokenSerializer(serializers.Serializer[ManagementToken]):
     user = serializers.CharField(source="user.username", read_only=True)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
-    last_used_at = serializers.DateTimeField(read_only=True)
+    last_used_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 class NewTokenSerializer(TokenSerializer):

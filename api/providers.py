@@ -157,7 +157,7 @@ class ProviderSerializer(serializers.Serializer[Provider]):
     )
     health = serializers.CharField(read_only=True)
     health_message = serializers.CharField(read_only=True)
-    health_checked_at = serializers.DateTimeField(read_only=True)
+    health_checked_at = serializers.DateTimeField(read_only=True, allow_null=True)
     health_latency_ms = serializers.IntegerField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)

@@ -42,9 +42,7 @@ def test_it_is_openapi_3_1_and_names_the_token_scheme():
             "description"
         ],
     }
-    operations = [
-        op for path in schema["paths"].values() for op in path.values()
-    ]
+    operations = [op for path in schema["paths"].values() for op in path.values()]
     assert len(operations) == 41
 
 
