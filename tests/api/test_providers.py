@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from api.models import ManagementToken
 from gateway.models import ApiKey
 from models_catalog.models import AIModel
 from providers.models import Provider
-from tests.api.conftest import PROVIDER_KEY, provider_body
+from tests.api.conftest import PROVIDER_KEY, Api, provider_body
+from tests.factories import UserFactory
 
 URL = "organizations/acme/providers/"
 
@@ -155,3 +157,14 @@ def test_put_refuses_a_name_that_is_not_a_slug(api, fake_openai, name):
     response = api.alice.put(URL + name + "/", provider_body(fake_openai))
     assert response.status_code in (400, 404)
     assert not Provider.objects.exists()
+
+
+def test_a_superuser_makes_a_provider_instance_wide(world, api, fake_openai):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    _, secret = ManagementToken.issue(None, root, "all", "admin")
+    api.secrets.values.add(secret)
+    response = Api(api.secrets, secret).put(
+        URL + "shared/", {"instance_wide": True, **provider_body(fake_openai)}
+    )
+    assert response.status_code == 201, response.json()
+    assert Provider.objects.get(name="shared").instance_wide is True
