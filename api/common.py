@@ -37,8 +37,8 @@ def in_use(found: Dependents) -> Response:
     """409: the object is still in use; the answer lists what depends on it."""
     return Response(
         {
-            "detail": "Still in use: delete again with ?confirm=true to delete it "
-            "anyway.",
+            "detail": f"{found.describe()} Delete again with ?confirm=true to "
+            "delete it anyway.",
             "dependents": asdict(found),
         },
         status=status.HTTP_409_CONFLICT,

@@ -38,6 +38,23 @@ class Dependents:
             self.api_keys or self.other_organizations_api_keys or self.recent_calls
         )
 
+    def describe(self) -> str:
+        """One sentence saying what still uses it (empty when nothing does)."""
+        parts = []
+        if self.api_keys:
+            parts.append(f"named by the API keys {', '.join(self.api_keys)}")
+        if self.other_organizations_api_keys:
+            parts.append(
+                f"named by {self.other_organizations_api_keys} API key(s) of "
+                "other organizations"
+            )
+        if self.recent_calls:
+            parts.append(
+                f"served {self.recent_calls} gateway call(s) in the last "
+                f"{RECENT_DAYS} days"
+            )
+        return f"Still in use: {'; '.join(parts)}." if parts else ""
+
 
 def _model_names(model: AIModel) -> set[str]:
     names = {model.model_id, f"{model.provider.name}/{model.model_id}"}
