@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -26,6 +27,10 @@ DETAIL: dict[str, Any] = {
 }
 ORG = "organizations/<slug:organization>/"
 PROVIDER = ORG + "providers/<slug:provider>/"
+
+
+def not_found(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"detail": "Not found."}, status=404)
 
 
 def post(name: str) -> dict[str, Any]:
@@ -134,4 +139,6 @@ urlpatterns = [
         UsageViewSet.as_view({"get": "totals"}),
         name="api-usage-totals",
     ),
+    # Anything else under /api/v1/: the API's JSON 404, not the site's page.
+    re_path(r"^.*$", not_found, name="api-not-found"),
 ]

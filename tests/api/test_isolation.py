@@ -21,7 +21,7 @@ from providers.models import Provider
 from tests.factories import AIModelFactory, GrantFactory, ProviderFactory
 
 # Routes that are not organization data: the schema and its page.
-PUBLIC = {"api-schema", "api-docs", "api-organization-list"}
+PUBLIC = {"api-schema", "api-docs", "api-organization-list", "api-not-found"}
 NAMES_OF_ACME = ("main", "gpt-4o", "bot", "acme-ci", "Acme Corp", "eve@example")
 
 
@@ -136,3 +136,9 @@ def test_a_grant_on_a_shared_model_stays_the_owners_to_manage(world, api, acme_d
     listed = api.charlie.get("organizations/globex/grants/").json()
     assert listed["results"] == []
     assert api.charlie.get("organizations/acme/providers/main/").status_code == 404
+
+
+def test_an_unknown_path_is_the_apis_json_404(api):
+    response = api.alice.get("organizations/acme/nothing-here/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
