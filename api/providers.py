@@ -322,8 +322,12 @@ class ProviderViewSet(
                 self.get_serializer(fresh).data, headers={"X-Changed": "false"}
             )
         if payload.get("verify", True):
-            if not adding:
-                provider = self.get_queryset().get(pk=provider.pk)
+            # The dry run wrote its result onto the instance: start again.
+            provider = (
+                Provider(organization=self.organization)
+                if adding
+                else self.get_queryset().get(pk=provider.pk)
+            )
             form = ProviderForm(data, instance=provider)
             if not form.is_valid():
                 raise ValidationError(form_errors(form, ERROR_PATHS))

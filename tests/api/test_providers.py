@@ -168,3 +168,25 @@ def test_a_superuser_makes_a_provider_instance_wide(world, api, fake_openai):
     )
     assert response.status_code == 201, response.json()
     assert Provider.objects.get(name="shared").instance_wide is True
+
+
+def test_a_refused_key_on_an_update_keeps_the_stored_one(api, fake_openai):
+    api.alice.put(URL + "main/", provider_body(fake_openai))
+    response = api.alice.patch(URL + "main/", {"credentials": {"api_key": "sk-bad"}})
+    assert response.status_code == 400
+    assert "credentials.api_key" in response.json()
+    stored = Provider.objects.get(name="main").get_credentials()
+    assert stored == {"api_key": PROVIDER_KEY}
+
+
+def test_credentials_left_out_are_kept_and_clear_removes_them(api, fake_openai):
+    api.alice.put(URL + "main/", provider_body(fake_openai))
+    kept = api.alice.patch(URL + "main/", {"priority": 7})
+    assert kept.json()["configured"] is True
+    cleared = api.alice.patch(
+        URL + "main/",
+        {"clear_credentials": True, "auth_method": "none", "verify": False},
+    )
+    assert cleared.status_code == 200, cleared.json()
+    assert cleared.json()["configured"] is False
+    assert Provider.objects.get(name="main").get_credentials() == {}
