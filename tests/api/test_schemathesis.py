@@ -40,7 +40,7 @@ from tests.factories import AIModelFactory, GrantFactory, ProviderFactory
 from tests.fakes.net import fake_dns
 
 SCHEMA = Path(settings.BASE_DIR) / "docs" / "openapi.yaml"
-EXAMPLES_PER_OPERATION = 10
+EXAMPLES_PER_OPERATION = 15
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 GLOBEX_NAMES = ("theirs", "their-model", "their-key", "globex-ci", "Globex")
 
