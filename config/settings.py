@@ -67,6 +67,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The management API's OpenAPI schema and its documentation page, whose
+    # Swagger UI assets are vendored by the sidecar package (no CDN).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "axes",
     "csp",
     "accounts",
@@ -75,6 +79,7 @@ INSTALLED_APPS = [
     "gateway",
     "bootstrap",
     "portal",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -464,3 +469,38 @@ for _origin in GATEWAY_CORS_ALLOWED_ORIGINS:
             f"GATEWAY_CORS_ALLOWED_ORIGINS: {_origin!r} is not an origin "
             "(scheme://host[:port]) or *."
         )
+
+# The management API (/api/v1/, app ``api``): management tokens or the site's
+# session (with CSRF), limit/offset pages, an OpenAPI 3.1 schema.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ManagementTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Modelgate management API",
+    "DESCRIPTION": "Providers, models, grants, API keys and usage of your "
+    "organizations: everything an organization admin does in the admin.",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its page are public: they describe the API, hold no data.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "HealthEnum": "providers.models.Provider.Health",
+        "MembershipRoleEnum": "accounts.models.Membership.Role",
+        "TokenRoleEnum": "api.models.ManagementToken.Role",
+    },
+}

@@ -12,4 +12,6 @@ class GatewayConfig(AppConfig):
 
         signals.connect()
         # Imported for its effect: the model admin's "Test" view and action.
+        # ... and the delete pages' list of what still uses a provider or model.
+        import gateway.dependents_admin
         import gateway.model_test_admin  # noqa: F401

@@ -31,7 +31,8 @@ from accounts.models import Organization
 from providers import catalog, starter
 from providers.forms import HEADERS_FIELD, SECRET_FIELDS, ProviderForm
 from providers.models import HealthEvent, Provider
-from providers.tasks import after_provider_saved, check_and_follow, follow
+from providers.saving import follow_up_save
+from providers.tasks import check_and_follow
 
 if TYPE_CHECKING:
     # The stubs' name for what get_fieldsets returns (a stub-only alias).
@@ -291,21 +292,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
         if not change and obj.owner_id is None:
             obj.owner = request.user  # type: ignore[assignment]  # the admin serves signed-in staff only: a User
         super().save_model(request, obj, form, change)
-        if obj.status != Provider.Status.ACTIVE:
-            return  # an inactive provider is never called, not even to check it
-        if form.verification is not None:
-            # The save's own vendor check passed: that is the status now
-            # (recorded after the mark, so the panel takes it as fresh).
-            self._mark_check_pending(request, obj)
-            follow(obj, form.verification, discover=form.reach_changed)
-        elif form.connection_changed:
-            self._mark_check_pending(request, obj)
-            after_provider_saved(obj.pk)
-        elif obj.health in (Provider.Health.FAILED, Provider.Health.UNAVAILABLE):
-            # Nothing of the connection changed, but what made it fail may have
-            # (say, the operator allowed private addresses): show a fresh status.
-            self._mark_check_pending(request, obj)
-            after_provider_saved(obj.pk, discover=False)
+        follow_up_save(obj, form, lambda: self._mark_check_pending(request, obj))
 
     def _mark_check_pending(self, request: HttpRequest, obj: Provider) -> None:
         """The change page polls the status until a check newer than this ran."""

@@ -24,6 +24,7 @@ LAYERS = [
     "gateway",
     "bootstrap",
     "portal",
+    "api",
     "config",
 ]
 

@@ -176,6 +176,26 @@ def test_a_revoke_on_the_user_page_is_refused_within_two_seconds(
     assert_refused_in_time(targets, listing_ok(secret), change)
 
 
+def management_client(world: Any) -> Client:
+    from api.models import ManagementToken
+
+    _, token = ManagementToken.issue(world.acme, world.alice, "ops", "admin")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_a_revoke_through_the_management_api_is_refused_within_two_seconds(
+    targets, world, bob_key
+):
+    _, secret = bob_key
+    api = management_client(world)
+
+    def change() -> None:
+        response = api.delete("/api/v1/organizations/acme/api-keys/bob/")
+        assert response.status_code == 204
+
+    assert_refused_in_time(targets, listing_ok(secret), change)
+
+
 def test_a_revoking_save_is_refused_within_two_seconds(targets, bob_key):
     key, secret = bob_key
 
@@ -309,5 +329,22 @@ def test_a_model_deactivated_by_update_is_refused_within_two_seconds(
         AIModel.objects.filter(provider=provider, model_id="gpt-4o-mini").update(
             status="inactive"
         )
+
+    assert_refused_in_time(targets, chat_ok(secret, "gpt-4o-mini"), change)
+
+
+def test_a_provider_deactivated_through_the_management_api_is_refused_in_time(
+    targets, world, served_model
+):
+    provider, secret = served_model
+    api = management_client(world)
+
+    def change() -> None:
+        response = api.patch(
+            f"/api/v1/organizations/acme/providers/{provider.name}/",
+            {"status": "inactive"},
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
 
     assert_refused_in_time(targets, chat_ok(secret, "gpt-4o-mini"), change)
