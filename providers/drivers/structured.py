@@ -519,6 +519,9 @@ def _forced_call(
         how == "named" and native.tool_named
     ):
         return
+    if not names:
+        # As OpenAI answers it, and before the vendor is asked to call nothing.
+        raise invalid_request("tool_choice needs tools.", "tool_choice")
     result.forced = names
     offered = [t for t in out["tools"] if _tool_name(t) in names]
     out["tools"] = offered
