@@ -485,6 +485,16 @@ def plan(request: Mapping[str, Any], native: Native, vendor: str) -> Plan:
 
 def _json_via_tool(out: dict[str, Any], result: Plan, schema: dict[str, Any]) -> None:
     """JSON mode → a synthetic tool with the schema, forced (module docstring)."""
+    if schema.get("type", "object") != "object":
+        # A tool's input is an object (Anthropic and Bedrock refuse any other
+        # root): refused by name rather than as the vendor's word on a tool the
+        # caller never sent.
+        raise invalid_request(
+            f"{result.vendor} has no JSON schema output for this model (it is "
+            "emulated with a tool), so the schema's root must be an object.",
+            "response_format.json_schema.schema",
+        )
+    schema = {**schema, "type": "object"}
     name = _synthetic_name(out)
     function: dict[str, Any] = {
         "name": name,

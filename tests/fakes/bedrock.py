@@ -547,7 +547,14 @@ def validate_converse(body: Any, model_id: str = CHAT_MODEL) -> None:
                 f"field. Remove toolConfig.toolChoice.{kind} and try again."
             )
     for k, tool in enumerate(tools):
-        problem = schemas.check(tool["toolSpec"]["inputSchema"]["json"])
+        schema = tool["toolSpec"]["inputSchema"]["json"]
+        if schema.get("type") != "object":
+            # A tool's input is an object (Claude, Nova, Llama... all refuse
+            # another root through Converse).
+            raise invalid(
+                f"toolConfig.tools.{k}.toolSpec.inputSchema.json.type must be 'object'."
+            )
+        problem = schemas.check(schema)
         if problem:
             raise invalid(f"toolConfig.tools.{k}.toolSpec.inputSchema: {problem}")
 
