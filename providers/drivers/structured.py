@@ -533,8 +533,11 @@ def _forced_call(
         # As OpenAI answers it, and before the vendor is asked to call nothing.
         raise invalid_request("tool_choice needs tools.", "tool_choice")
     result.forced = names
+    # Tools of another type (no function name) stay: the vendor's translation
+    # judges them, as it does where forcing is native, rather than them being
+    # silently dropped here.
+    out["tools"] = [t for t in out["tools"] if _tool_name(t) in names | {""}]
     offered = [t for t in out["tools"] if _tool_name(t) in names]
-    out["tools"] = offered
     if native.tool_any:
         out["tool_choice"] = "required"
         return
