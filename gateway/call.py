@@ -189,7 +189,12 @@ class Call:
                 last = errors.upstream_timeout()
             except DriverError as err:
                 last = err
-            self.record(candidate, last.status, error_type=last.code or last.type)
+            self.record(
+                candidate,
+                last.status,
+                usage_data=last.spent,
+                error_type=last.code or last.type,
+            )
             log_upstream_failure(candidate, last)
             if not last.transient:
                 break

@@ -115,9 +115,20 @@ async def create(call: Call, request: CompletionsRequest) -> dict[str, Any]:
             driver = driver_for(candidate)
             async with asyncio.timeout(total_timeout(candidate)):
                 return await driver.completions_raw(request.body, candidate.model_id)
-        return await all_of(
-            [call_path.send_chat(candidate, chat) for chat in request.canonical()]
-        )
+        answered: list[Any] = []
+
+        async def spent(answer: dict[str, Any]) -> None:
+            answered.append(answer.get("usage"))
+
+        try:
+            return await all_of(
+                [call_path.send_chat(candidate, chat) for chat in request.canonical()],
+                close=spent,
+            )
+        except DriverError as err:
+            # The prompts answered before the failure were billed all the same.
+            err.spent = shapes_out.sum_usage(answered)
+            raise
 
     candidate, answer = await call.first_success(
         candidates, attempt, weight(request, natives)
@@ -174,14 +185,15 @@ async def create_stream(
 async def all_of(
     calls: list[Awaitable[T]], close: Callable[[T], Awaitable[None]] | None = None
 ) -> list[T]:
-    """Every call's result, run concurrently; on the first failure (or the
-    caller going away) the others are cancelled, those that succeeded are
-    ``close``d, and the failure is raised."""
+    """Every call's result, run concurrently. When one fails, the others are
+    let finish (the vendor has them and bills them: ``close`` sees each that
+    succeeded, to count or close it) and the first failure is raised; when the
+    caller goes away, they are cancelled."""
     if len(calls) == 1:
         return [await calls[0]]
     tasks = [asyncio.ensure_future(c) for c in calls]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        await asyncio.wait(tasks)
         for task in tasks:
             error = task.exception() if task.done() and not task.cancelled() else None
             if error is not None:

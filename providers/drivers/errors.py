@@ -29,6 +29,9 @@ class DriverError(Exception):
     """A permanent failure: the gateway answers it as is and moves on to no one."""
 
     permanent = True
+    #: Usage the failed attempt still spent upstream (a translated completions
+    #: call whose other prompts were answered); its usage record carries it.
+    spent: dict[str, Any] | None = None
 
     def __init__(
         self,
