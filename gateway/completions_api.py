@@ -33,9 +33,9 @@ from gateway import estimate
 from gateway.call import Call, OpenStream, driver_for, open_raw_stream, total_timeout
 from gateway.completions import request as shapes_in
 from gateway.completions import response as shapes_out
-from gateway.completions.stream import DONE, ChunkStream, sse
-from gateway.errors import DriverError, error_event
-from gateway.relay import CanonicalFramer
+from gateway.completions.stream import ChunkStream, sse
+from gateway.errors import DriverError
+from gateway.relay import CanonicalFramer, OpenAIEnding
 from gateway.routing import Candidate
 from gateway.validation import validate_chat
 from providers.drivers.openai.completions_raw import DONE as RAW_DONE
@@ -268,7 +268,7 @@ def raw_chars(choices: Any) -> int:
     )
 
 
-class RawFramer:
+class RawFramer(OpenAIEnding):
     """Relays a vendor's completion chunks (``gateway.relay``), ``model`` renamed.
 
     The usage chunk the gateway asked for, and the ``usage`` keys of the
@@ -298,17 +298,8 @@ class RawFramer:
         data["model"] = self.model
         return [sse(data)]
 
-    def done(self) -> list[bytes]:
-        return [DONE]
 
-    def error(self, err: DriverError) -> bytes:
-        return error_event(err)
-
-    def ping(self) -> bytes:
-        return b": keep-alive\n\n"
-
-
-class CompletionFramer(CanonicalFramer):
+class CompletionFramer(OpenAIEnding, CanonicalFramer):
     """Frames canonical chat chunks as completion chunks (``gateway.relay``)."""
 
     def __init__(self, model: str, include_usage: bool) -> None:
@@ -318,12 +309,3 @@ class CompletionFramer(CanonicalFramer):
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
         self.account(chunk)
         return self.chunks.feed(chunk)
-
-    def done(self) -> list[bytes]:
-        return [DONE]
-
-    def error(self, err: DriverError) -> bytes:
-        return error_event(err)
-
-    def ping(self) -> bytes:
-        return b": keep-alive\n\n"

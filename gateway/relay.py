@@ -96,7 +96,21 @@ class CanonicalFramer:
             self.usage = chunk["usage"]
 
 
-class OpenAIFramer(CanonicalFramer):
+class OpenAIEnding:
+    """How a stream in OpenAI's SSE dialect ends (``[DONE]``), fails (an
+    ``error`` event) and keeps alive: the chat and completions framers' share."""
+
+    def done(self) -> list[bytes]:
+        return [b"data: [DONE]\n\n"]
+
+    def error(self, err: DriverError) -> bytes:
+        return error_event(err)
+
+    def ping(self) -> bytes:
+        return b": keep-alive\n\n"
+
+
+class OpenAIFramer(OpenAIEnding, CanonicalFramer):
     """OpenAI's ``chat.completion.chunk`` events; ``[DONE]`` at the end."""
 
     def __init__(self, model: str, include_usage: bool) -> None:
@@ -122,15 +136,6 @@ class OpenAIFramer(CanonicalFramer):
         else:
             out.pop("usage", None)
         return [b"data: " + orjson.dumps(out) + b"\n\n"]
-
-    def done(self) -> list[bytes]:
-        return [b"data: [DONE]\n\n"]
-
-    def error(self, err: DriverError) -> bytes:
-        return error_event(err)
-
-    def ping(self) -> bytes:
-        return b": keep-alive\n\n"
 
 
 async def relay(

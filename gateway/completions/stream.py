@@ -17,8 +17,6 @@ import orjson
 from gateway.completions.response import completion_id, finish_reason
 from providers.drivers.canonical import now
 
-DONE = b"data: [DONE]\n\n"
-
 
 def sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"

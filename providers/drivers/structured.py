@@ -90,6 +90,19 @@ def _tool_name(tool: Any) -> str:
     return ""
 
 
+def json_schema_of(response_format: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema of a ``json_schema`` response_format; a 400 naming it when
+    it is not a JSON Schema object."""
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        raise invalid_request(
+            "response_format.json_schema.schema must be a JSON Schema object.",
+            "response_format.json_schema.schema",
+        )
+    return schema
+
+
 def _json_mode(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """(``json_object`` | ``json_schema``, the schema) or None for text."""
     fmt = request.get("response_format")
@@ -103,13 +116,7 @@ def _json_mode(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     if kind == "json_object":
         return "json_object", dict(PERMISSIVE_OBJECT)
     if kind == "json_schema":
-        spec = fmt.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        if not isinstance(schema, dict):
-            raise invalid_request(
-                "response_format.json_schema.schema must be a JSON Schema object.",
-                "response_format.json_schema.schema",
-            )
+        schema = json_schema_of(fmt)
         return "json_schema", schema
     raise invalid_request(
         "response_format type must be text, json_object or json_schema.",

@@ -14,6 +14,7 @@ from providers.drivers.anthropic.messages import has_tool_blocks, translate_mess
 from providers.drivers.anthropic.urls import messages_url, request_headers
 from providers.drivers.config import DriverConfig, UpstreamRequest
 from providers.drivers.errors import check_vendor_range, invalid_request
+from providers.drivers.structured import json_schema_of
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -262,14 +263,7 @@ def _output_format(response_format: Any) -> dict[str, Any] | None:
     if kind == "text":
         return None
     if kind == "json_schema":
-        spec = response_format.get("json_schema")
-        schema = spec.get("schema") if isinstance(spec, dict) else None
-        if not isinstance(schema, dict):
-            raise invalid_request(
-                "response_format.json_schema.schema must be a JSON Schema object.",
-                "response_format.json_schema.schema",
-            )
-        return {"type": "json_schema", "schema": schema}
+        return {"type": "json_schema", "schema": json_schema_of(response_format)}
     raise invalid_request(
         "response_format type must be text or json_schema here.",
         "response_format.type",
