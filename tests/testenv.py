@@ -44,3 +44,9 @@ if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
     _base = int(_url.path.strip("/") or 0)
     _db = (_base + 1 + int(_worker[2:])) % 16
     os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{_db}"))
+
+# pytest-xdist starts its workers with the controller's environment, so each
+# worker needs a journal directory of its own: a test that looks for journal
+# segments would otherwise see another worker's.
+if _worker.startswith("gw"):
+    os.environ["USAGE_JOURNAL_DIR"] = tempfile.mkdtemp(prefix=f"mg-journal-{_worker}-")

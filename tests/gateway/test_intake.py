@@ -267,6 +267,7 @@ def test_megabyte_model_names_never_enter_the_route_cache(openai_key, gateway):
     assert caches.routes.key_bytes + caches.unknown_routes.key_bytes < 10_000
 
 
+@pytest.mark.serial  # timing-bound: twelve calls within the cache's 1 s lifetime
 def test_unknown_model_names_are_cached_apart_and_bounded(openai_key, gateway):
     _, secret = openai_key
     assert post(gateway, secret, CHAT).status_code == 200

@@ -17,6 +17,11 @@ from gateway.limits import admit
 from gateway.models import ApiKey
 from tests.gateway import upstreams
 
+# Timing-bound (windows and cache lifetimes of a second or so; limits fail open
+# when Redis is slow): bin/test runs the tests marked serial alone, after the
+# parallel run, on a quiet machine.
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture
 def capped(gateway, world, settings):
