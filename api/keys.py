@@ -222,9 +222,25 @@ class TokenViewSet(
 
     @staticmethod
     def _expiry(request: Request, wanted: datetime | None) -> datetime | None:
-        """The new token's expiry, which must be in the future."""
+        """The new token's expiry: in the future, and never after the expiry of
+        the token creating it (an expiring token cannot mint a lasting one)."""
         if wanted is not None and wanted <= timezone.now():
             raise ValidationError({"expires_at": ["Choose a time in the future."]})
+        parent = request.auth
+        limit = parent.expires_at if isinstance(parent, ManagementToken) else None
+        if limit is None:
+            return wanted
+        if wanted is None:
+            return limit
+        if wanted > limit:
+            raise ValidationError(
+                {
+                    "expires_at": [
+                        "A token cannot outlive the token that creates it "
+                        f"(it expires at {limit.isoformat()})."
+                    ]
+                }
+            )
         return wanted
 
     def perform_destroy(self, instance: ManagementToken) -> None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from api import keys
 from api.models import ManagementToken
+from tests.api.conftest import Api
 
 TOKENS = "organizations/acme/tokens/"
 
@@ -53,3 +54,24 @@ def test_a_token_that_expires_in_the_past_is_refused(api):
     assert response.status_code == 400
     assert list(response.json()) == ["expires_at"]
     assert not ManagementToken.objects.filter(name="late").exists()
+
+
+def test_an_expiring_token_cannot_mint_a_token_that_outlives_it(world, api):
+    ends = timezone.now() + timedelta(hours=1)
+    _, secret = ManagementToken.issue(
+        world.acme, world.alice, "short", "admin", expires_at=ends
+    )
+    api.secrets.values.add(secret)
+    short = Api(api.secrets, secret)
+    forever = short.post(TOKENS, {"name": "forever", "role": "admin"})
+    assert forever.status_code == 201
+    api.secrets.values.add(forever.json()["secret"])
+    assert ManagementToken.objects.get(name="forever").expires_at == ends
+    later = (ends + timedelta(days=1)).isoformat()
+    refused = short.post(TOKENS, {"name": "x", "role": "admin", "expires_at": later})
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["expires_at"]
+    # A token without an expiry (or the session) chooses freely.
+    free = api.alice.post(TOKENS, {"name": "y", "role": "admin", "expires_at": later})
+    assert free.status_code == 201
+    api.secrets.values.add(free.json()["secret"])
