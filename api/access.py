@@ -111,6 +111,9 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet[Any]):
         super().initial(request, *args, **kwargs)
 
     def resolve_organization(self, request: Request) -> Organization:
+        if any("\x00" in str(value) for value in self.kwargs.values()):
+            # No name holds NUL, and PostgreSQL refuses it in a query (a 500).
+            raise Http404
         slug = self.kwargs.get("organization", "")
         organization = Organization.objects.filter(slug=slug).first()
         if organization is None or not scope_of(request).reads(organization.pk):

@@ -258,6 +258,12 @@ class ModelTestRequestSerializer(serializers.Serializer[Any]):
     model_id = serializers.CharField(max_length=255)
 
 
+class ModelFilterSerializer(serializers.Serializer[Any]):
+    provider = serializers.CharField(required=False, allow_blank=True)
+    model_type = serializers.CharField(required=False, allow_blank=True)
+    status = serializers.CharField(required=False, allow_blank=True)
+
+
 class OrganizationModelViewSet(mixins.ListModelMixin, OrganizationScopedViewSet):
     """Every model of the organization, filterable by provider, type and status."""
 
@@ -278,7 +284,9 @@ class OrganizationModelViewSet(mixins.ListModelMixin, OrganizationScopedViewSet)
 
     def get_queryset(self) -> QuerySet[AIModel]:
         models = super().get_queryset()
-        params = self.request.query_params
+        given = ModelFilterSerializer(data=self.request.query_params)
+        given.is_valid(raise_exception=True)  # NUL and the like: 400, not 500
+        params = given.validated_data
         if params.get("provider"):
             models = models.filter(provider__name=params["provider"])
         for name in ("model_type", "status"):
