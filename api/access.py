@@ -63,7 +63,8 @@ def scope_of(request: Request) -> Scope:
 
 def _resolve(request: Request) -> Scope:
     user = request.user
-    if not (user and user.is_authenticated and user.is_active):
+    # Staff status, as the admin requires (accounts.access.request_admin_org_ids).
+    if not (user and user.is_authenticated and user.is_active and user.is_staff):
         return NOTHING
     token = request.auth
     if isinstance(token, ManagementToken):
