@@ -63,7 +63,8 @@ def scope_of(request: Request) -> Scope:
 
 def _resolve(request: Request) -> Scope:
     user = request.user
-    if not (user and user.is_authenticated and user.is_active):
+    # Staff status, as the admin requires (accounts.access.request_admin_org_ids).
+    if not (user and user.is_authenticated and user.is_active and user.is_staff):
         return NOTHING
     token = request.auth
     if isinstance(token, ManagementToken):
@@ -111,6 +112,9 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet[Any]):
         super().initial(request, *args, **kwargs)
 
     def resolve_organization(self, request: Request) -> Organization:
+        if any("\x00" in str(value) for value in self.kwargs.values()):
+            # No name holds NUL, and PostgreSQL refuses it in a query (a 500).
+            raise Http404
         slug = self.kwargs.get("organization", "")
         organization = Organization.objects.filter(slug=slug).first()
         if organization is None or not scope_of(request).reads(organization.pk):

@@ -61,9 +61,14 @@ class ManagementTokenAuthentication(authentication.BaseAuthentication):
 
 
 def still_entitled(token: ManagementToken) -> bool:
-    """Whether the token's user may still hold it (an admin who left loses it)."""
+    """Whether the token's user may still hold it (an admin who left loses it).
+
+    As for the admin (``accounts.access.request_admin_org_ids``): staff status
+    is required, so a user a superuser locked out of the admin is locked out
+    of the API too.
+    """
     user = token.user
-    if not user.is_active:
+    if not (user.is_active and user.is_staff):
         return False
     if user.is_superuser:
         return True

@@ -39,18 +39,10 @@ from models_catalog.models import AIModel, Grant
 from providers.crypto import CryptoError
 from providers.models import Provider
 
-MODEL_FIELDS = (
-    "name",
-    "alias",
-    "model_type",
-    "status",
-    "instance_wide",
-    "input_cost_per_million",
-    "output_cost_per_million",
-    "cache_read_cost_per_million",
-    "cache_write_cost_per_million",
-    "context_window",
-    "requests_per_minute",
+# The admin form's fields the API takes as they are (the natural key aside):
+# one list, so a field added to the form is never reset by an API write.
+MODEL_FIELDS = tuple(
+    f for f in AIModelForm.Meta.fields if f not in ("provider", "model_id")
 )
 # Left blank for a new model unless given: the form takes the catalog's figures.
 CATALOG_FIELDS = frozenset(
@@ -66,13 +58,14 @@ CATALOG_FIELDS = frozenset(
 STORED_FIELDS = (*MODEL_FIELDS, "price_source")
 
 
-def price_field() -> serializers.DecimalField:
+def price_field(help_text: str | None = None) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=12,
         decimal_places=6,
         min_value=Decimal(0),
         required=False,
         allow_null=True,
+        help_text=help_text,
     )
 
 
@@ -105,6 +98,9 @@ class AIModelSerializer(serializers.Serializer[AIModel]):
     output_cost_per_million = price_field()
     cache_read_cost_per_million = price_field()
     cache_write_cost_per_million = price_field()
+    cost_per_thousand_searches = price_field(
+        "Rerank models: USD per 1,000 search units; empty: searches not priced."
+    )
     price_source = serializers.CharField(read_only=True)
     context_window = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
@@ -262,6 +258,12 @@ class ModelTestRequestSerializer(serializers.Serializer[Any]):
     model_id = serializers.CharField(max_length=255)
 
 
+class ModelFilterSerializer(serializers.Serializer[Any]):
+    provider = serializers.CharField(required=False, allow_blank=True)
+    model_type = serializers.CharField(required=False, allow_blank=True)
+    status = serializers.CharField(required=False, allow_blank=True)
+
+
 class OrganizationModelViewSet(mixins.ListModelMixin, OrganizationScopedViewSet):
     """Every model of the organization, filterable by provider, type and status."""
 
@@ -282,7 +284,9 @@ class OrganizationModelViewSet(mixins.ListModelMixin, OrganizationScopedViewSet)
 
     def get_queryset(self) -> QuerySet[AIModel]:
         models = super().get_queryset()
-        params = self.request.query_params
+        given = ModelFilterSerializer(data=self.request.query_params)
+        given.is_valid(raise_exception=True)  # NUL and the like: 400, not 500
+        params = given.validated_data
         if params.get("provider"):
             models = models.filter(provider__name=params["provider"])
         for name in ("model_type", "status"):

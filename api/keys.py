@@ -8,9 +8,11 @@ API's own credentials (``api.models.ManagementToken``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -21,9 +23,12 @@ from accounts.access import administers, member_role
 from accounts.models import User
 from api.access import OrganizationScopedViewSet
 from api.common import form_errors
-from api.models import ManagementToken
+from api.models import ManagementToken, live_q
 from gateway.forms import ApiKeyForm
 from gateway.models import ApiKey
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class ApiKeySerializer(serializers.Serializer[ApiKey]):
@@ -173,7 +178,8 @@ class TokenViewSet(
     """Management tokens of the organization (live ones). DELETE revokes."""
 
     serializer_class = TokenSerializer
-    queryset = ManagementToken.objects.live().select_related("user")
+    # Not ``live()`` here: a class attribute would fix "now" at import time.
+    queryset = ManagementToken.objects.select_related("user")
     lookup_field = "code"
     lookup_value_regex = r"[0-9a-fA-F-]{36}"
 
@@ -182,7 +188,7 @@ class TokenViewSet(
             return (
                 ManagementToken.objects.none()
             )  # who holds tokens is admins' business
-        return super().get_queryset()
+        return super().get_queryset().filter(live_q())
 
     @extend_schema(responses={201: NewTokenSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -194,13 +200,48 @@ class TokenViewSet(
         ):
             raise PermissionDenied("Only the organization's admins create tokens.")
         data = serializer.validated_data
-        if self.get_queryset().filter(name=data["name"]).exists():
-            raise ValidationError({"name": ["A live token of this name exists."]})
-        token, secret = ManagementToken.issue(
-            self.organization, user, data["name"], data["role"], data.get("expires_at")
-        )
+        name = data["name"]
+        expires_at = self._expiry(request, data.get("expires_at"))
+        taken = ValidationError({"name": ["A live token of this name exists."]})
+        try:
+            with transaction.atomic():
+                # An expired token keeps its name (the database's constraint)
+                # until it is revoked; it is dead, so revoke it now.
+                ManagementToken.objects.filter(
+                    organization=self.organization, name=name, revoked_at__isnull=True
+                ).exclude(live_q()).update(revoked_at=timezone.now())
+                if self.get_queryset().filter(name=name).exists():
+                    raise taken
+                token, secret = ManagementToken.issue(
+                    self.organization, user, name, data["role"], expires_at
+                )
+        except IntegrityError:  # another request took the name meanwhile
+            raise taken from None
         shown = {**TokenSerializer(token).data, "secret": secret}
         return Response(shown, status=status.HTTP_201_CREATED, headers=NO_STORE)
+
+    @staticmethod
+    def _expiry(request: Request, wanted: datetime | None) -> datetime | None:
+        """The new token's expiry: in the future, and never after the expiry of
+        the token creating it (an expiring token cannot mint a lasting one)."""
+        if wanted is not None and wanted <= timezone.now():
+            raise ValidationError({"expires_at": ["Choose a time in the future."]})
+        parent = request.auth
+        limit = parent.expires_at if isinstance(parent, ManagementToken) else None
+        if limit is None:
+            return wanted
+        if wanted is None:
+            return limit
+        if wanted > limit:
+            raise ValidationError(
+                {
+                    "expires_at": [
+                        "A token cannot outlive the token that creates it "
+                        f"(it expires at {limit.isoformat()})."
+                    ]
+                }
+            )
+        return wanted
 
     def perform_destroy(self, instance: ManagementToken) -> None:
         instance.revoke()

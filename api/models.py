@@ -30,15 +30,19 @@ def new_token_secret() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(30)
 
 
+def live_q() -> models.Q:
+    """Neither revoked nor expired, as of now (build it per query, never once)."""
+    return models.Q(revoked_at__isnull=True) & (
+        models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+    )
+
+
 class ManagementTokenQuerySet(models.QuerySet["ManagementToken"]):
     def for_organization(self, organization: Organization) -> ManagementTokenQuerySet:
         return self.filter(organization=organization)
 
     def live(self) -> ManagementTokenQuerySet:
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        )
+        return self.filter(live_q())
 
 
 class ManagementToken(models.Model):

@@ -99,6 +99,11 @@ class ConfigSerializer(serializers.Serializer[Any]):
     wire_api = serializers.ChoiceField(
         choices=["chat_completions", "responses"], required=False, allow_blank=True
     )
+    rerank_api = serializers.ChoiceField(
+        choices=[c for c in ProviderForm.base_fields["rerank_api"].choices if c[0]],  # type: ignore[attr-defined]  # a ChoiceField
+        required=False,
+        allow_blank=True,
+    )
     deployments = serializers.DictField(child=serializers.CharField(), required=False)
     extra = serializers.DictField(required=False)
 

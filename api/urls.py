@@ -121,7 +121,7 @@ urlpatterns = [
     ),
     path(ORG + "api-keys/", ApiKeyViewSet.as_view(LIST), name="api-key-list"),
     path(
-        ORG + "api-keys/<str:key>/",
+        ORG + "api-keys/<path:key>/",  # a key's name may hold slashes
         ApiKeyViewSet.as_view(
             {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
         ),

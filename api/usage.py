@@ -7,9 +7,10 @@ Rows are the calls the organization made (billed to it); filters: ``since`` and
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
@@ -17,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.access import OrganizationScopedViewSet
+from gateway import usage_export
 from gateway.models import UsageRecord
 
 
@@ -125,21 +127,5 @@ class UsageViewSet(mixins.ListModelMixin, OrganizationScopedViewSet):
     @action(detail=False, methods=["get"], pagination_class=None)
     def totals(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Sums over the calls the filters select."""
-        sums = self.get_queryset().aggregate(
-            requests=Count("pk"),
-            errors=Count("pk", filter=Q(status_code__gte=400)),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cost=Sum("cost"),
-        )
-        return Response(
-            UsageTotalsSerializer(
-                {
-                    "requests": sums["requests"],
-                    "errors": sums["errors"],
-                    "input_tokens": sums["input_tokens"] or 0,
-                    "output_tokens": sums["output_tokens"] or 0,
-                    "cost": sums["cost"] or 0,
-                }
-            ).data
-        )
+        sums = usage_export.totals(self.get_queryset())
+        return Response(UsageTotalsSerializer(asdict(sums)).data)

@@ -3,7 +3,11 @@
 A provider or model is in use when a live API key's allow-list names it (by
 model id, alias or ``provider/model-id``) or when the gateway served it within
 the last ``RECENT_DAYS`` days. Keys of the owner's organization are named;
-another organization's keys and calls are only counted (never named).
+another organization's keys and calls are only counted (never named), and its
+keys only when it can reach the object (a grant names it, or the object is
+instance-wide): a name in an allow-list of an organization it is not shared
+with means that organization's own model, and counting it would tell the
+owner what other tenants' keys name.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateway.models import ApiKey, UsageRecord
+from models_catalog.models import Grant
 
 if TYPE_CHECKING:
     from models_catalog.models import AIModel
@@ -63,8 +68,22 @@ def _model_names(model: AIModel) -> set[str]:
     return names
 
 
-def _keys_naming(names: set[str], organization_id: int) -> tuple[list[str], int]:
+def _reaching(provider: Provider, models: list[AIModel]) -> set[int] | None:
+    """Organizations the objects are shared with (None: every one)."""
+    if provider.instance_wide or any(m.instance_wide for m in models):
+        return None
+    grants = Grant.objects.filter(
+        Q(provider=provider) | Q(model__in=models), organization__isnull=False
+    )
+    return set(grants.values_list("organization_id", flat=True))
+
+
+def _keys_naming(
+    names: set[str], organization_id: int, reaching: set[int] | None
+) -> tuple[list[str], int]:
     live = ApiKey.objects.filter(revoked_at__isnull=True).exclude(allowed_models=[])
+    if reaching is not None:
+        live = live.filter(organization_id__in={organization_id, *reaching})
     naming = [
         (key.organization_id, key.name)
         for key in live.only("organization_id", "name", "allowed_models")
@@ -80,13 +99,16 @@ def _recent_calls(q: Q) -> int:
 
 
 def of_model(model: AIModel) -> Dependents:
-    own, others = _keys_naming(_model_names(model), model.organization_id)
+    reaching = _reaching(model.provider, [model])
+    own, others = _keys_naming(_model_names(model), model.organization_id, reaching)
     return Dependents(own, others, _recent_calls(Q(model=model)))
 
 
 def of_provider(provider: Provider) -> Dependents:
+    models = list(provider.models.select_related("provider"))
     names: set[str] = set()
-    for model in provider.models.select_related("provider"):
+    for model in models:
         names |= _model_names(model)
-    own, others = _keys_naming(names, provider.organization_id)
+    reaching = _reaching(provider, models)
+    own, others = _keys_naming(names, provider.organization_id, reaching)
     return Dependents(own, others, _recent_calls(Q(provider=provider)))

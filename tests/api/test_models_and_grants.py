@@ -10,7 +10,7 @@ from gateway import usage
 from gateway.models import ApiKey, UsageRecord
 from models_catalog.models import AIModel, Grant
 from tests.api.conftest import provider_body
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import GrantFactory, MembershipFactory, UserFactory
 
 MODELS = "organizations/acme/providers/main/models/"
 
@@ -72,10 +72,13 @@ def test_a_model_in_a_keys_allow_list_is_delete_protected(world, api, main):
     api.alice.put(MODELS + "gpt-4o/", {"alias": "smart"})
     ApiKey.issue(world.acme, None, "ci", allowed_models=["smart"])
     ApiKey.issue(world.globex, None, "theirs", allowed_models=["gpt-4o"])
+    GrantFactory(
+        model=AIModel.objects.get(model_id="gpt-4o"), organization=world.globex
+    )
     response = api.alice.delete(MODELS + "gpt-4o/")
     assert response.status_code == 409
     assert response.json()["dependents"]["api_keys"] == ["ci"]
-    # another organization's key is counted, never named
+    # the key of an organization it is shared with is counted, never named
     assert response.json()["dependents"]["other_organizations_api_keys"] == 1
     assert "theirs" not in response.content.decode()
     assert api.alice.delete(MODELS + "gpt-4o/?confirm=true").status_code == 204

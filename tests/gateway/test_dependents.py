@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from gateway import dependents
 from gateway.models import ApiKey, UsageRecord
-from tests.factories import AIModelFactory, ProviderFactory
+from tests.factories import AIModelFactory, GrantFactory, ProviderFactory
 
 
 def test_keys_naming_a_model_by_id_alias_or_provider_path_count(world):
@@ -25,7 +25,10 @@ def test_keys_naming_a_model_by_id_alias_or_provider_path_count(world):
     ApiKey.issue(world.globex, None, "theirs", allowed_models=["gpt-4o"])
     found = dependents.of_model(model)
     assert found.api_keys == ["by-alias", "by-id", "by-path"]
-    assert found.other_organizations_api_keys == 1
+    # globex's "gpt-4o" is its own model until acme shares this one with it
+    assert found.other_organizations_api_keys == 0
+    GrantFactory(model=model, organization=world.globex)
+    assert dependents.of_model(model).other_organizations_api_keys == 1
     assert dependents.of_provider(provider).api_keys == found.api_keys
 
 
