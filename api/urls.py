@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.catalog import GrantViewSet, OrganizationModelViewSet, ProviderModelViewSet
@@ -29,6 +30,7 @@ ORG = "organizations/<slug:organization>/"
 PROVIDER = ORG + "providers/<slug:provider>/"
 
 
+@csrf_exempt  # any method on an unknown path is the API's JSON 404, not a CSRF page
 def not_found(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"detail": "Not found."}, status=404)
 
@@ -140,5 +142,5 @@ urlpatterns = [
         name="api-usage-totals",
     ),
     # Anything else under /api/v1/: the API's JSON 404, not the site's page.
-    re_path(r"^.*$", not_found, name="api-not-found"),
+    re_path(r"^[\s\S]*$", not_found, name="api-not-found"),  # newlines too
 ]

@@ -4,8 +4,10 @@ Schemathesis generates requests for every operation of the committed schema
 (``docs/openapi.yaml``) and sends them to a real server (the live uvicorn of
 ``tests/gateway/conftest.py``) holding data of two organizations. Acme's admin
 token makes the calls; the path names acme's objects, or globex's, or whatever
-was generated. Every answer must be no 5xx, match the schema (body and content
-type), never carry a secret and never name a globex object; every call that
+was generated. Every answer must pass Schemathesis' checks (no 5xx; status
+code, body, content type and headers as documented, errors included; the same
+call without credentials refused) except the one noted at ``EXCLUDED``, never
+carry a secret and never name a globex object; every call that
 names globex must be 404; and globex's rows are the same afterwards.
 
 Nothing leaves the machine: names resolve to nothing (``fake_dns`` with an
@@ -25,11 +27,7 @@ from django.conf import settings
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-)
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.models import ManagementToken
 from gateway.models import ApiKey, UsageRecord
@@ -40,8 +38,12 @@ from tests.factories import AIModelFactory, GrantFactory, ProviderFactory
 from tests.fakes.net import fake_dns
 
 SCHEMA = Path(settings.BASE_DIR) / "docs" / "openapi.yaml"
-EXAMPLES_PER_OPERATION = 15
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+EXAMPLES_PER_OPERATION = 12
+# Every check Schemathesis has (status codes, headers, schema, content type,
+# auth ignored, ...) but one: a schema-valid body may still be refused with a
+# 400 for what a schema cannot say (a duplicate name, a vendor refusing the
+# credentials, a private endpoint, the starter provider).
+EXCLUDED = [positive_data_acceptance]
 GLOBEX_NAMES = ("theirs", "their-model", "their-key", "globex-ci", "Globex")
 
 
@@ -149,7 +151,7 @@ def test_every_operation_against_its_schema(
                 case.body["config"] = {}
             response = case.call(base_url=gateway.url, session=session)
             stats["cases"] += 1
-            case.validate_response(response, checks=CHECKS)
+            case.validate_response(response, excluded_checks=EXCLUDED)
             text = response.text
             assert not any(s in text for s in data["secrets"]), "secret in answer"
             assert not any(n in text for n in GLOBEX_NAMES), "another org named"
