@@ -62,6 +62,13 @@ urlpatterns = [
         name="api-member-list",
     ),
     path(
+        ORG + "members/<str:username>/",
+        MembershipViewSet.as_view(
+            {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="api-member-detail",
+    ),
+    path(
         ORG + "invitations/",
         InvitationViewSet.as_view(LIST),
         name="api-invitation-list",
@@ -70,6 +77,11 @@ urlpatterns = [
         ORG + "invitations/<int:pk>/",
         InvitationViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="api-invitation-detail",
+    ),
+    path(
+        ORG + "invitations/<int:pk>/resend/",
+        InvitationViewSet.as_view(post("resend")),
+        name="api-invitation-resend",
     ),
     path(ORG + "providers/", ProviderViewSet.as_view(LIST), name="api-provider-list"),
     path(PROVIDER, ProviderViewSet.as_view(DETAIL), name="api-provider-detail"),

@@ -43,7 +43,7 @@ def test_it_is_openapi_3_1_and_names_the_token_scheme():
         ],
     }
     operations = [op for path in schema["paths"].values() for op in path.values()]
-    assert len(operations) == 41
+    assert len(operations) == 45
 
 
 def test_the_schema_is_served_to_anyone(db):

@@ -29,6 +29,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from accounts.models import Membership
 from api.models import ManagementToken
 from gateway.models import ApiKey, UsageRecord
 from models_catalog.models import AIModel, Grant
@@ -38,7 +39,7 @@ from tests.factories import AIModelFactory, GrantFactory, ProviderFactory
 from tests.fakes.net import fake_dns
 
 SCHEMA = Path(settings.BASE_DIR) / "docs" / "openapi.yaml"
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 10
 # Every check Schemathesis has (status codes, headers, schema, content type,
 # auth ignored, ...) but one: a schema-valid body may still be refused with a
 # 400 for what a schema cannot say (a duplicate name, a vendor refusing the
@@ -54,6 +55,7 @@ def globex_rows(world: Any) -> tuple[Any, ...]:
         Grant.objects.filter(model__organization=world.globex).count(),
         sorted(ApiKey.objects.filter(organization=world.globex).values_list()),
         sorted(ManagementToken.objects.filter(organization=world.globex).values_list()),
+        sorted(Membership.objects.filter(organization=world.globex).values_list()),
     )
 
 
@@ -102,6 +104,7 @@ def two_organizations(world, fake_openai):
             "key": "bot",
             "code": str(token.code),
             "id": grant.pk,
+            "username": "bob",  # never alice: the run acts with her token
         },
         "globex": {
             "organization": "globex",
@@ -110,6 +113,7 @@ def two_organizations(world, fake_openai):
             "key": "their-key",
             "code": str(their_token.code),
             "id": their_grant.pk,
+            "username": "charlie",
         },
         "secrets": {PROVIDER_KEY, "sk-globex", secret},
     }
@@ -160,6 +164,6 @@ def test_every_operation_against_its_schema(
                 assert response.status_code == 404, (operation.label, text)
 
         run()
-    assert stats["operations"] == 41
+    assert stats["operations"] == 45
     assert globex_rows(world) == before
     print(f"schemathesis: {stats}")  # the closing note quotes it
