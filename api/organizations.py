@@ -59,8 +59,7 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
     class Meta:
         model = Membership
         fields = ["username", "email", "role", "created_at"]
-
-        read_only_fields = ["username", "email", "created_at"]
+        read_only_fields = ["created_at"]
 
 
 class MembershipViewSet(
@@ -125,7 +124,7 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
     class Meta:
         model = Invitation
         fields = [
-            "id",
+            "code",
             "email",
             "role",
             "status",
@@ -133,7 +132,7 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
             "created_at",
             "expires_at",
         ]
-        read_only_fields = ["id", "status", "invited_by", "created_at", "expires_at"]
+        read_only_fields = ["code", "status", "invited_by", "created_at", "expires_at"]
 
 
 class InvitationViewSet(
@@ -147,7 +146,7 @@ class InvitationViewSet(
 
     serializer_class = InvitationSerializer
     queryset = Invitation.objects.select_related("invited_by")
-    lookup_value_regex = r"[0-9]+"
+    lookup_field = "code"
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)

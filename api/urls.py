@@ -74,12 +74,12 @@ urlpatterns = [
         name="api-invitation-list",
     ),
     path(
-        ORG + "invitations/<int:pk>/",
+        ORG + "invitations/<uuid:code>/",
         InvitationViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="api-invitation-detail",
     ),
     path(
-        ORG + "invitations/<int:pk>/resend/",
+        ORG + "invitations/<uuid:code>/resend/",
         InvitationViewSet.as_view(post("resend")),
         name="api-invitation-resend",
     ),
@@ -129,7 +129,7 @@ urlpatterns = [
     ),
     path(ORG + "grants/", GrantViewSet.as_view(LIST), name="api-grant-list"),
     path(
-        ORG + "grants/<int:pk>/",
+        ORG + "grants/<uuid:code>/",
         GrantViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="api-grant-detail",
     ),

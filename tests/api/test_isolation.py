@@ -43,10 +43,10 @@ def acme_data(world, api):
         "organization": "acme",
         "provider": "main",
         "model_id": "gpt-4o",
-        "pk": grant.pk,
+        "grant": grant.code,
         "key": "bot",
         "code": token.code,
-        "invitation": invitation["id"],
+        "invitation": invitation["code"],
         "username": "bob",
     }
 
@@ -62,7 +62,9 @@ def acme_urls(ids: dict[str, object]) -> list[tuple[str, str, list[str]]]:
         wanted = pattern.pattern.regex.groupindex
         kwargs = {k: ids[k] for k in wanted}
         if name.startswith("api-invitation-") and name != "api-invitation-list":
-            kwargs["pk"] = ids["invitation"]
+            kwargs["code"] = ids["invitation"]
+        if name == "api-grant-detail":
+            kwargs["code"] = ids["grant"]
         url = reverse(name, kwargs=kwargs)
         actions = pattern.callback.actions  # type: ignore[attr-defined]
         found.append((name, url, sorted(actions)))

@@ -59,7 +59,7 @@ def test_an_invitation_is_resent_with_a_fresh_link(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         invited = api.alice.post(INVITATIONS, {"email": "eve@example.test"}).json()
-    url = f"{INVITATIONS}{invited['id']}/"
+    url = f"{INVITATIONS}{invited['code']}/"
     first = Invitation.objects.get(email="eve@example.test").token_hash
     with django_capture_on_commit_callbacks(execute=True):
         resent = api.alice.post(url + "resend/")

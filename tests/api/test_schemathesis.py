@@ -29,7 +29,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from accounts.models import Membership
+from accounts import invitations
+from accounts.models import Invitation, Membership
 from api.models import ManagementToken
 from gateway.models import ApiKey, UsageRecord
 from models_catalog.models import AIModel, Grant
@@ -45,7 +46,14 @@ EXAMPLES_PER_OPERATION = 10
 # 400 for what a schema cannot say (a duplicate name, a vendor refusing the
 # credentials, a private endpoint, the starter provider).
 EXCLUDED = [positive_data_acceptance]
-GLOBEX_NAMES = ("theirs", "their-model", "their-key", "globex-ci", "Globex")
+GLOBEX_NAMES = (
+    "globex-guest",
+    "theirs",
+    "their-model",
+    "their-key",
+    "globex-ci",
+    "Globex",
+)
 
 
 def globex_rows(world: Any) -> tuple[Any, ...]:
@@ -56,6 +64,7 @@ def globex_rows(world: Any) -> tuple[Any, ...]:
         sorted(ApiKey.objects.filter(organization=world.globex).values_list()),
         sorted(ManagementToken.objects.filter(organization=world.globex).values_list()),
         sorted(Membership.objects.filter(organization=world.globex).values_list()),
+        sorted(Invitation.objects.filter(organization=world.globex).values_list()),
     )
 
 
@@ -91,6 +100,12 @@ def two_organizations(world, fake_openai):
         model_name="their-model",
         status_code=200,
     )
+    their_invitation = invitations.invite(
+        world.globex, "globex-guest@example.test", "member", world.charlie, "http://t/"
+    )
+    invitation = invitations.invite(
+        world.acme, "guest@example.test", "member", world.alice, "http://t/"
+    )
     _, secret = ManagementToken.issue(world.acme, world.alice, "st", "admin")
     # Another of acme's tokens for the token routes (revoking the caller's own
     # would end the run).
@@ -102,8 +117,11 @@ def two_organizations(world, fake_openai):
             "provider": "main",
             "model_id": "gpt-4o-mini",
             "key": "bot",
-            "code": str(token.code),
-            "id": grant.pk,
+            "code": {  # tokens, grants and invitations are addressed by code
+                "tokens": str(token.code),
+                "grants": str(grant.code),
+                "invitations": str(invitation.code),
+            },
             "username": "bob",  # never alice: the run acts with her token
         },
         "globex": {
@@ -111,8 +129,11 @@ def two_organizations(world, fake_openai):
             "provider": "theirs",
             "model_id": "their-model",
             "key": "their-key",
-            "code": str(their_token.code),
-            "id": their_grant.pk,
+            "code": {
+                "tokens": str(their_token.code),
+                "grants": str(their_grant.code),
+                "invitations": str(their_invitation.code),
+            },
             "username": "charlie",
         },
         "secrets": {PROVIDER_KEY, "sk-globex", secret},
@@ -148,7 +169,10 @@ def test_every_operation_against_its_schema(
             names = {} if whose == "generated" else data[whose]
             for name in case.path_parameters:
                 if name in names:
-                    case.path_parameters[name] = names[name]
+                    value = names[name]
+                    if isinstance(value, dict):  # a code: whose depends on the path
+                        value = value[operation.path.split("/")[5]]
+                    case.path_parameters[name] = value
             if isinstance(case.body, dict) and "/providers/" in operation.path:
                 # Whatever the vendor check or health check calls is on loopback.
                 case.body["endpoint"] = fake_openai.endpoint
