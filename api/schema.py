@@ -65,7 +65,8 @@ BODIES = frozenset({"POST", "PUT", "PATCH"})
 class ApiAutoSchema(AutoSchema):
     """Every operation documents its error answers as well as its success.
 
-    401 everywhere (every operation needs credentials); 404 wherever the path
+    401 and 429 everywhere (every operation needs credentials; an address
+    that keeps presenting invalid tokens is throttled); 404 wherever the path
     names something (another organization's objects are 404 too); 403 on
     writes (a read-only token, a session without CSRF); 400 where a body or a
     validated query parameter can be refused. A view's own ``responses``
@@ -76,7 +77,12 @@ class ApiAutoSchema(AutoSchema):
         answers = {
             "401": OpenApiResponse(
                 ErrorSerializer, "No valid management token or session."
-            )
+            ),
+            "429": OpenApiResponse(
+                ErrorSerializer,
+                "Too many invalid tokens from this address: retry after the "
+                "seconds in Retry-After.",
+            ),
         }
         if self.method in BODIES or self._validated_query():
             answers["400"] = OpenApiResponse(
