@@ -84,7 +84,7 @@ class ApiAutoSchema(AutoSchema):
                 "seconds in Retry-After.",
             ),
         }
-        if self.method in BODIES or self._validated_query():
+        if self.method in BODIES or self._validated_query() or self._paginated():
             answers["400"] = OpenApiResponse(
                 FieldErrorsSerializer, "The request was refused; nothing changed."
             )
@@ -100,6 +100,9 @@ class ApiAutoSchema(AutoSchema):
                 "the caller's (the two look the same).",
             )
         return answers
+
+    def _paginated(self) -> bool:
+        return self.method == "GET" and self._get_paginator() is not None  # type: ignore[no-untyped-call]
 
     def _validated_query(self) -> bool:
         return any(

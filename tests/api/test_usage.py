@@ -109,3 +109,10 @@ def test_a_row_shows_its_request_id_and_search_units(world, api):
     rows = response.json()["results"]
     assert [(r["request_id"], r["search_units"]) for r in rows] == [("req_acme_1", 3)]
     assert "req_globex_1" not in response.content.decode()
+
+
+def test_a_limit_or_offset_out_of_range_is_a_400_not_the_default(api):
+    for query in ("limit=abc", "limit=0", "limit=501", "offset=-1", "limit="):
+        response = api.alice.get(f"{URL}?{query}")
+        assert response.status_code == 400, query
+    assert api.alice.get(f"{URL}?limit=5&offset=0").status_code == 200
