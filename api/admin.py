@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from accounts.access import OrganizationScopedAdmin, is_superuser
 from api.models import ManagementToken
@@ -68,8 +69,8 @@ class ManagementTokenAdmin(OrganizationScopedAdmin):
     def status(self, obj: ManagementToken) -> str:
         if obj.revoked_at is not None:
             return "revoked"
-        live = ManagementToken.objects.live().filter(pk=obj.pk).exists()
-        return "active" if live else "expired"
+        expired = obj.expires_at is not None and obj.expires_at <= timezone.now()
+        return "expired" if expired else "active"
 
     def save_model(
         self, request: HttpRequest, obj: ManagementToken, form: Any, change: bool
