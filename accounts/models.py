@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
@@ -107,6 +108,8 @@ class Invitation(models.Model):
         related_name="invitations_sent",
     )
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The public id (STYLE rule 7): the API addresses it by this, never the pk.
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)

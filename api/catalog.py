@@ -317,7 +317,7 @@ class GrantSerializer(serializers.Serializer[Grant]):
     """A grant: one model (provider + model id) or a whole provider, shared
     with an organization (slug) or with one member (username)."""
 
-    id = serializers.IntegerField(read_only=True)
+    code = serializers.UUIDField(read_only=True)
     provider = serializers.CharField(required=False, allow_null=True, max_length=100)
     model_id = serializers.CharField(required=False, allow_null=True, max_length=255)
     organization = serializers.CharField(required=False, allow_null=True, max_length=64)
@@ -327,7 +327,7 @@ class GrantSerializer(serializers.Serializer[Grant]):
     def to_representation(self, instance: Grant) -> dict[str, Any]:
         target = instance.model.provider if instance.model else instance.provider
         return {
-            "id": instance.pk,
+            "code": str(instance.code),
             "provider": target.name if target else None,
             "model_id": instance.model.model_id if instance.model else None,
             "organization": instance.organization.slug
@@ -352,7 +352,7 @@ class GrantViewSet(
     queryset = Grant.objects.select_related(
         "model__provider", "provider", "organization", "user"
     )
-    lookup_value_regex = r"[0-9]+"
+    lookup_field = "code"
 
     def scope_q(self) -> Q:
         return Q(model__organization=self.organization) | Q(

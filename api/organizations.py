@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import invitations
+from accounts.access import administers
+from accounts.last_admin import last_admin_message, orphaned_organizations
 from accounts.models import Invitation, Membership, Organization
 from api.access import OrganizationScopedViewSet, scope_of
+from api.schema import ErrorSerializer
 
 
 class OrganizationSerializer(serializers.ModelSerializer[Organization]):
@@ -49,20 +53,66 @@ class OrganizationViewSet(
 
 
 class MembershipSerializer(serializers.ModelSerializer[Membership]):
-    username = serializers.CharField(source="user.username")
-    email = serializers.EmailField(source="user.email")
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
 
     class Meta:
         model = Membership
         fields = ["username", "email", "role", "created_at"]
+        read_only_fields = ["created_at"]
 
 
-class MembershipViewSet(mixins.ListModelMixin, OrganizationScopedViewSet):
-    """The organization's members and their roles (read-only: joining takes an
-    invitation the invitee accepts)."""
+class MembershipViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    OrganizationScopedViewSet,
+):
+    """The organization's members by username: admins change a role (PATCH) or
+    remove a member (DELETE). Joining takes an invitation the invitee accepts.
+    The organization's last admin can be neither demoted nor removed (409), the
+    admin's rule (``accounts.last_admin``)."""
 
     serializer_class = MembershipSerializer
     queryset = Membership.objects.select_related("user")
+    lookup_field = "user__username"
+    lookup_url_kwarg = "username"
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    @extend_schema(responses={200: MembershipSerializer, 409: ErrorSerializer})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with transaction.atomic():
+            membership = self.get_object()
+            serializer = self.get_serializer(
+                membership, data=request.data, partial=True
+            )
+            serializer.is_valid(raise_exception=True)
+            role = serializer.validated_data.get("role", membership.role)
+            if not administers(role):
+                refuse_orphaning([membership])
+            serializer.save()
+        return Response(serializer.data)
+
+    @extend_schema(responses={204: None, 409: ErrorSerializer})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with transaction.atomic():
+            membership = self.get_object()
+            refuse_orphaning([membership])
+            membership.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def refuse_orphaning(leaving: list[Membership]) -> None:
+    """409 when ``leaving`` takes an organization's last admin (as in the admin)."""
+    orphaned = orphaned_organizations(leaving)
+    if orphaned:
+        raise Conflict(last_admin_message(orphaned))
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
 
 
 class InvitationSerializer(serializers.ModelSerializer[Invitation]):
@@ -74,7 +124,7 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
     class Meta:
         model = Invitation
         fields = [
-            "id",
+            "code",
             "email",
             "role",
             "status",
@@ -82,7 +132,7 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
             "created_at",
             "expires_at",
         ]
-        read_only_fields = ["id", "status", "invited_by", "created_at", "expires_at"]
+        read_only_fields = ["code", "status", "invited_by", "created_at", "expires_at"]
 
 
 class InvitationViewSet(
@@ -96,7 +146,7 @@ class InvitationViewSet(
 
     serializer_class = InvitationSerializer
     queryset = Invitation.objects.select_related("invited_by")
-    lookup_value_regex = r"[0-9]+"
+    lookup_field = "code"
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -122,3 +172,15 @@ class InvitationViewSet(
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         invitations.revoke(self.get_object())  # a closed one stays closed
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=None, responses={200: InvitationSerializer, 409: ErrorSerializer}
+    )
+    def resend(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Email a fresh link (the earlier one stops working; the expiry starts
+        over), as the admin's "resend" does; 409 once accepted or revoked."""
+        invitation = self.get_object()
+        if not invitations.resend(invitation, request.build_absolute_uri("/")):
+            raise Conflict("This invitation was accepted or revoked.")
+        invitation.refresh_from_db()
+        return Response(self.get_serializer(invitation).data)

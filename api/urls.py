@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.catalog import GrantViewSet, OrganizationModelViewSet, ProviderModelViewSet
@@ -29,6 +30,7 @@ ORG = "organizations/<slug:organization>/"
 PROVIDER = ORG + "providers/<slug:provider>/"
 
 
+@csrf_exempt  # any method on an unknown path is the API's JSON 404, not a CSRF page
 def not_found(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"detail": "Not found."}, status=404)
 
@@ -60,14 +62,26 @@ urlpatterns = [
         name="api-member-list",
     ),
     path(
+        ORG + "members/<str:username>/",
+        MembershipViewSet.as_view(
+            {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="api-member-detail",
+    ),
+    path(
         ORG + "invitations/",
         InvitationViewSet.as_view(LIST),
         name="api-invitation-list",
     ),
     path(
-        ORG + "invitations/<int:pk>/",
+        ORG + "invitations/<uuid:code>/",
         InvitationViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="api-invitation-detail",
+    ),
+    path(
+        ORG + "invitations/<uuid:code>/resend/",
+        InvitationViewSet.as_view(post("resend")),
+        name="api-invitation-resend",
     ),
     path(ORG + "providers/", ProviderViewSet.as_view(LIST), name="api-provider-list"),
     path(PROVIDER, ProviderViewSet.as_view(DETAIL), name="api-provider-detail"),
@@ -115,7 +129,7 @@ urlpatterns = [
     ),
     path(ORG + "grants/", GrantViewSet.as_view(LIST), name="api-grant-list"),
     path(
-        ORG + "grants/<int:pk>/",
+        ORG + "grants/<uuid:code>/",
         GrantViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="api-grant-detail",
     ),
@@ -140,5 +154,5 @@ urlpatterns = [
         name="api-usage-totals",
     ),
     # Anything else under /api/v1/: the API's JSON 404, not the site's page.
-    re_path(r"^.*$", not_found, name="api-not-found"),
+    re_path(r"^[\s\S]*$", not_found, name="api-not-found"),  # newlines too
 ]

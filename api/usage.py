@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from api.access import OrganizationScopedViewSet
 from gateway import usage_export
 from gateway.models import UsageRecord
+from gateway.usage_export import is_own
 
 
 class UsageFilterSerializer(serializers.Serializer[Any]):
@@ -48,8 +49,13 @@ class UsageRecordSerializer(serializers.ModelSerializer[UsageRecord]):
     output_tokens = serializers.IntegerField(min_value=0)
     cache_read_tokens = serializers.IntegerField(min_value=0)
     cache_creation_tokens = serializers.IntegerField(min_value=0)
+    search_units = serializers.IntegerField(min_value=0)
     latency_ms = serializers.IntegerField(min_value=0)
     status_code = serializers.IntegerField(min_value=0)
+    request_id = serializers.CharField(
+        help_text="The x-request-id the gateway answered the call with (empty "
+        "without one, and for another organization's call)."
+    )
 
     class Meta:
         model = UsageRecord
@@ -70,7 +76,18 @@ class UsageRecordSerializer(serializers.ModelSerializer[UsageRecord]):
             "latency_ms",
             "status_code",
             "error_type",
+            "request_id",
+            "search_units",
         ]
+
+    def to_representation(self, instance: UsageRecord) -> dict[str, Any]:
+        shown: dict[str, Any] = super().to_representation(instance)
+        view = self.context.get("view")
+        organization = getattr(view, "organization", None)
+        own = frozenset({organization.pk}) if organization is not None else None
+        if own is None or not is_own(instance.organization_id, own):
+            shown["request_id"] = ""  # as the admin's list and export hide it
+        return shown
 
 
 class UsageTotalsSerializer(serializers.Serializer[Any]):

@@ -36,6 +36,29 @@ from gateway.request_ids import is_sane
 from gateway.usage_export import acsv_rows, csv_rows, is_own, money, totals
 
 
+def secret_shown_once(
+    model_admin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    template: str,
+    title: str,
+    obj: Any,
+    secret: str,
+) -> HttpResponse:
+    """The page showing a new credential's secret, on this response only: never
+    via a redirect, the session or a message cookie (also the management token
+    admin's, ``api.admin``)."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "key": obj,
+        "secret": secret,
+        "opts": model_admin.model._meta,
+    }
+    response = TemplateResponse(request, template, context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(OrganizationScopedAdmin):
     form = ApiKeyForm
@@ -114,21 +137,12 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
     def response_add(
         self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None
     ) -> HttpResponse:
-        # Render the secret once, on this response only: never via a redirect,
-        # the session or a message cookie.
         secret = getattr(request, "_new_api_key_secret", None)
         if secret is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "API key created",
-            "key": obj,
-            "secret": secret,
-            "opts": self.model._meta,
-        }
-        response = TemplateResponse(request, "gateway/apikey_created.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return secret_shown_once(
+            self, request, "gateway/apikey_created.html", "API key created", obj, secret
+        )
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

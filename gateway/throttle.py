@@ -11,6 +11,10 @@ exists to make guessing cheap for us, and 240-bit keys cannot be guessed anyway.
 With ``REDIS_URL`` the counters are shared by every replica (a GET to check, one
 pipelined INCR/EXPIRE per failure); without it they live in this process. Redis
 trouble never refuses a caller: the check then fails open.
+
+The management API (sync DRF views) counts its unknown tokens with the same
+limit, window and store through ``check_now``/``record_now``, under its own
+name, so gateway clients failing behind an address do not lock out its admins.
 """
 
 from __future__ import annotations
@@ -93,6 +97,63 @@ async def record_failure(address: str) -> float | None:
         try:
             count = int((await caches.breaker.call(count_one))[0])
         except RedisUnavailable as exc:
+            logger.warning("auth failure throttle unavailable (%s)", type(exc).__name__)
+            return None
+    else:
+        count = _local.incr(address, window)
+    return remaining if count > settings.GATEWAY_AUTH_FAILURE_LIMIT else None
+
+
+# -- The same counters for synchronous callers (the management API) ----------
+
+_sync_client: Any = None
+
+
+def _sync_redis() -> Any:
+    global _sync_client
+    if _sync_client is None:
+        import redis
+
+        timeout = settings.GATEWAY_REDIS_TIMEOUT
+        _sync_client = redis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry_on_timeout=False,
+        )
+    return _sync_client
+
+
+def check_now(address: str) -> float | None:
+    """``retry_after`` for synchronous code (``address`` names its own counter)."""
+    window, remaining = _window()
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            raw = _sync_redis().get(_redis_key(address, window))
+        except (redis.RedisError, OSError) as exc:
+            logger.warning("auth failure throttle unavailable (%s)", type(exc).__name__)
+            return None
+        count = int(raw or 0)
+    else:
+        count = _local.get(address, window)
+    return remaining if count >= settings.GATEWAY_AUTH_FAILURE_LIMIT else None
+
+
+def record_now(address: str) -> float | None:
+    """``record_failure`` for synchronous code."""
+    window, remaining = _window()
+    if settings.REDIS_URL:
+        import redis
+
+        key = _redis_key(address, window)
+        try:
+            pipe = _sync_redis().pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, settings.GATEWAY_AUTH_FAILURE_WINDOW * 2)
+            count = int(pipe.execute()[0])
+        except (redis.RedisError, OSError) as exc:
             logger.warning("auth failure throttle unavailable (%s)", type(exc).__name__)
             return None
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -208,6 +209,8 @@ class Grant(models.Model):
         blank=True,
         related_name="grants_received",
     )
+    # The public id (STYLE rule 7): the API addresses it by this, never the pk.
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_by = models.ForeignKey(
         "accounts.User",
         on_delete=models.SET_NULL,

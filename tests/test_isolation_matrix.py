@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from accounts.invitations import hash_token
 from accounts.models import Invitation, Membership, Organization, User
+from api.models import ManagementToken
 from gateway import response_store, usage
 from gateway.models import ApiKey, StoredResponse, UsageRecord
 from gateway.responses.ids import new_id
@@ -195,6 +196,11 @@ def matrix(world: World) -> Matrix:
             model_name=tenant.chat.model_id,
             status_code=200,
         )
+    # Management tokens: the admin page lists, shows and revokes them per tenant.
+    ManagementToken.issue(world.acme, world.alice, f"{acme.marker}-token", "admin")
+    ManagementToken.issue(
+        world.globex, world.charlie, f"{globex.marker}-token", "admin"
+    )
     return m
 
 

@@ -92,6 +92,11 @@ def _no_queued_usage() -> Iterator[None]:
     usage.discard_queued()
 
 
+@pytest.fixture(autouse=True)
+def _failure_counts_from_zero(_fresh_auth_failure_counts: None) -> None:  # noqa: F811
+    """Tests refused on purpose do not push later ones over the token throttle."""
+
+
 @pytest.fixture
 def secrets() -> Secrets:
     return Secrets()

@@ -186,6 +186,6 @@ def test_members_and_invitations(
     assert invited.json()["status"] == "pending"
     assert len(mailoutbox) == 1
     assert api.alice.post(url, {"email": "bob@example.test"}).status_code == 400
-    pk = invited.json()["id"]
+    pk = invited.json()["code"]
     assert api.alice.delete(f"{url}{pk}/").status_code == 204
     assert api.alice.get(f"{url}{pk}/").json()["status"] == "revoked"

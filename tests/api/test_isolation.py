@@ -13,6 +13,7 @@ import pytest
 from django.urls import URLPattern, reverse
 from rest_framework.test import APIClient
 
+from accounts.models import Invitation, Membership
 from api import urls as api_urls
 from api.models import ManagementToken
 from gateway.models import ApiKey, UsageRecord
@@ -42,10 +43,11 @@ def acme_data(world, api):
         "organization": "acme",
         "provider": "main",
         "model_id": "gpt-4o",
-        "pk": grant.pk,
+        "grant": grant.code,
         "key": "bot",
         "code": token.code,
-        "invitation": invitation["id"],
+        "invitation": invitation["code"],
+        "username": "bob",
     }
 
 
@@ -59,8 +61,10 @@ def acme_urls(ids: dict[str, object]) -> list[tuple[str, str, list[str]]]:
             continue
         wanted = pattern.pattern.regex.groupindex
         kwargs = {k: ids[k] for k in wanted}
-        if name == "api-invitation-detail":
-            kwargs["pk"] = ids["invitation"]
+        if name.startswith("api-invitation-") and name != "api-invitation-list":
+            kwargs["code"] = ids["invitation"]
+        if name == "api-grant-detail":
+            kwargs["code"] = ids["grant"]
         url = reverse(name, kwargs=kwargs)
         actions = pattern.callback.actions  # type: ignore[attr-defined]
         found.append((name, url, sorted(actions)))
@@ -74,6 +78,8 @@ def snapshot():
         Grant.objects.count(),
         sorted(ApiKey.objects.values_list("name", "revoked_at")),
         sorted(ManagementToken.objects.values_list("name", "revoked_at")),
+        sorted(Membership.objects.values_list("user__username", "role")),
+        sorted(Invitation.objects.values_list("email", "token_hash", "revoked_at")),
     )
 
 

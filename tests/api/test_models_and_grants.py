@@ -117,9 +117,11 @@ def test_grants_share_a_model_with_a_member_or_an_organization(world, api, main)
         url, {"provider": "main", "model_id": "gpt-4o", "user": "bob"}
     )
     assert again.status_code == 400
-    grant_id = to_bob.json()["id"]
-    assert api.alice.delete(f"{url}{grant_id}/").status_code == 204
-    assert not Grant.objects.filter(pk=grant_id).exists()
+    code = to_bob.json()["code"]
+    assert "id" not in to_bob.json()  # an opaque id only (STYLE rule 7)
+    assert api.alice.get(f"{url}{Grant.objects.get(code=code).pk}/").status_code == 404
+    assert api.alice.delete(f"{url}{code}/").status_code == 204
+    assert not Grant.objects.filter(code=code).exists()
 
 
 def test_a_grant_names_only_members_and_visible_organizations(world, api, main):

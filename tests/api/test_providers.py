@@ -190,3 +190,19 @@ def test_credentials_left_out_are_kept_and_clear_removes_them(api, fake_openai):
     assert cleared.status_code == 200, cleared.json()
     assert cleared.json()["configured"] is False
     assert Provider.objects.get(name="main").get_credentials() == {}
+
+
+def test_put_merges_fields_left_out_keep_their_stored_value(api, fake_openai):
+    # The README's decision: PUT states the fields a desired state manages.
+    desired = provider_body(fake_openai, priority=5)
+    assert api.alice.put(URL + "main/", desired).status_code == 201
+    api.alice.patch(URL + "main/", {"requests_per_minute": 60})  # someone else's
+    again = api.alice.put(URL + "main/", desired)
+    assert again["X-Changed"] == "false"
+    assert again.json()["requests_per_minute"] == 60
+    assert again.json()["configured_credentials"] == ["api_key"]
+    without_key = {k: v for k, v in desired.items() if k != "credentials"}
+    assert api.alice.put(URL + "main/", without_key)["X-Changed"] == "false"
+    reset = api.alice.put(URL + "main/", {**desired, "requests_per_minute": None})
+    assert reset["X-Changed"] == "true"
+    assert Provider.objects.get(name="main").requests_per_minute is None

@@ -43,7 +43,7 @@ def test_it_is_openapi_3_1_and_names_the_token_scheme():
         ],
     }
     operations = [op for path in schema["paths"].values() for op in path.values()]
-    assert len(operations) == 41
+    assert len(operations) == 45
 
 
 def test_the_schema_is_served_to_anyone(db):
@@ -68,3 +68,26 @@ def test_the_documentation_page_uses_only_vendored_assets(db):
     script = Client().get("/api/v1/docs/?script=")
     assert script.status_code == 200
     assert "/api/v1/schema/" in script.content.decode()
+
+
+def test_every_operation_documents_its_error_answers():
+    schema = yaml.safe_load(generated())
+    error = {"$ref": "#/components/schemas/Error"}
+    fields = {"$ref": "#/components/schemas/FieldErrors"}
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            answers = operation["responses"]
+            body = {
+                c: a.get("content", {}).get("application/json", {})
+                for c, a in answers.items()
+            }
+            assert body["401"]["schema"] == error, (method, path)
+            if "{" in path:
+                assert body["404"]["schema"] == error, (method, path)
+            if method != "get":
+                assert body["403"]["schema"] == error, (method, path)
+            if method in ("post", "put", "patch"):
+                assert body["400"]["schema"] == fields, (method, path)
+    assert schema["components"]["schemas"]["FieldErrors"]["type"] == "object"
+    usage = schema["paths"]["/api/v1/organizations/{organization}/usage/"]["get"]
+    assert "400" in usage["responses"]  # its filters are validated

@@ -87,3 +87,32 @@ def test_another_organization_sees_only_its_own_calls(api, calls):
     assert api.charlie.get(URL).status_code == 404
     own = api.charlie.get("organizations/globex/usage/totals/").json()
     assert own["requests"] == 1 and own["cost"] == "9.0000000000"
+
+
+def test_a_row_shows_its_request_id_and_search_units(world, api):
+    UsageRecord.objects.create(
+        organization=world.acme,
+        endpoint="rerank",
+        model_name="rerank-v3",
+        status_code=200,
+        request_id="req_acme_1",
+        search_units=3,
+    )
+    UsageRecord.objects.create(
+        organization=world.globex,
+        endpoint="chat",
+        model_name="gpt-4o",
+        status_code=200,
+        request_id="req_globex_1",
+    )
+    response = api.alice.get(URL)
+    rows = response.json()["results"]
+    assert [(r["request_id"], r["search_units"]) for r in rows] == [("req_acme_1", 3)]
+    assert "req_globex_1" not in response.content.decode()
+
+
+def test_a_limit_or_offset_out_of_range_is_a_400_not_the_default(api):
+    for query in ("limit=abc", "limit=0", "limit=501", "offset=-1", "limit="):
+        response = api.alice.get(f"{URL}?{query}")
+        assert response.status_code == 400, query
+    assert api.alice.get(f"{URL}?limit=5&offset=0").status_code == 200
