@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from accounts.models import Membership, Organization, User
+from gateway import throttle
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
@@ -72,6 +73,37 @@ def world(db: None) -> World:
     MembershipFactory(user=bob, organization=acme, role=Membership.Role.MEMBER)
     MembershipFactory(user=charlie, organization=globex, role=Membership.Role.ADMIN)
     return World(acme, globex, alice, bob, charlie)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_auth_failure_counts() -> Iterator[None]:
+    """Failed-key counts per address (127.0.0.1 in every test) start at zero.
+
+    Tests that fail on purpose would otherwise push later tests, in this
+    process or in Redis, over the throttle's limit.
+    """
+    throttle.reset_for_tests()
+    clear_redis_counters("modelgate:authfail:*")
+    yield
+    throttle.reset_for_tests()
+    clear_redis_counters("modelgate:authfail:*")
+
+
+def clear_redis_counters(*patterns: str) -> None:
+    """Counters outlive a test in Redis; ids restart in a new test DB."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        for pattern in patterns or ("modelgate:rl:*", "modelgate:authfail:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
+    finally:
+        client.close()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -21,7 +21,6 @@ from gateway import usage
 from tests.conftest import World
 from tests.gateway import upstreams
 from tests.gateway.conftest import (  # noqa: F401  # the live server, for these tests too
-    _fresh_auth_failure_counts,
     _uvicorn,
     gateway,
 )
@@ -90,11 +89,6 @@ def _no_queued_usage() -> Iterator[None]:
     usage.discard_queued()
     yield
     usage.discard_queued()
-
-
-@pytest.fixture(autouse=True)
-def _failure_counts_from_zero(_fresh_auth_failure_counts: None) -> None:  # noqa: F811
-    """Tests refused on purpose do not push later ones over the token throttle."""
 
 
 @pytest.fixture

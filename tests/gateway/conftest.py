@@ -13,7 +13,8 @@ import pytest
 import uvicorn
 
 from config.logfilters import ClientErrorsWithoutTraceback
-from gateway import limits, state, throttle, usage
+from gateway import limits, state, usage
+from tests.conftest import clear_redis_counters
 from tests.fakes.server import free_port
 
 
@@ -59,47 +60,16 @@ def _uvicorn() -> Iterator[LiveGateway]:
     thread.join(10)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_auth_failure_counts() -> Iterator[None]:
-    """Failed-key counts per address (127.0.0.1 in every test) start at zero.
-
-    Tests that fail on purpose would otherwise push later tests, in this
-    process or in Redis, over the throttle's limit.
-    """
-    throttle.reset_for_tests()
-    _clear_redis_counters("modelgate:authfail:*")
-    yield
-    throttle.reset_for_tests()
-    _clear_redis_counters("modelgate:authfail:*")
-
-
 @pytest.fixture
 def gateway(_uvicorn: LiveGateway, transactional_db: None) -> Iterator[LiveGateway]:
     """The live gateway with fresh caches and limit counters for this test."""
     state.reset_for_tests()
     limits.reset_for_tests()
-    _clear_redis_counters()
+    clear_redis_counters()
     usage.discard_queued()  # records queued by tests that ran without this fixture
     yield _uvicorn
     state.reset_for_tests()
     usage.discard_queued()
-
-
-def _clear_redis_counters(*patterns: str) -> None:
-    """Counters outlive a test in Redis; ids restart in a new test DB."""
-    from django.conf import settings
-
-    if not settings.REDIS_URL:
-        return
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        for pattern in patterns or ("modelgate:rl:*", "modelgate:authfail:*"):
-            for key in client.scan_iter(pattern):
-                client.delete(key)
-    finally:
-        client.close()
 
 
 @pytest.fixture
