@@ -165,19 +165,34 @@ class RedisBreaker:
 
     async def call(self, command: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis command, or raise ``RedisUnavailable`` without waiting."""
-        if self.is_open:
-            raise RedisUnavailable("Redis is skipped after a recent failure")
+        self._refuse_while_open()
         try:
             # The client's socket timeouts bound the connect and every read.
             return await command()
         except Exception as exc:  # redis errors, OSError, timeouts alike
-            self.open_until = time.monotonic() + settings.GATEWAY_REDIS_BREAKER_SECONDS
+            self._open()
             if self.reset is not None:
                 # Every pooled connection died with the server: dropped now,
                 # each would otherwise fail (and reopen the breaker) once.
                 with contextlib.suppress(Exception):
                     await self.reset()
             raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def call_now(self, command: Callable[[], T]) -> T:
+        """``call`` for a synchronous client (no ``reset``: its pool reconnects)."""
+        self._refuse_while_open()
+        try:
+            return command()
+        except Exception as exc:  # redis errors, OSError, timeouts alike
+            self._open()
+            raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def _refuse_while_open(self) -> None:
+        if self.is_open:
+            raise RedisUnavailable("Redis is skipped after a recent failure")
+
+    def _open(self) -> None:
+        self.open_until = time.monotonic() + settings.GATEWAY_REDIS_BREAKER_SECONDS
 
 
 class GatewayState:

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.state import RedisUnavailable, state
+from gateway.state import RedisBreaker, RedisUnavailable, state
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,10 @@ async def record_failure(address: str) -> float | None:
 # -- The same counters for synchronous callers (the management API) ----------
 
 _sync_client: Any = None
+# As for the async pair: after a failure Redis is skipped for a while, else
+# every unknown token of an outage waits two socket timeouts (check, record)
+# in the thread that serves sync views.
+_sync_breaker = RedisBreaker()
 
 
 def _sync_redis() -> Any:
@@ -128,11 +132,10 @@ def check_now(address: str) -> float | None:
     """``retry_after`` for synchronous code (``address`` names its own counter)."""
     window, remaining = _window()
     if settings.REDIS_URL:
-        import redis
-
+        key = _redis_key(address, window)
         try:
-            raw = _sync_redis().get(_redis_key(address, window))
-        except (redis.RedisError, OSError) as exc:
+            raw = _sync_breaker.call_now(lambda: _sync_redis().get(key))
+        except RedisUnavailable as exc:
             logger.warning("auth failure throttle unavailable (%s)", type(exc).__name__)
             return None
         count = int(raw or 0)
@@ -145,15 +148,18 @@ def record_now(address: str) -> float | None:
     """``record_failure`` for synchronous code."""
     window, remaining = _window()
     if settings.REDIS_URL:
-        import redis
-
         key = _redis_key(address, window)
-        try:
+
+        def count_one() -> list[Any]:
             pipe = _sync_redis().pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, settings.GATEWAY_AUTH_FAILURE_WINDOW * 2)
-            count = int(pipe.execute()[0])
-        except (redis.RedisError, OSError) as exc:
+            result: list[Any] = pipe.execute()
+            return result
+
+        try:
+            count = int(_sync_breaker.call_now(count_one)[0])
+        except RedisUnavailable as exc:
             logger.warning("auth failure throttle unavailable (%s)", type(exc).__name__)
             return None
     else:
@@ -164,3 +170,4 @@ def record_now(address: str) -> float | None:
 def reset_for_tests() -> None:
     global _local
     _local = LocalFailures()
+    _sync_breaker.open_until = 0.0
