@@ -149,7 +149,18 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
         )
         # Without the blank choice Field.get_choices returns the plain list of
         # (value, label) pairs, the list Django's own field_choices returns.
+        self.has_empty_rows = (
+            model_admin.get_queryset(request)
+            .filter(**{f"{self.field_path}__isnull": True})
+            .exists()
+        )
         return cast("list[tuple[str, StrOrPromise]]", choices)
+
+    @property
+    def include_empty_choice(self) -> bool:
+        """The empty ("-") choice only when the user's own rows hold one:
+        Django offers it for every nullable relation, rows or not."""
+        return super().include_empty_choice and getattr(self, "has_empty_rows", True)
 
 
 def scoped_list_filter(model: type[Model], list_filter: Any) -> list[Any]:

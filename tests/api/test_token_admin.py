@@ -84,3 +84,15 @@ def test_a_member_who_is_not_an_admin_has_no_token_page(world):
     client = Client()
     client.force_login(world.bob)
     assert client.get(LIST).status_code == 403
+
+
+def test_the_organization_filter_offers_no_organization_less_choice_she_has_none_of(
+    world, alice_client
+):
+    """Org-less tokens are a superuser's: an org admin's filter does not offer
+    "-" (organization__isnull) for rows she can never see."""
+    ManagementToken.issue(world.acme, world.alice, "acme-ci", "admin")
+    text = alice_client.get(LIST).content.decode()
+    assert "role__exact" in text  # the filter sidebar is on the page
+    # Before: "-" beside acme; now acme alone, nothing to filter by.
+    assert "organization__isnull" not in text
