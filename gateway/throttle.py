@@ -168,6 +168,7 @@ def record_now(address: str) -> float | None:
 
 
 def reset_for_tests() -> None:
-    global _local
+    global _local, _sync_client
     _local = LocalFailures()
     _sync_breaker.open_until = 0.0
+    _sync_client = None  # the next use connects to the REDIS_URL of then
