@@ -44,19 +44,10 @@ from providers.models import HealthEvent, Provider
 from providers.saving import follow_up_save
 from providers.tasks import check_and_follow
 
-# The form's plain fields the API takes as they are.
-PLAIN_FIELDS = (
-    "provider_type",
-    "endpoint",
-    "auth_method",
-    "status",
-    "priority",
-    "instance_wide",
-    "activate_discovered",
-    "requests_per_minute",
-    "timeout_connect",
-    "timeout_first_byte",
-    "timeout_total",
+# The form's plain fields the API takes as they are: the form's own list (a
+# copy would drift, and a field the API left out would be reset on every write).
+PLAIN_FIELDS = tuple(
+    f for f in ProviderForm.Meta.fields if f not in ("organization", "name")
 )
 CONFIG_FIELDS = tuple(k for k in CONFIG_KNOWN_KEYS if k != "base_url")
 # Form fields that never count as a change by themselves (compared after merging).
