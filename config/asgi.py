@@ -32,7 +32,7 @@ from django.core.handlers.exception import convert_exception_to_response
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
-from gateway import cors, request_ids  # noqa: E402
+from gateway import cors, ratelimit_headers, request_ids  # noqa: E402
 from gateway.anthropic.errors import uses_envelope  # noqa: E402
 from gateway.errors import DriverError, bad_request, internal_error  # noqa: E402
 from gateway.errors import error_response as envelope_response  # noqa: E402
@@ -218,16 +218,26 @@ def _stamping(send: Any, request_id: str, anthropic: bool) -> Any:
     """``send``, adding the request id's headers to the response's start.
 
     ``x-request-id`` always (the openai SDK's ``_request_id``); ``request-id``
-    too in Anthropic's dialect (the anthropic SDK's).
+    too in Anthropic's dialect (the anthropic SDK's); and the ``x-ratelimit-*``
+    headers of the call's admission, when it had caps.
     """
     value = request_id.encode("ascii")
     extra = [(b"x-request-id", value)]
     if anthropic:
         extra.append((b"request-id", value))
+    # Admission fills it (gateway.ratelimit_headers): the x-ratelimit-* headers.
+    slot = ratelimit_headers.opened()
 
     async def send_stamped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            message = {
+                **message,
+                "headers": [
+                    *message.get("headers", ()),
+                    *extra,
+                    *ratelimit_headers.headers(slot),
+                ],
+            }
         await send(message)
 
     return send_stamped

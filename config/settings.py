@@ -399,6 +399,10 @@ if GATEWAY_LIMITS_ON_REDIS_ERROR not in ("open", "closed"):
 # The length of a "minute" for requests-per-minute caps (sliding window). Only
 # tests shorten it.
 GATEWAY_LIMIT_WINDOW_SECONDS = env.float("GATEWAY_LIMIT_WINDOW_SECONDS", default=60.0)
+# Budgets (gateway/budgets/): a call reserves its estimated cost before it runs.
+# A generation that names no output cap (max_tokens and kin) is estimated at
+# this many output tokens; the reservation settles to the real cost after.
+GATEWAY_BUDGET_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_OUTPUT_TOKENS", default=1024)
 
 # Outbound transport for provider calls: "aiohttp" (default) or "httpx".
 PROVIDERS_HTTP_TRANSPORT = env.str("PROVIDERS_HTTP_TRANSPORT", default="aiohttp")

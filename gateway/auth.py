@@ -41,6 +41,7 @@ class KeyInfo:
     allowed_models: frozenset[str]
     expires_at: float | None
     requests_per_minute: int | None
+    tokens_per_minute: int | None = None
 
     @property
     def principal_key(self) -> tuple[int | None, int | None]:
@@ -84,6 +85,7 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         allowed_models=frozenset(str(m) for m in key.allowed_models or []),
         expires_at=key.expires_at.timestamp() if key.expires_at else None,
         requests_per_minute=key.requests_per_minute,
+        tokens_per_minute=key.tokens_per_minute,
     )
 
 

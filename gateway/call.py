@@ -36,13 +36,17 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
-from gateway import errors, estimate, request_ids, usage
+from django.conf import settings
+from django.utils import timezone
+
+from gateway import errors, estimate, limits, ratelimit_headers, request_ids, usage
 from gateway.auth import KeyInfo
+from gateway.budgets.applicable import applying, nanos
 from gateway.db import run_db
 from gateway.errors import DriverError
-from gateway.limits import admit
 from gateway.relay import Framer, OpenAIFramer, StreamEnd, relay
 from gateway.routing import Candidate, candidates_for
 from gateway.state import state
@@ -56,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 S = TypeVar("S", bound=RelayedStream)
+
+# Endpoints that write no output tokens: their estimate is their input alone.
+NO_OUTPUT = frozenset({"embeddings", "rerank"})
 
 
 class Call:
@@ -74,6 +81,7 @@ class Call:
     __slots__ = (
         "body",
         "endpoint",
+        "hold",
         "key",
         "model_pk",
         "name",
@@ -103,6 +111,8 @@ class Call:
         self.name: str = body["model"]
         self.started = time.monotonic() if started is None else started
         self.stream = stream
+        # The current attempt's admission, settled by its usage record.
+        self.hold: limits.Hold | None = None
 
     def count_as(self, canonical: Callable[[], dict[str, Any]]) -> None:
         """Estimate usage (``gateway.estimate``) from ``canonical()``, a
@@ -152,19 +162,64 @@ class Call:
         return typed
 
     async def admit(self, candidate: Candidate, weight: int = 1) -> None:
-        """Count the call against the key's, model's and provider's caps, or 429."""
+        """Count the call against the key's, model's and provider's requests and
+        tokens per minute, and reserve its estimated cost against every budget
+        that applies (``gateway.limits``), or 429."""
         # A call without a key (the playground) has no key bucket: its cap is None.
-        refused = await admit(
-            [
-                (f"key:{self.key.key_pk}", self.key.requests_per_minute),
+        key = self.key
+        ask = limits.Ask(
+            requests=[
+                (f"key:{key.key_pk}", key.requests_per_minute),
                 (f"model:{candidate.model_pk}", candidate.model_rpm),
                 (f"provider:{candidate.provider_pk}", candidate.provider_rpm),
             ],
-            weight,
+            tokens=[
+                (f"key:{key.key_pk}", key.tokens_per_minute),
+                (f"model:{candidate.model_pk}", candidate.model_tpm),
+                (f"provider:{candidate.provider_pk}", candidate.provider_tpm),
+            ],
+            budgets=await applying(
+                key.organization_id,
+                key.user_id,
+                key.key_pk,
+                candidate.model_pk,
+                candidate.provider_pk,
+            ),
+            weight=weight,
         )
-        if refused:
-            label, retry_after = refused
-            raise errors.over_limit(label.split(":", 1)[0], retry_after)
+        if ask.budgets or any(cap for _, cap in ask.tokens):
+            self._estimate(ask, candidate)
+        self.hold, headroom = await limits.check(ask)
+        ratelimit_headers.note(headroom)
+
+    def _estimate(self, ask: limits.Ask, candidate: Candidate) -> None:
+        """What the call may use: its whole body as input, and its output cap
+        (or ``GATEWAY_BUDGET_OUTPUT_TOKENS``) times ``n`` for generations."""
+        tokens_in = estimate.tokens(estimate.body_chars(self.body))
+        tokens_out = 0
+        if self.endpoint not in NO_OUTPUT:
+            tokens_out = estimate.output_tokens(
+                self.body, settings.GATEWAY_BUDGET_OUTPUT_TOKENS
+            )
+        ask.tokens_estimate = tokens_in + tokens_out
+        if candidate.driver_config is not None:
+            ask.ttl = total_timeout(candidate) + 60
+        if ask.budgets:
+            ask.nanos_estimate = nanos(
+                usage.cost(
+                    tokens_in,
+                    tokens_out,
+                    candidate.input_cost,
+                    candidate.output_cost,
+                    search_units=1 if self.endpoint == "rerank" else 0,
+                    search_price=candidate.search_cost,
+                )
+            )
+
+    def release(self) -> None:
+        """Give back an attempt's reservations: it ended without a record."""
+        limits.settle(self.hold, 0, 0, timezone.now())
+        self.hold = None
 
     async def first_success(
         self,
@@ -189,6 +244,10 @@ class Call:
                 last = errors.upstream_timeout()
             except DriverError as err:
                 last = err
+            except BaseException:
+                # Cancelled (the caller left) or a bug: nothing was recorded.
+                self.release()
+                raise
             self.record(
                 candidate,
                 last.status,
@@ -227,7 +286,27 @@ class Call:
         tokens_out = usage.bounded(usage_data.get("completion_tokens"))
         cache_read, cache_write = usage.cache_tokens(usage_data, tokens_in)
         key = self.key
+        spent = (
+            usage.cost(
+                tokens_in,
+                tokens_out,
+                candidate.input_cost,
+                candidate.output_cost,
+                cache_read_tokens=cache_read,
+                cache_write_tokens=cache_write,
+                cache_read_price=candidate.cache_read_cost,
+                cache_write_price=candidate.cache_write_cost,
+                search_units=searches,
+                search_price=candidate.search_cost,
+            )
+            if candidate
+            else Decimal(0)
+        )
+        created_at = timezone.now()
+        limits.settle(self.hold, tokens_in + tokens_out, nanos(spent), created_at)
+        self.hold = None
         usage.record(
+            created_at=created_at,
             organization_id=key.organization_id,
             user_id=key.user_id,
             api_key_id=key.key_pk,
@@ -245,20 +324,7 @@ class Call:
             cache_read_tokens=cache_read,
             cache_creation_tokens=cache_write,
             search_units=searches,
-            cost=usage.cost(
-                tokens_in,
-                tokens_out,
-                candidate.input_cost,
-                candidate.output_cost,
-                cache_read_tokens=cache_read,
-                cache_write_tokens=cache_write,
-                cache_read_price=candidate.cache_read_cost,
-                cache_write_price=candidate.cache_write_cost,
-                search_units=searches,
-                search_price=candidate.search_cost,
-            )
-            if candidate
-            else 0,
+            cost=spent,
             latency_ms=int((time.monotonic() - self.started) * 1000),
             ttfb_ms=int((ttfb - self.started) * 1000) if ttfb else None,
             status_code=status,

@@ -8,6 +8,7 @@ is re-exported so the rest of ``gateway`` imports it from here.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -18,6 +19,8 @@ from gateway.anthropic import errors as anthropic_errors
 # Re-exported (the explicit alias): gateway modules import it from here.
 from providers.drivers.errors import DriverError as DriverError
 from providers.drivers.errors import TransientDriverError
+
+NANO = Decimal(1_000_000_000)
 
 
 class GatewayError(DriverError):
@@ -136,12 +139,48 @@ def rate_limited(message: str, retry_after: float) -> GatewayError:
     )
 
 
-def over_limit(scope: str, retry_after: float) -> GatewayError:
-    """A requests-per-minute cap of the key, the model or the provider is full."""
+def over_limit(scope: str, retry_after: float, unit: str = "requests") -> GatewayError:
+    """A requests- or tokens-per-minute cap of the key, model or provider is full."""
     return rate_limited(
         f"Rate limit reached for this {'API key' if scope == 'key' else scope} "
-        "(requests per minute). Retry after the time in Retry-After.",
+        f"({unit} per minute). Retry after the time in Retry-After.",
         retry_after,
+    )
+
+
+def over_budget(
+    label: str,
+    amount: Decimal,
+    period: str,
+    *,
+    spent: int,
+    reserved: int,
+    retry_after: float | None,
+) -> GatewayError:
+    """A budget that applies to the call would be exceeded (OpenAI's 429).
+
+    Names the budget and its figures: the caller is inside the budget's own
+    organization (a budget never counts another organization's calls).
+    """
+    per = "in total" if period == "total" else f"per {period}"
+    spent_usd = Decimal(spent) / NANO
+    reserved_usd = Decimal(reserved) / NANO
+    message = (
+        f"Budget exceeded for {label}: limit {amount:.2f} USD {per}, "
+        f"{spent_usd:.4f} USD spent"
+        + (
+            f" and {reserved_usd:.4f} USD reserved by calls in flight"
+            if reserved
+            else ""
+        )
+        + ". The call's estimated cost does not fit in what is left."
+    )
+    return GatewayError(
+        message,
+        status=429,
+        type="insufficient_quota",
+        code="insufficient_quota",
+        retry_after=retry_after,
     )
 
 

@@ -98,3 +98,41 @@ def usage_or_estimate(
         "completion_tokens": tokens(output_chars),
     }
     return estimated, True
+
+
+# Fields of a request that say how much it may write; ``n`` asks for that many.
+_MAX_OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+def body_chars(value: Any) -> int:
+    """Characters of every string in a request body, keys aside; a number is one
+    token's worth (a token id in an embeddings input, say).
+
+    What admission reserves before a call: tool schemas, system prompts and
+    images' text all bill as input, so everything counts. Cheap enough for the
+    hot path: one pass, no copy.
+    """
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(body_chars(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(body_chars(v) for v in value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return CHARS_PER_TOKEN
+    return 0
+
+
+def output_tokens(body: dict[str, Any], default: int) -> int:
+    """Tokens a generation may write: its own cap times ``n``, else ``default``."""
+    cap = next(
+        (
+            body[name]
+            for name in _MAX_OUTPUT_FIELDS
+            if isinstance(body.get(name), int) and not isinstance(body[name], bool)
+        ),
+        default,
+    )
+    n = body.get("n")
+    copies = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+    return max(0, int(cap)) * copies

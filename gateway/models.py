@@ -43,6 +43,11 @@ class ApiKey(models.Model):
         help_text="Model names this key may call; empty allows every visible model.",
     )
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Optional cap on input + output tokens per minute.",
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
@@ -465,3 +470,21 @@ class StoredResponse(EncryptedFieldsMixin, models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+# Spend control's models live with the rest of it (gateway/budgets/).
+from gateway.budgets.models import AlertSent, AlertSettings, Budget  # noqa: E402
+
+__all__ = [
+    "AlertSent",
+    "AlertSettings",
+    "ApiKey",
+    "Budget",
+    "StoredResponse",
+    "UsageDaily",
+    "UsageHourly",
+    "UsageLatencyHourly",
+    "UsageRecord",
+    "UsageRollupState",
+    "UsageSums",
+]

@@ -41,6 +41,8 @@ class Candidate:
     provider_rpm: int | None
     driver_config: DriverConfig | None
     config_error: str = ""
+    model_tpm: int | None = None
+    provider_tpm: int | None = None
 
     def names(self) -> set[str]:
         names = {self.model_id, f"{self.provider_name}/{self.model_id}"}
@@ -92,6 +94,8 @@ def candidates_for(principal: Principal, name: str) -> list[Candidate]:
                     provider_rpm=provider.requests_per_minute,
                     driver_config=driver_config,
                     config_error=error,
+                    model_tpm=model.tokens_per_minute,
+                    provider_tpm=provider.tokens_per_minute,
                 ),
             )
         )

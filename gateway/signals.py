@@ -31,7 +31,7 @@ def connect() -> None:
     from django.db.models.signals import post_delete, post_save
 
     from accounts.models import Membership, Organization, User
-    from gateway.models import ApiKey
+    from gateway.models import ApiKey, Budget
     from models_catalog.models import AIModel, Grant
     from providers.models import HealthEvent, Provider
 
@@ -39,6 +39,7 @@ def connect() -> None:
     # routing orders providers by health.
     watched = (
         ApiKey,
+        Budget,
         Provider,
         HealthEvent,
         AIModel,

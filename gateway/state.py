@@ -203,6 +203,8 @@ class GatewayState:
         # Names that resolved to nothing: anyone can invent them, so fewer.
         self.unknown_routes = TTLCache(ttl, max_entries=10_000, max_key_bytes=4 << 20)
         self.listings = TTLCache(ttl, max_entries=50_000)
+        # An organization's active budgets (gateway.budgets.applicable).
+        self.budgets = TTLCache(ttl, max_entries=50_000)
         # Unknown key hashes, apart from the valid ones so that junk keys can only
         # ever evict each other (bounded; an attacker's keys are all distinct).
         self.unknown_keys = TTLCache(ttl, max_entries=10_000)
@@ -220,6 +222,7 @@ class GatewayState:
         self.routes.clear()
         self.unknown_routes.clear()
         self.listings.clear()
+        self.budgets.clear()
 
     def remember_valid(self, digest: str) -> None:
         if len(self.known_keys) >= 200_000:

@@ -109,6 +109,11 @@ class AIModel(EncryptedFieldsMixin, models.Model):
         max_length=16, choices=Source.choices, default=Source.MANUAL
     )
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Optional cap on input + output tokens per minute.",
+    )
     missing_since = models.DateTimeField(
         null=True,
         blank=True,

@@ -75,6 +75,11 @@ class Provider(EncryptedFieldsMixin, models.Model):
     requests_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Optional cap across all keys."
     )
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Optional cap on input + output tokens per minute across all keys.",
+    )
     timeout_connect = models.FloatField(default=5.0, help_text="Seconds.")
     timeout_first_byte = models.FloatField(default=60.0, help_text="Seconds.")
     timeout_total = models.FloatField(default=600.0, help_text="Seconds.")

@@ -99,7 +99,12 @@ def clear_redis_counters(*patterns: str) -> None:
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        for pattern in patterns or ("modelgate:rl:*", "modelgate:authfail:*"):
+        for pattern in patterns or (
+            "modelgate:rl:*",
+            "modelgate:tpm:*",
+            "modelgate:budget:*",
+            "modelgate:authfail:*",
+        ):
             for key in client.scan_iter(pattern):
                 client.delete(key)
     finally:
