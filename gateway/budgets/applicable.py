@@ -81,7 +81,7 @@ def load(organization_id: int) -> tuple[BudgetRef, ...]:
             pk=b.pk,
             organization_id=b.organization_id,
             scope=b.scope,
-            target=b.user_id or b.api_key_id or b.model_id or b.provider_id,
+            target=b.target_id,
             label=b.target_label(),
             amount=b.amount,
             period=b.period,

@@ -158,6 +158,11 @@ class Budget(models.Model):
     def __str__(self) -> str:
         return f"{self.target_label()}: {self.amount} USD per {self.period}"
 
+    @property
+    def target_id(self) -> int | None:
+        """The user's, key's, model's or provider's id (None for the organization)."""
+        return self.user_id or self.api_key_id or self.model_id or self.provider_id
+
     def target_label(self) -> str:
         """What the budget limits, as the 429 and the pages name it."""
         if self.scope == self.Scope.USER:

@@ -51,7 +51,7 @@ def status(budget: object, now: datetime | None = None) -> BudgetStatus:
     )
     return BudgetStatus(
         budget_id=budget.pk,
-        spent=spent(budget.organization_id, budget.scope, target, start, end),
+        spent=spent(budget.organization_id, budget.scope, budget.target_id, start, end),
         amount=budget.amount,
         period_start=start,
         period_end=None if end == periods.FOREVER else end,
