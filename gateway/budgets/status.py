@@ -46,9 +46,6 @@ def status(budget: object, now: datetime | None = None) -> BudgetStatus:
     assert isinstance(budget, Budget)
     now = now or timezone.now()
     start, end = periods.bounds(budget.period, now, budget.starts_at)
-    target = (
-        budget.user_id or budget.api_key_id or budget.model_id or budget.provider_id
-    )
     return BudgetStatus(
         budget_id=budget.pk,
         spent=spent(budget.organization_id, budget.scope, budget.target_id, start, end),
