@@ -403,6 +403,14 @@ GATEWAY_LIMIT_WINDOW_SECONDS = env.float("GATEWAY_LIMIT_WINDOW_SECONDS", default
 # A generation that names no output cap (max_tokens and kin) is estimated at
 # this many output tokens; the reservation settles to the real cost after.
 GATEWAY_BUDGET_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_OUTPUT_TOKENS", default=1024)
+# After Redis lost its data, the first rebuild of a budget counter waits this
+# many seconds for every replica's buffered usage to reach the database
+# (default: 1.5 usage flush intervals, at most 10 s; 0 skips the wait).
+GATEWAY_BUDGET_REBUILD_WAIT = env.float("GATEWAY_BUDGET_REBUILD_WAIT", default=None)
+# Budget counters in Redis are corrected from the usage records every this
+# many seconds (gateway/budgets/tasks.py), for everything older than the lag.
+BUDGET_RECONCILE_INTERVAL = env.int("BUDGET_RECONCILE_INTERVAL", default=60)
+BUDGET_RECONCILE_LAG_SECONDS = env.float("BUDGET_RECONCILE_LAG_SECONDS", default=90.0)
 
 # Outbound transport for provider calls: "aiohttp" (default) or "httpx".
 PROVIDERS_HTTP_TRANSPORT = env.str("PROVIDERS_HTTP_TRANSPORT", default="aiohttp")
@@ -435,6 +443,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.roll_up_usage",
         "schedule": USAGE_ROLLUP_INTERVAL,
         "options": {"expires": USAGE_ROLLUP_INTERVAL * 0.9},
+    },
+    # Budget counters corrected from the usage records (gateway/budgets/).
+    "reconcile-budgets": {
+        "task": "gateway.reconcile_budgets",
+        "schedule": BUDGET_RECONCILE_INTERVAL,
+        "options": {"expires": BUDGET_RECONCILE_INTERVAL * 0.9},
     },
     # Stored responses past RESPONSES_RETENTION_DAYS (gateway/response_store.py).
     "expire-stored-responses": {

@@ -193,9 +193,10 @@ class Call:
         ratelimit_headers.note(headroom)
 
     def _estimate(self, ask: limits.Ask, candidate: Candidate) -> None:
-        """What the call may use: its whole body as input, and its output cap
-        (or ``GATEWAY_BUDGET_OUTPUT_TOKENS``) times ``n`` for generations."""
-        tokens_in = estimate.tokens(estimate.body_chars(self.body))
+        """What the call may use, estimated high: its whole body as input
+        (``estimate.request_tokens``), and its output cap (or
+        ``GATEWAY_BUDGET_OUTPUT_TOKENS``) times ``n`` for generations."""
+        tokens_in = estimate.request_tokens(self.body)
         tokens_out = 0
         if self.endpoint not in NO_OUTPUT:
             tokens_out = estimate.output_tokens(

@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 WARN_EVERY = 10.0
 KEY_PREFIX = "modelgate:rl:"
 TOKENS_PREFIX = "modelgate:tpm:"
+# Set with the first budget counter: its absence means this Redis has lost
+# its data (or never counted a budget), so records may still be in flight.
+EPOCH_KEY = "modelgate:budget:epoch"
 # Outcomes of the admission script (gateway.limits_lua.ADMIT).
 ADMITTED, REQUESTS_FULL, TOKENS_FULL, BUDGET_SPENT, BUDGET_UNKNOWN = range(5)
 
@@ -319,6 +322,8 @@ async def _seed_now(budget: BudgetRef, counter: str, local: bool) -> None:
     from gateway.budgets import spend
     from gateway.db import run_db
 
+    if not local:
+        await _await_records_in_flight()
     start, end = budget.bounds(timezone.now())
     mark, base, minutes, total = await run_db(
         spend.counter_seed, budget.organization_id, budget, start
@@ -336,9 +341,28 @@ async def _seed_now(budget: BudgetRef, counter: str, local: bool) -> None:
     args.append(str(total))
     script = _script("INIT")
     try:
-        await state().breaker.call(lambda: script(keys=[counter], args=args))
+        await state().breaker.call(lambda: script(keys=[counter, EPOCH_KEY], args=args))
     except RedisUnavailable as exc:
         _redis_failed(exc)
+
+
+async def _await_records_in_flight() -> None:
+    """After Redis lost its counters, let every replica write what it holds.
+
+    Calls settled just before the loss are in some process's usage buffer, not
+    yet in the database: every writer flushes within ``USAGE_FLUSH_INTERVAL``,
+    so a rebuild that waits that long (once per Redis restart) counts them. A
+    counter missing only because its period or budget is new has nothing in
+    flight and skips the wait (the marker is there).
+    """
+    wait = settings.GATEWAY_BUDGET_REBUILD_WAIT
+    if wait is None:
+        wait = min(10.0, float(settings.USAGE_FLUSH_INTERVAL) * 1.5 + 0.1)
+    if wait <= 0:
+        return
+    exists = await state().breaker.call(lambda: state().redis().exists(EPOCH_KEY))
+    if not exists:
+        await asyncio.sleep(wait)
 
 
 def settle(hold: Hold | None, tokens: int, nanos: int, at: datetime) -> None:

@@ -178,11 +178,13 @@ end
 return 0
 """
 
-# KEYS: a budget's hash. ARGV: expire at (ms), watermark minute, base, then
-# field/value pairs (the minutes after the watermark), then the total.
-# Sets the counter only where it is missing: two replicas rebuilding at once
-# leave one answer.
+# KEYS: a budget's hash, the epoch marker. ARGV: expire at (ms), watermark
+# minute, base, then field/value pairs (the minutes after the watermark), then
+# the total. Sets the counter only where it is missing (two replicas rebuilding
+# at once leave one answer), and the marker that says this Redis has counted
+# budgets since it started (``gateway.limits._seed``).
 INIT = """
+redis.call('SET', KEYS[2], '1')
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'w', ARGV[2], 'base', ARGV[3], 'total', ARGV[#ARGV])
 for i = 4, #ARGV - 1, 2 do

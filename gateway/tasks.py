@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from gateway import response_store, rollup, usage
+from gateway.budgets import reconcile
 
 
 @shared_task(name="gateway.recover_usage_journals")
@@ -24,3 +25,9 @@ def roll_up_usage() -> int:
 def expire_stored_responses() -> int:
     """Delete stored responses past their retention (periodic); the count only."""
     return response_store.expire()
+
+
+@shared_task(name="gateway.reconcile_budgets")
+def reconcile_budgets() -> int:
+    """Correct budget counters in Redis from the usage records (periodic)."""
+    return reconcile.reconcile()

@@ -26,6 +26,8 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 # Tests write usage with usage.flush() when they assert on it; a periodic writer
 # thread racing the test's own writes only makes shared-cache SQLite lock up.
 os.environ.setdefault("USAGE_FLUSH_INTERVAL", "3600")
+# Nothing is in flight in another process here: a budget counter rebuilds at once.
+os.environ.setdefault("GATEWAY_BUDGET_REBUILD_WAIT", "0")
 # Usage journals of this run stay out of the data directory, where a later
 # run's recovery would import them into another database.
 os.environ.setdefault("USAGE_JOURNAL_DIR", tempfile.mkdtemp(prefix="mg-journal-"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from gateway.budgets import periods
 
@@ -67,6 +68,20 @@ class BudgetRef:
         return wanted is not None and wanted == self.target
 
 
+def ref_of(budget: Any) -> BudgetRef:
+    """A ``gateway.models.Budget`` as the hot path needs it (its relations loaded)."""
+    return BudgetRef(
+        pk=budget.pk,
+        organization_id=budget.organization_id,
+        scope=budget.scope,
+        target=budget.target_id,
+        label=budget.target_label(),
+        amount=budget.amount,
+        period=budget.period,
+        starts_at=budget.starts_at,
+    )
+
+
 def load(organization_id: int) -> tuple[BudgetRef, ...]:
     """The organization's active budgets (sync: one query)."""
     from gateway.models import Budget
@@ -76,19 +91,7 @@ def load(organization_id: int) -> tuple[BudgetRef, ...]:
         .select_related("organization", "user", "api_key", "model", "provider")
         .order_by("pk")
     )
-    return tuple(
-        BudgetRef(
-            pk=b.pk,
-            organization_id=b.organization_id,
-            scope=b.scope,
-            target=b.target_id,
-            label=b.target_label(),
-            amount=b.amount,
-            period=b.period,
-            starts_at=b.starts_at,
-        )
-        for b in rows
-    )
+    return tuple(ref_of(b) for b in rows)
 
 
 async def applying(

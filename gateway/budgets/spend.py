@@ -59,10 +59,11 @@ def watermark(now: datetime | None = None) -> datetime:
     """The minute before which the database holds every usage record for sure.
 
     Records reach the database within a flush interval of the call (journaled
-    meanwhile); a minute and a half of margin covers a slow writer.
+    meanwhile); ``BUDGET_RECONCILE_LAG_SECONDS`` (90 s) of margin covers a slow
+    writer.
     """
     now = now or timezone.now()
-    lag = timedelta(seconds=90 + 2 * float(settings.USAGE_FLUSH_INTERVAL))
+    lag = timedelta(seconds=float(settings.BUDGET_RECONCILE_LAG_SECONDS))
     floor = now - lag
     return floor.replace(second=0, microsecond=0)
 
