@@ -148,6 +148,12 @@ def over_limit(scope: str, retry_after: float, unit: str = "requests") -> Gatewa
     )
 
 
+def usd(amount: Decimal) -> str:
+    """An amount as people write it: at least cents, more only where it has them."""
+    text = f"{amount:.4f}".rstrip("0")
+    return text + "0" * max(0, 2 - len(text.partition(".")[2]))
+
+
 def over_budget(
     label: str,
     amount: Decimal,
@@ -166,7 +172,7 @@ def over_budget(
     spent_usd = Decimal(spent) / NANO
     reserved_usd = Decimal(reserved) / NANO
     message = (
-        f"Budget exceeded for {label}: limit {amount:.2f} USD {per}, "
+        f"Budget exceeded for {label}: limit {usd(amount)} USD {per}, "
         f"{spent_usd:.4f} USD spent"
         + (
             f" and {reserved_usd:.4f} USD reserved by calls in flight"

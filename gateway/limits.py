@@ -183,7 +183,11 @@ async def check(ask: Ask) -> tuple[Hold | None, Headroom]:
             return hold, headroom
         if refusal.outcome != BUDGET_UNKNOWN:
             _refuse(refusal, requests, tokens, ask, headroom, now)
-        await _seed(ask.budgets[refusal.index], counters[refusal.index], local)
+        try:
+            await _seed(ask.budgets[refusal.index], counters[refusal.index], local)
+        except RedisUnavailable as exc:
+            _redis_failed(exc)
+            return None, Headroom()
     raise GatewayError(
         "Budgets cannot be checked right now; retry shortly.",
         status=503,

@@ -92,7 +92,17 @@ class LocalLedger:
                         if used - freed + estimate <= cap:
                             wait = at + window - now
                             break
-                return [2, index, wait * us, *rq, cap, max(cap - used, 0), wait * us]
+                return [
+                    2,
+                    index,
+                    wait * us,
+                    *rq,
+                    cap,
+                    max(cap - used, 0),
+                    wait * us,
+                    0,
+                    0,
+                ]
             left = cap - used - estimate
             if tk[0] < 0 or left < tk[1]:
                 tk = [cap, left, window * us]

@@ -8,6 +8,9 @@ module's command line), so they see exactly the database the gateways use::
 
     python -m tests.gateway.deployment seed <upstream base URL> <rpm>
     python -m tests.gateway.deployment count
+    python -m tests.gateway.deployment budget <USD or None> <key TPM or None>
+    python -m tests.gateway.deployment spend
+    python -m tests.gateway.deployment reconcile
 
 ``RedisServer`` is a private redis-server on a free loopback port that a test
 may kill and restart (never the shared one).
@@ -128,7 +131,11 @@ class Deployment:
         return str(json.loads(out.strip().splitlines()[-1])["key"])
 
     def count(self) -> dict[str, Any]:
-        out = self.run("-m", "tests.gateway.deployment", "count")
+        return self.command("count")
+
+    def command(self, *args: str) -> dict[str, Any]:
+        """This module's command line in the deployment's environment (JSON out)."""
+        out = self.run("-m", "tests.gateway.deployment", *args)
         return dict(json.loads(out.strip().splitlines()[-1]))
 
     def start(self, key: str, **extra: str) -> Replica:
@@ -238,6 +245,65 @@ def _seed(upstream_url: str, rpm: str) -> dict[str, Any]:
     return {"key": secret}
 
 
+def _budget(amount: str, key_tpm: str) -> dict[str, Any]:
+    """Prices on the seeded model ($3/$15 per million), an organization budget
+    of ``amount`` USD a month, and the key's tokens-per-minute cap."""
+    from decimal import Decimal
+
+    from accounts.models import Organization
+    from gateway.models import ApiKey, Budget
+    from models_catalog.models import AIModel
+
+    org = Organization.objects.get(slug="faults")
+    AIModel.objects.filter(organization=org).update(
+        input_cost_per_million=3, output_cost_per_million=15
+    )
+    ApiKey.objects.filter(organization=org).update(
+        tokens_per_minute=None if key_tpm == "None" else int(key_tpm)
+    )
+    budget = None
+    if amount != "None":
+        budget = Budget.objects.create(
+            organization=org, scope="organization", amount=Decimal(amount)
+        )
+    return {"budget": budget.pk if budget else None}
+
+
+def _spend() -> dict[str, Any]:
+    """The usage records' cost and tokens, and each budget's Redis counter."""
+    from django.conf import settings
+    from django.db.models import Count, Sum
+
+    from gateway.budgets.applicable import nanos, ref_of
+    from gateway.models import Budget, UsageRecord
+
+    sums = UsageRecord.objects.aggregate(
+        cost=Sum("cost"), n=Count("id"), tokens_in=Sum("input_tokens")
+    )
+    counters: dict[str, Any] = {}
+    if settings.REDIS_URL:
+        import redis
+        from django.utils import timezone
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for budget in Budget.objects.all():
+            ref = ref_of(budget)
+            start, _ = ref.bounds(timezone.now())
+            total = client.hget(ref.counter_key(start), "total")
+            counters[str(budget.pk)] = None if total is None else int(total)
+    return {
+        "cost_nanos": nanos(sums["cost"] or 0),
+        "records": sums["n"],
+        "counters": counters,
+    }
+
+
+def _reconcile() -> dict[str, Any]:
+    from gateway.budgets.reconcile import reconcile
+
+    return {"corrected": reconcile()}
+
+
 def _count() -> dict[str, Any]:
     from django.db.models import Count
 
@@ -261,6 +327,12 @@ def main(argv: list[str]) -> None:
         result = _seed(argv[1], argv[2])
     elif argv[0] == "count":
         result = _count()
+    elif argv[0] == "budget":
+        result = _budget(argv[1], argv[2])
+    elif argv[0] == "spend":
+        result = _spend()
+    elif argv[0] == "reconcile":
+        result = _reconcile()
     else:
         raise SystemExit(f"unknown command {argv[0]}")
     sys.stdout.write(json.dumps(result) + "\n")

@@ -205,6 +205,8 @@ def test_a_redis_outage_never_answers_500_or_hangs(
     )
     try:
         key = deployment.seed(fake.server.url, 1_000_000)
+        # A budget and a token cap too: every kind of limit is on the path.
+        deployment.command("budget", "1000", "100000000")
         replica = deployment.start(key)
         outcomes: list[Outcome] = []
         load = threading.Thread(
