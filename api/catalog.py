@@ -108,6 +108,13 @@ class AIModelSerializer(serializers.Serializer[AIModel]):
     requests_per_minute = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
     )
+    tokens_per_minute = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Input + output tokens per minute; empty: no cap.",
+    )
     model_config = ModelConfigField(required=False)
     source = serializers.CharField(read_only=True)  # type: ignore[assignment]  # a field named source
     missing_since = serializers.DateTimeField(read_only=True, allow_null=True)

@@ -47,6 +47,13 @@ class ApiKeySerializer(serializers.Serializer[ApiKey]):
     requests_per_minute = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
     )
+    tokens_per_minute = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Input + output tokens per minute; empty: no cap.",
+    )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     revoked = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
@@ -103,6 +110,7 @@ class ApiKeyViewSet(
             "name": pick("name") or "",
             "allowed_models": "\n".join(pick("allowed_models") or []),
             "requests_per_minute": pick("requests_per_minute") or "",
+            "tokens_per_minute": pick("tokens_per_minute") or "",
             "expires_at": expires.isoformat() if expires else "",
         }
 
@@ -121,6 +129,7 @@ class ApiKeyViewSet(
             created_by=request.user,  # type: ignore[arg-type]  # authenticated: a User
             allowed_models=data["allowed_models"],
             requests_per_minute=data["requests_per_minute"],
+            tokens_per_minute=data["tokens_per_minute"],
             expires_at=data["expires_at"],
         )
         shown = {**ApiKeySerializer(key).data, "secret": secret}

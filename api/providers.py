@@ -124,6 +124,13 @@ class ProviderSerializer(serializers.Serializer[Provider]):
     requests_per_minute = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
     )
+    tokens_per_minute = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Input + output tokens per minute; empty: no cap.",
+    )
     timeout_connect = serializers.FloatField(
         required=False, min_value=0.001, max_value=3600
     )

@@ -50,6 +50,7 @@ class ApiKeyForm(forms.ModelForm[ApiKey]):
             "name",
             "allowed_models",
             "requests_per_minute",
+            "tokens_per_minute",
             "expires_at",
         ]
 

@@ -88,7 +88,8 @@ class ApiKey(models.Model):
         The one way to mint a key (admin, user pages, command, bootstrap). A fresh
         secret is generated unless the operator supplies one (bootstrap), which
         must pass ``validate_operator_secret``; ``fields`` are further model fields
-        (``allowed_models``, ``expires_at``, ``requests_per_minute``).
+        (``allowed_models``, ``expires_at``, ``requests_per_minute``,
+        ``tokens_per_minute``).
         Raises ``ValueError`` for an unacceptable operator secret.
         """
         key = cls(organization=organization, user=user, name=name, **fields)

@@ -101,6 +101,7 @@ class AIModelForm(forms.ModelForm[AIModel]):
             "cost_per_thousand_searches",
             "context_window",
             "requests_per_minute",
+            "tokens_per_minute",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -369,6 +370,7 @@ class AIModelAdmin(OrganizationScopedAdmin):
             "price_source",
             "context_window",
             "requests_per_minute",
+            "tokens_per_minute",
             "model_config_json",
             "source",
             "missing_since",

@@ -212,6 +212,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
                 {
                     "fields": [
                         "requests_per_minute",
+                        "tokens_per_minute",
                         "timeout_connect",
                         "timeout_first_byte",
                         "timeout_total",
@@ -248,6 +249,7 @@ class ProviderAdmin(OrganizationScopedAdmin):
                 {
                     "fields": [
                         "requests_per_minute",
+                        "tokens_per_minute",
                         "timeout_connect",
                         "timeout_first_byte",
                         "timeout_total",

@@ -246,6 +246,7 @@ class ProviderForm(forms.ModelForm[Provider]):
             "instance_wide",
             "activate_discovered",
             "requests_per_minute",
+            "tokens_per_minute",
             "timeout_connect",
             "timeout_first_byte",
             "timeout_total",
