@@ -9,7 +9,16 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
-from django.db.models import BooleanField, Case, Model, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Model,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.constants import LOOKUP_SEP
 from django.http import (
     HttpRequest,
@@ -21,7 +30,7 @@ from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
@@ -30,8 +39,10 @@ from accounts.access import (
     is_superuser,
     request_admin_org_ids,
 )
+from gateway.budgets.display import percent_meter
+from gateway.budgets.status import statuses
 from gateway.forms import ApiKeyForm
-from gateway.models import ApiKey, UsageRecord
+from gateway.models import ApiKey, Budget, UsageRecord
 from gateway.request_ids import is_sane
 from gateway.usage_export import acsv_rows, csv_rows, is_own, money, totals
 
@@ -70,6 +81,7 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
         "allow_list",
         "expires_at",
         "status_badge",
+        "budget",
         "last_used_at",
     ]
     list_filter = ["organization"]
@@ -85,13 +97,38 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
     actions = ["revoke_keys"]
 
     class Media:
-        css = {"all": ["gateway/usage.css"]}
+        css = {"all": ["gateway/usage.css", "gateway/budgets.css"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        active = Budget.objects.filter(is_active=True).select_related("organization")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("budgets", active, to_attr="active_budgets"))
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(self.readonly_fields)
         if obj is not None:
             fields += ["organization", "user"]
         return fields
+
+    @admin.display(description="budget")
+    def budget(self, obj: ApiKey) -> SafeString:
+        budgets = getattr(obj, "active_budgets", None)
+        if budgets is None:
+            budgets = list(obj.budgets.filter(is_active=True))
+        if not budgets:
+            return format_html('<span class="usage-sub">{}</span>', "none")
+        return format_html_join(
+            "",
+            '<span class="budget-line">{}<span class="budget-of">{} of {} · {}'
+            "</span></span>",
+            (
+                (percent_meter(now), money(now.spent), money(b.amount), b.period)
+                for b, now in zip(budgets, statuses(budgets), strict=True)
+            ),
+        )
 
     @admin.display(description="key")
     def masked(self, obj: ApiKey) -> str:
@@ -120,7 +157,12 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
         # The form's other fields (ApiKeyForm.Meta.fields) are the key's settings.
         fields = {
             name: getattr(obj, name)
-            for name in ("allowed_models", "requests_per_minute", "expires_at")
+            for name in (
+                "allowed_models",
+                "requests_per_minute",
+                "tokens_per_minute",
+                "expires_at",
+            )
         }
         key, secret = ApiKey.issue(
             obj.organization,
@@ -492,3 +534,6 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+import gateway.budgets.admin  # noqa: E402, F401  (registers BudgetAdmin)

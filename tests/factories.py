@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import Membership, Organization, User
+from gateway.models import Budget
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
 
@@ -82,3 +85,15 @@ class GrantFactory(DjangoModelFactory):
         model = Grant
 
     model = factory.SubFactory(AIModelFactory)
+
+
+class BudgetFactory(DjangoModelFactory):
+    """An organization budget of $10 a month; pass ``scope`` and its target."""
+
+    class Meta:
+        model = Budget
+
+    organization = factory.SubFactory(OrganizationFactory)
+    scope = Budget.Scope.ORGANIZATION
+    amount = Decimal("10")
+    period = "month"

@@ -5,6 +5,7 @@ Imported by ``gateway.models`` so Django finds them in the gateway app.
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -50,6 +51,8 @@ class Budget(models.Model):
         MODEL = "model", "Model"
         PROVIDER = "provider", "Provider"
 
+    # The budget's public id: the management API addresses budgets by it.
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="budgets"
     )
