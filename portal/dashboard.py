@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.budgets import shown
+from gateway.models import ApiKey
 from gateway.reports import DEFAULT_RANGE, RANGES, Point, ReportRange
 
 
@@ -38,3 +40,12 @@ def chart_data(points: list[Point], unit: str) -> dict[str, Any]:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def with_budgets(organization_id: int, keys: list[ApiKey]) -> list[ApiKey]:
+    """``keys``, each with ``shown_budgets``: its own active budgets and their spend
+    (``gateway.budgets.shown.of_keys``), which the key lists show."""
+    found = shown.of_keys(organization_id, [k.pk for k in keys])
+    for key in keys:
+        key.shown_budgets = found.get(key.pk, [])  # type: ignore[attr-defined]  # read by the templates
+    return keys

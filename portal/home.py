@@ -4,6 +4,8 @@ A member sees the models they may use, their keys, their own usage in the
 current organization over 30 days and a quickstart. An org admin (a superuser:
 in the organization they act in) sees the organization's dashboard over a
 chosen range, its provider health board, and the same keys and quickstart.
+Both show budgets with their current spend: an admin all the organization's,
+a member those that limit them (``gateway.budgets.shown``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from accounts.access import administers, organization_context
 from accounts.models import User
 from gateway import reports
+from gateway.budgets import shown
 from gateway.models import ApiKey
 from portal import snippets
 from portal.catalog import usable_models
-from portal.dashboard import chart_data, chosen_range
+from portal.dashboard import chart_data, chosen_range, with_budgets
 from portal.layout import page
 
 RECENT_KEYS = 5
@@ -39,9 +42,10 @@ def home(request: HttpRequest) -> HttpResponse:
         user=user, organization=org, revoked_at__isnull=True
     ).order_by("-created_at")
     base_url = request.build_absolute_uri("/v1")
+    recent = with_budgets(org.pk, list(keys[:RECENT_KEYS]))
     common: dict[str, Any] = {
         "models": models,
-        "keys": list(keys[:RECENT_KEYS]),
+        "keys": recent,
         "key_count": keys.count(),
         "base_url": base_url,
         "quickstart_model": snippets.call_name(chosen) if chosen else "",
@@ -63,6 +67,7 @@ def home(request: HttpRequest) -> HttpResponse:
             range_error=range_error,
             chart=chart_data(report.series, report_range.unit),
             providers=reports.provider_health(org.pk),
+            budgets=shown.of_organization(org.pk),
             **common,
         )
     mine = reports.member_report(org.pk, user.pk)
@@ -73,6 +78,7 @@ def home(request: HttpRequest) -> HttpResponse:
         section="home",
         report=mine,
         chart=chart_data(mine.series, "day"),
+        budgets=shown.of_member(org.pk, user.pk),
         **common,
     )
 

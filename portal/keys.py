@@ -23,6 +23,7 @@ from accounts.models import Organization, User
 from gateway.models import ApiKey
 from models_catalog.models import AIModel
 from portal.catalog import usable_models
+from portal.dashboard import with_budgets
 from portal.layout import page
 from portal.snippets import PLACEHOLDER_MODEL, call_name, chat_snippets
 
@@ -112,7 +113,12 @@ def keys_page(request: HttpRequest) -> HttpResponse:
             "snippets": chat_snippets(request.build_absolute_uri("/v1"), model, secret),
         }
         form = PersonalKeyForm(organization=org, model_names=names)
-    keys = ApiKey.objects.filter(user=user, organization=org).order_by("-created_at")
+    keys = with_budgets(
+        org.pk,
+        list(
+            ApiKey.objects.filter(user=user, organization=org).order_by("-created_at")
+        ),
+    )
     response = page(
         request,
         "portal/keys.html",

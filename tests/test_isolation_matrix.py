@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -41,7 +42,7 @@ from accounts.invitations import hash_token
 from accounts.models import Invitation, Membership, Organization, User
 from api.models import ManagementToken
 from gateway import response_store, usage
-from gateway.models import ApiKey, StoredResponse, UsageRecord
+from gateway.models import ApiKey, Budget, StoredResponse, UsageRecord
 from gateway.responses.ids import new_id
 from models_catalog.models import AIModel, Grant
 from providers.models import HealthEvent, Provider
@@ -196,6 +197,20 @@ def matrix(world: World) -> Matrix:
             model_name=tenant.chat.model_id,
             status_code=200,
         )
+    # Budgets on each kind of target: the admin, the home pages and the key
+    # lists show them with their spend (their labels carry the markers).
+    for tenant, owner in ((acme, world.alice), (globex, world.charlie)):
+        key = m.keys[f"service@{tenant.org.slug}"][0]
+        for scope, target in [
+            ("organization", {}),
+            ("user", {"user": owner}),
+            ("key", {"api_key": key}),
+            ("model", {"model": tenant.chat}),
+            ("provider", {"provider": tenant.provider}),
+        ]:
+            Budget.objects.create(
+                organization=tenant.org, scope=scope, amount=Decimal("7"), **target
+            )
     # Management tokens: the admin page lists, shows and revokes them per tenant.
     ManagementToken.issue(world.acme, world.alice, f"{acme.marker}-token", "admin")
     ManagementToken.issue(
@@ -250,6 +265,7 @@ def _snapshot() -> dict[str, list[dict[str, Any]]]:
         AIModel,
         Grant,
         ApiKey,
+        Budget,
     ):
         rows = model._default_manager.order_by("pk").values()
         snap[model._meta.label] = [
@@ -491,7 +507,7 @@ def test_no_user_page_shows_another_organizations_models_or_keys(
             refused = client.post("/organization/", {"organization": other.org.slug})
             m.expect(f"{label} choose other", refused.status_code == 404)
             m.check(f"{label} choose other", refused.content.decode(), patterns)
-        for url in ["/models/", "/keys/"]:
+        for url in ["/", "/models/", "/keys/"]:
             response = client.get(url)
             m.expect(f"{label} GET {url}", response.status_code == 200)
             m.check(f"{label} GET {url}", response.content.decode(), patterns)
