@@ -13,6 +13,7 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from api.budgets import BudgetViewSet
 from api.catalog import GrantViewSet, OrganizationModelViewSet, ProviderModelViewSet
 from api.keys import ApiKeyViewSet, TokenViewSet
 from api.organizations import InvitationViewSet, MembershipViewSet, OrganizationViewSet
@@ -146,6 +147,12 @@ urlpatterns = [
         ORG + "tokens/<uuid:code>/",
         TokenViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="api-token-detail",
+    ),
+    path(ORG + "budgets/", BudgetViewSet.as_view(LIST), name="api-budget-list"),
+    path(
+        ORG + "budgets/<uuid:code>/",
+        BudgetViewSet.as_view(DETAIL),
+        name="api-budget-detail",
     ),
     path(ORG + "usage/", UsageViewSet.as_view({"get": "list"}), name="api-usage-list"),
     path(

@@ -9,6 +9,8 @@ test fails until its identifiers are known below).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.urls import URLPattern, reverse
 from rest_framework.test import APIClient
@@ -16,10 +18,15 @@ from rest_framework.test import APIClient
 from accounts.models import Invitation, Membership
 from api import urls as api_urls
 from api.models import ManagementToken
-from gateway.models import ApiKey, UsageRecord
+from gateway.models import ApiKey, Budget, UsageRecord
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
-from tests.factories import AIModelFactory, GrantFactory, ProviderFactory
+from tests.factories import (
+    AIModelFactory,
+    BudgetFactory,
+    GrantFactory,
+    ProviderFactory,
+)
 
 # Routes that are not organization data: the schema and its page.
 PUBLIC = {"api-schema", "api-docs", "api-organization-list", "api-not-found"}
@@ -39,7 +46,11 @@ def acme_data(world, api):
     UsageRecord.objects.create(
         organization=world.acme, endpoint="chat", model_name="gpt-4o", status_code=200
     )
+    budget = BudgetFactory(
+        organization=world.acme, scope="model", model=model, amount=Decimal("42")
+    )
     return {
+        "budget": budget.code,
         "organization": "acme",
         "provider": "main",
         "model_id": "gpt-4o",
@@ -65,6 +76,8 @@ def acme_urls(ids: dict[str, object]) -> list[tuple[str, str, list[str]]]:
             kwargs["code"] = ids["invitation"]
         if name == "api-grant-detail":
             kwargs["code"] = ids["grant"]
+        if name == "api-budget-detail":
+            kwargs["code"] = ids["budget"]
         url = reverse(name, kwargs=kwargs)
         actions = pattern.callback.actions  # type: ignore[attr-defined]
         found.append((name, url, sorted(actions)))
@@ -80,6 +93,7 @@ def snapshot():
         sorted(ManagementToken.objects.values_list("name", "revoked_at")),
         sorted(Membership.objects.values_list("user__username", "role")),
         sorted(Invitation.objects.values_list("email", "token_hash", "revoked_at")),
+        sorted(Budget.objects.values_list("code", "amount", "updated_at")),
     )
 
 
@@ -127,6 +141,7 @@ def test_own_lists_never_show_another_organizations_rows(world, api, acme_data):
         "members/",
         "invitations/",
         "usage/",
+        "budgets/",
     ):
         response = api.charlie.get(f"organizations/globex/{path}")
         assert response.status_code == 200, path

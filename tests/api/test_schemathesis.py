@@ -33,11 +33,16 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from accounts import invitations
 from accounts.models import Invitation, Membership
 from api.models import ManagementToken
-from gateway.models import ApiKey, UsageRecord
+from gateway.models import ApiKey, Budget, UsageRecord
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
 from tests.api.conftest import PROVIDER_KEY
-from tests.factories import AIModelFactory, GrantFactory, ProviderFactory
+from tests.factories import (
+    AIModelFactory,
+    BudgetFactory,
+    GrantFactory,
+    ProviderFactory,
+)
 from tests.fakes.net import fake_dns
 
 SCHEMA = Path(settings.BASE_DIR) / "docs" / "openapi.yaml"
@@ -66,6 +71,7 @@ def globex_rows(world: Any) -> tuple[Any, ...]:
         sorted(ManagementToken.objects.filter(organization=world.globex).values_list()),
         sorted(Membership.objects.filter(organization=world.globex).values_list()),
         sorted(Invitation.objects.filter(organization=world.globex).values_list()),
+        sorted(Budget.objects.filter(organization=world.globex).values_list()),
     )
 
 
@@ -79,7 +85,8 @@ def two_organizations(world, fake_openai):
     )
     model = AIModelFactory(provider=own, model_id="gpt-4o-mini")
     grant = GrantFactory(model=model, organization=world.acme)
-    ApiKey.issue(world.acme, world.bob, "bot", allowed_models=["gpt-4o-mini"])
+    bot, _ = ApiKey.issue(world.acme, world.bob, "bot", allowed_models=["gpt-4o-mini"])
+    budget = BudgetFactory(organization=world.acme, scope="key", api_key=bot)
     UsageRecord.objects.create(
         organization=world.acme,
         endpoint="chat",
@@ -91,7 +98,10 @@ def two_organizations(world, fake_openai):
     )
     their_model = AIModelFactory(provider=theirs, model_id="their-model")
     their_grant = GrantFactory(model=their_model, organization=world.globex)
-    ApiKey.issue(world.globex, world.charlie, "their-key")
+    their_key, _ = ApiKey.issue(world.globex, world.charlie, "their-key")
+    their_budget = BudgetFactory(
+        organization=world.globex, scope="key", api_key=their_key
+    )
     their_token, _ = ManagementToken.issue(
         world.globex, world.charlie, "globex-ci", "admin"
     )
@@ -118,10 +128,11 @@ def two_organizations(world, fake_openai):
             "provider": "main",
             "model_id": "gpt-4o-mini",
             "key": "bot",
-            "code": {  # tokens, grants and invitations are addressed by code
+            "code": {  # tokens, grants, invitations and budgets: by code
                 "tokens": str(token.code),
                 "grants": str(grant.code),
                 "invitations": str(invitation.code),
+                "budgets": str(budget.code),
             },
             "username": "bob",  # never alice: the run acts with her token
         },
@@ -134,6 +145,7 @@ def two_organizations(world, fake_openai):
                 "tokens": str(their_token.code),
                 "grants": str(their_grant.code),
                 "invitations": str(their_invitation.code),
+                "budgets": str(their_budget.code),
             },
             "username": "charlie",
         },
@@ -202,6 +214,6 @@ def test_every_operation_against_its_schema(
                 assert response.status_code == 404, (operation.label, text)
 
         run()
-    assert stats["operations"] == 45
+    assert stats["operations"] == 51
     assert globex_rows(world) == before
     print(f"schemathesis: {stats}")  # the closing note quotes it
