@@ -40,6 +40,7 @@ from accounts.access import (
     request_admin_org_ids,
 )
 from gateway.budgets.display import percent_meter
+from gateway.budgets.shown import PERIOD_ORDER
 from gateway.budgets.status import statuses
 from gateway.forms import ApiKeyForm
 from gateway.models import ApiKey, Budget, UsageRecord
@@ -120,6 +121,7 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
             budgets = list(obj.budgets.filter(is_active=True))
         if not budgets:
             return format_html('<span class="usage-sub">{}</span>', "none")
+        budgets = sorted(budgets, key=lambda b: (PERIOD_ORDER.get(b.period, 9), b.pk))
         return format_html_join(
             "",
             '<span class="budget-line">{}<span class="budget-of">{} of {} · {}'

@@ -2,7 +2,7 @@
 
 - an organization's admins: all its budgets (``of_organization``);
 - a member: those that limit them: the organization's, their own (user
-  scope) and their keys' (``of_member``);
+  scope) and their live keys' (``of_member``);
 - a key list: each key's own budgets (``of_keys``).
 
 Only active budgets: an inactive one limits nothing. One query for the
@@ -74,7 +74,11 @@ def of_member(organization_id: int, user_id: int) -> list[Shown]:
     limits_them = (
         Q(scope=Budget.Scope.ORGANIZATION)
         | Q(scope=Budget.Scope.USER, user_id=user_id)
-        | Q(scope=Budget.Scope.KEY, api_key__user_id=user_id)
+        | Q(
+            scope=Budget.Scope.KEY,
+            api_key__user_id=user_id,
+            api_key__revoked_at__isnull=True,
+        )
     )
     return _shown(_active(organization_id).filter(limits_them))
 
