@@ -403,6 +403,17 @@ GATEWAY_LIMIT_WINDOW_SECONDS = env.float("GATEWAY_LIMIT_WINDOW_SECONDS", default
 # A generation that names no output cap (max_tokens and kin) is estimated at
 # this many output tokens; the reservation settles to the real cost after.
 GATEWAY_BUDGET_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_OUTPUT_TOKENS", default=1024)
+# Spend alerts (gateway/budgets/tasks.py), in seconds: budget thresholds and
+# spikes are checked this often; the daily digest is looked at this often and
+# sent once per UTC day. A spike needs at least this much spend (USD) in the
+# hour. Webhooks time out after BUDGET_WEBHOOK_TIMEOUT and are retried up to
+# BUDGET_WEBHOOK_MAX_RETRIES times, BUDGET_WEBHOOK_RETRY_BACKOFF s apart, doubling.
+BUDGET_ALERT_INTERVAL = env.int("BUDGET_ALERT_INTERVAL", default=60)
+BUDGET_DIGEST_INTERVAL = env.int("BUDGET_DIGEST_INTERVAL", default=3600)
+BUDGET_SPIKE_MIN_SPEND = env.float("BUDGET_SPIKE_MIN_SPEND", default=1.0)
+BUDGET_WEBHOOK_TIMEOUT = env.float("BUDGET_WEBHOOK_TIMEOUT", default=10.0)
+BUDGET_WEBHOOK_RETRY_BACKOFF = env.int("BUDGET_WEBHOOK_RETRY_BACKOFF", default=30)
+BUDGET_WEBHOOK_MAX_RETRIES = env.int("BUDGET_WEBHOOK_MAX_RETRIES", default=6)
 
 # Outbound transport for provider calls: "aiohttp" (default) or "httpx".
 PROVIDERS_HTTP_TRANSPORT = env.str("PROVIDERS_HTTP_TRANSPORT", default="aiohttp")
@@ -435,6 +446,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.roll_up_usage",
         "schedule": USAGE_ROLLUP_INTERVAL,
         "options": {"expires": USAGE_ROLLUP_INTERVAL * 0.9},
+    },
+    # Budget thresholds and spend spikes (gateway/budgets/alerts.py, spikes.py).
+    "check-budget-alerts": {
+        "task": "budgets.check_alerts",
+        "schedule": BUDGET_ALERT_INTERVAL,
+        "options": {"expires": BUDGET_ALERT_INTERVAL * 0.9},
+    },
+    # The opt-in daily digest, sent once per UTC day (gateway/budgets/digest.py).
+    "send-spend-digests": {
+        "task": "budgets.send_digests",
+        "schedule": BUDGET_DIGEST_INTERVAL,
+        "options": {"expires": BUDGET_DIGEST_INTERVAL * 0.9},
     },
     # Stored responses past RESPONSES_RETENTION_DAYS (gateway/response_store.py).
     "expire-stored-responses": {

@@ -492,3 +492,6 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from gateway.budgets import alerts_admin  # noqa: E402, F401  # registers the alert admins
