@@ -11,6 +11,14 @@ from providers import verification
 
 
 class AlertSettingsForm(forms.ModelForm[AlertSettings]):
+    webhook_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label="Webhook URL",
+        help_text=AlertSettings._meta.get_field("webhook_url").help_text,
+    )
+
     class Meta:
         model = AlertSettings
         fields = [
