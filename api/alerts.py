@@ -47,10 +47,13 @@ class AlertSettingsSerializer(serializers.Serializer[AlertSettings]):
         return obj.is_configured("webhook_secret")
 
 
-class NewSecretSerializer(AlertSettingsSerializer):
+class AlertSettingsWithSecretSerializer(AlertSettingsSerializer):
+    # Only an answer's schema, never read from a request: not read_only, which
+    # the schema would make required.
     webhook_secret = serializers.CharField(
-        read_only=True,
-        help_text="The signing secret: in this answer only, never again.",
+        required=False,
+        help_text="The signing secret, only in the answer that creates or rotates "
+        "it, never again.",
     )
 
 
@@ -73,7 +76,7 @@ class AlertSettingsViewSet(OrganizationScopedViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.answer(self.current(), None)
 
-    @extend_schema(responses={200: NewSecretSerializer})
+    @extend_schema(responses={200: AlertSettingsWithSecretSerializer})
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         partial = kwargs.pop("partial", False)
         serializer = self.get_serializer(data=request.data, partial=partial)
@@ -96,13 +99,14 @@ class AlertSettingsViewSet(OrganizationScopedViewSet):
             config.save()
         return self.answer(config, secret)
 
-    @extend_schema(responses={200: NewSecretSerializer})
+    @extend_schema(responses={200: AlertSettingsWithSecretSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         kwargs["partial"] = True
         return self.update(request, *args, **kwargs)
 
     @extend_schema(
-        request=None, responses={200: NewSecretSerializer, 409: ErrorSerializer}
+        request=None,
+        responses={200: AlertSettingsWithSecretSerializer, 409: ErrorSerializer},
     )
     def rotate_secret(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """A new webhook secret, in this answer only; the old one stops signing."""

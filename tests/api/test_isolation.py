@@ -16,14 +16,23 @@ from rest_framework.test import APIClient
 from accounts.models import Invitation, Membership
 from api import urls as api_urls
 from api.models import ManagementToken
-from gateway.models import ApiKey, UsageRecord
+from gateway.budgets.webhooks import ensure_secret
+from gateway.models import AlertSettings, ApiKey, UsageRecord
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
 from tests.factories import AIModelFactory, GrantFactory, ProviderFactory
 
 # Routes that are not organization data: the schema and its page.
 PUBLIC = {"api-schema", "api-docs", "api-organization-list", "api-not-found"}
-NAMES_OF_ACME = ("main", "gpt-4o", "bot", "acme-ci", "Acme Corp", "eve@example")
+NAMES_OF_ACME = (
+    "main",
+    "gpt-4o",
+    "bot",
+    "acme-ci",
+    "Acme Corp",
+    "eve@example",
+    "hooks.acme.test",
+)
 
 
 @pytest.fixture
@@ -39,6 +48,11 @@ def acme_data(world, api):
     UsageRecord.objects.create(
         organization=world.acme, endpoint="chat", model_name="gpt-4o", status_code=200
     )
+    alerts = AlertSettings(
+        organization=world.acme, webhook_url="https://hooks.acme.test/spend"
+    )
+    api.secrets.values.add(ensure_secret(alerts) or "")
+    alerts.save()
     return {
         "organization": "acme",
         "provider": "main",
@@ -80,6 +94,11 @@ def snapshot():
         sorted(ManagementToken.objects.values_list("name", "revoked_at")),
         sorted(Membership.objects.values_list("user__username", "role")),
         sorted(Invitation.objects.values_list("email", "token_hash", "revoked_at")),
+        sorted(
+            AlertSettings.objects.values_list(
+                "organization__slug", "webhook_url", "webhook_secret", "daily_digest"
+            )
+        ),
     )
 
 
@@ -127,6 +146,7 @@ def test_own_lists_never_show_another_organizations_rows(world, api, acme_data):
         "members/",
         "invitations/",
         "usage/",
+        "alert-settings/",
     ):
         response = api.charlie.get(f"organizations/globex/{path}")
         assert response.status_code == 200, path
