@@ -37,6 +37,7 @@ class AlertSettingsAdmin(OrganizationScopedAdmin):
         "spike_factor",
     ]
     list_select_related = ["organization"]
+    search_fields = ["organization__name", "webhook_url"]
     readonly_fields = ["secret_state"]
     actions = ["rotate_webhook_secret"]
 
@@ -106,6 +107,7 @@ class AlertSentAdmin(OrganizationScopedAdmin):
         "webhook_status",
     ]
     list_filter = ["kind", "organization"]
+    search_fields = ["organization__name", "webhook_status"]
     list_select_related = ["organization", "budget"]
     date_hierarchy = "sent_at"
 
