@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from decimal import Decimal
 
@@ -53,8 +54,9 @@ def test_the_signature_is_stripes_scheme():
 
 
 def test_the_webhook_is_signed_and_retried_until_it_answers(
-    world, receiver, django_capture_on_commit_callbacks
+    world, receiver, django_capture_on_commit_callbacks, caplog
 ):
+    caplog.set_level(logging.DEBUG)
     secret = with_webhook(world.acme, receiver.url)
     b = org_budget(world)
     spend(world.acme, "8.5")
@@ -84,6 +86,8 @@ def test_the_webhook_is_signed_and_retried_until_it_answers(
     assert receiver.requests[0].headers["x-modelgate-event"] == "budget.threshold"
     assert alert.webhook_status == "attempt 3: HTTP 200"
     assert len(mail.outbox) == 1  # the email goes once, whatever the webhook does
+    assert "retrying: HTTP 500" in caplog.text  # the attempts were logged...
+    assert secret not in caplog.text  # ...without the secret
     for request in receiver.requests:
         assert secret.encode() not in request.body
         assert secret not in json.dumps(request.headers)
