@@ -39,7 +39,8 @@ def crossed(thresholds: list[int], percent: Decimal) -> list[int]:
     return sorted({t for t in thresholds if percent >= t})
 
 
-def _claim(budget: Budget, state: BudgetStatus, threshold: int) -> AlertSent | None:
+def claim(budget: Budget, state: BudgetStatus, threshold: int) -> AlertSent | None:
+    """Insert the threshold's row for this period; None when it exists already."""
     try:
         with transaction.atomic():
             return AlertSent.objects.create(
@@ -76,7 +77,7 @@ def claim_crossed(
         claimed = [
             alert
             for threshold in crossed(budget.alert_thresholds, state.percent)
-            if (alert := _claim(budget, state, threshold)) is not None
+            if (alert := claim(budget, state, threshold)) is not None
         ]
         if not claimed:
             return None

@@ -15,10 +15,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from accounts.access import OrganizationScopedAdmin
-from gateway.admin import secret_shown_once
 from gateway.budgets.forms import AlertSettingsForm
 from gateway.budgets.models import AlertSent, AlertSettings
 from gateway.budgets.webhooks import ensure_secret, rotate_secret
+from gateway.secret_page import secret_shown_once
 
 SECRET_PAGE = "gateway/webhook_secret_created.html"
 SECRET_TITLE = "Webhook secret"

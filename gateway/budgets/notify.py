@@ -16,10 +16,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 
 from accounts.models import Membership, Organization
 from gateway.budgets.models import AlertSent, AlertSettings
+from providers.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,5 @@ def send(alert: AlertSent, message: Message) -> None:
                     "alert %s: email to the admins failed: %s", alert.pk, exc
                 )
     if config.pk is not None and config.webhook_url:
-        from gateway.budgets.tasks import deliver_webhook
-
-        alert_id, payload = alert.pk, message.payload
-        transaction.on_commit(lambda: deliver_webhook.delay(alert_id, payload))
+        # By name: the tasks module calls this one.
+        enqueue("budgets.deliver_webhook", alert.pk, message.payload)

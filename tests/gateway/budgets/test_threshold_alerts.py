@@ -175,7 +175,7 @@ def test_the_claim_alone_holds_when_runs_skip_the_lock(transactional_db, world):
     def claim() -> None:
         try:
             start.wait()
-            won.append(alerts._claim(b, state, 50) is not None)
+            won.append(alerts.claim(b, state, 50) is not None)
         finally:
             connections.close_all()
 
