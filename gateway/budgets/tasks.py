@@ -32,10 +32,15 @@ def check_alerts() -> int:
     from gateway.models import UsageRecord
 
     since = timezone.now() - timedelta(hours=1)
+    # order_by(): the models' default orderings would defeat DISTINCT.
     ids = set(
-        Budget.objects.filter(is_active=True).values_list("organization_id", flat=True)
+        Budget.objects.filter(is_active=True)
+        .order_by()
+        .values_list("organization_id", flat=True)
+        .distinct()
     ) | set(
         UsageRecord.objects.filter(created_at__gte=since)
+        .order_by()
         .values_list("organization_id", flat=True)
         .distinct()
     )
