@@ -34,9 +34,15 @@ logger = logging.getLogger(__name__)
 THRESHOLD_TYPE = "budget.threshold"
 
 
-def crossed(thresholds: list[int], percent: Decimal) -> list[int]:
-    """The thresholds ``percent`` has reached, ascending (pure)."""
-    return sorted({t for t in thresholds if percent >= t})
+def crossed(thresholds: list[int], spent: Decimal, amount: Decimal) -> list[int]:
+    """The thresholds (percentages of ``amount``) ``spent`` has reached, ascending.
+
+    Exact, not on the rounded percentage the pages show: 49.96 % is not 50 %.
+    A zero limit counts as wholly spent by any spend.
+    """
+    if amount <= 0:
+        return sorted(set(thresholds)) if spent > 0 else []
+    return sorted({t for t in thresholds if spent * 100 >= t * amount})
 
 
 def claim(budget: Budget, state: BudgetStatus, threshold: int) -> AlertSent | None:
@@ -76,7 +82,7 @@ def claim_crossed(
         state = status(budget, now)
         claimed = [
             alert
-            for threshold in crossed(budget.alert_thresholds, state.percent)
+            for threshold in crossed(budget.alert_thresholds, state.spent, state.amount)
             if (alert := claim(budget, state, threshold)) is not None
         ]
         if not claimed:

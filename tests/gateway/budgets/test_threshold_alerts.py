@@ -185,3 +185,18 @@ def test_the_claim_alone_holds_when_runs_skip_the_lock(transactional_db, world):
     for thread in threads:
         thread.join(60)
     assert sorted(won) == [False] * 7 + [True]
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "spent", "amount", "expected"),
+    [
+        ([50, 80, 100], "4.9999", "10", []),  # 50.0 % on the page, not yet 50
+        ([50, 80, 100], "5", "10", [50]),
+        ([100, 50, 80, 50], "12", "10", [50, 80, 100]),
+        ([150], "14.99", "10", []),
+        ([50], "0", "0", []),
+        ([50, 100], "0.01", "0", [50, 100]),  # a zero limit: any spend is all
+    ],
+)
+def test_thresholds_are_crossed_exactly(thresholds, spent, amount, expected):
+    assert alerts.crossed(thresholds, Decimal(spent), Decimal(amount)) == expected
