@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.access import OrganizationScopedAdmin, is_superuser
 from api.models import ManagementToken
-from gateway.admin import secret_shown_once
+from gateway.secret_page import secret_shown_once
 
 SHOWN = ("name", "organization", "role", "expires_at")
 

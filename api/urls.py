@@ -13,6 +13,7 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from api.alerts import AlertSettingsViewSet
 from api.budgets import BudgetViewSet
 from api.catalog import GrantViewSet, OrganizationModelViewSet, ProviderModelViewSet
 from api.keys import ApiKeyViewSet, TokenViewSet
@@ -159,6 +160,18 @@ urlpatterns = [
         ORG + "usage/totals/",
         UsageViewSet.as_view({"get": "totals"}),
         name="api-usage-totals",
+    ),
+    path(
+        ORG + "alert-settings/",
+        AlertSettingsViewSet.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update"}
+        ),
+        name="api-alert-settings",
+    ),
+    path(
+        ORG + "alert-settings/rotate-secret/",
+        AlertSettingsViewSet.as_view(post("rotate_secret")),
+        name="api-alert-settings-rotate-secret",
     ),
     # Anything else under /api/v1/: the API's JSON 404, not the site's page.
     re_path(r"^[\s\S]*$", not_found, name="api-not-found"),  # newlines too

@@ -411,6 +411,17 @@ GATEWAY_BUDGET_REBUILD_WAIT = env.float("GATEWAY_BUDGET_REBUILD_WAIT", default=N
 # many seconds (gateway/budgets/tasks.py), for everything older than the lag.
 BUDGET_RECONCILE_INTERVAL = env.int("BUDGET_RECONCILE_INTERVAL", default=60)
 BUDGET_RECONCILE_LAG_SECONDS = env.float("BUDGET_RECONCILE_LAG_SECONDS", default=90.0)
+# Spend alerts (gateway/budgets/tasks.py), in seconds: budget thresholds and
+# spikes are checked this often; the daily digest is looked at this often and
+# sent once per UTC day. A spike needs at least this much spend (USD) in the
+# hour. Webhooks time out after BUDGET_WEBHOOK_TIMEOUT and are retried up to
+# BUDGET_WEBHOOK_MAX_RETRIES times, BUDGET_WEBHOOK_RETRY_BACKOFF s apart, doubling.
+BUDGET_ALERT_INTERVAL = env.int("BUDGET_ALERT_INTERVAL", default=60)
+BUDGET_DIGEST_INTERVAL = env.int("BUDGET_DIGEST_INTERVAL", default=3600)
+BUDGET_SPIKE_MIN_SPEND = env.float("BUDGET_SPIKE_MIN_SPEND", default=1.0)
+BUDGET_WEBHOOK_TIMEOUT = env.float("BUDGET_WEBHOOK_TIMEOUT", default=10.0)
+BUDGET_WEBHOOK_RETRY_BACKOFF = env.int("BUDGET_WEBHOOK_RETRY_BACKOFF", default=30)
+BUDGET_WEBHOOK_MAX_RETRIES = env.int("BUDGET_WEBHOOK_MAX_RETRIES", default=6)
 
 # Outbound transport for provider calls: "aiohttp" (default) or "httpx".
 PROVIDERS_HTTP_TRANSPORT = env.str("PROVIDERS_HTTP_TRANSPORT", default="aiohttp")
@@ -449,6 +460,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.reconcile_budgets",
         "schedule": BUDGET_RECONCILE_INTERVAL,
         "options": {"expires": BUDGET_RECONCILE_INTERVAL * 0.9},
+    },
+    # Budget thresholds and spend spikes (gateway/budgets/alerts.py, spikes.py).
+    "check-budget-alerts": {
+        "task": "budgets.check_alerts",
+        "schedule": BUDGET_ALERT_INTERVAL,
+        "options": {"expires": BUDGET_ALERT_INTERVAL * 0.9},
+    },
+    # The opt-in daily digest, sent once per UTC day (gateway/budgets/digest.py).
+    "send-spend-digests": {
+        "task": "budgets.send_digests",
+        "schedule": BUDGET_DIGEST_INTERVAL,
+        "options": {"expires": BUDGET_DIGEST_INTERVAL * 0.9},
     },
     # Stored responses past RESPONSES_RETENTION_DAYS (gateway/response_store.py).
     "expire-stored-responses": {

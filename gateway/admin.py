@@ -27,7 +27,6 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -45,30 +44,8 @@ from gateway.budgets.status import statuses
 from gateway.forms import ApiKeyForm
 from gateway.models import ApiKey, Budget, UsageRecord
 from gateway.request_ids import is_sane
+from gateway.secret_page import secret_shown_once
 from gateway.usage_export import acsv_rows, csv_rows, is_own, money, totals
-
-
-def secret_shown_once(
-    model_admin: admin.ModelAdmin[Any],
-    request: HttpRequest,
-    template: str,
-    title: str,
-    obj: Any,
-    secret: str,
-) -> HttpResponse:
-    """The page showing a new credential's secret, on this response only: never
-    via a redirect, the session or a message cookie (also the management token
-    admin's, ``api.admin``)."""
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": title,
-        "key": obj,
-        "secret": secret,
-        "opts": model_admin.model._meta,
-    }
-    response = TemplateResponse(request, template, context)
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @admin.register(ApiKey)
@@ -539,3 +516,4 @@ class UsageRecordAdmin(OrganizationScopedAdmin):
 
 
 import gateway.budgets.admin  # noqa: E402, F401  (registers BudgetAdmin)
+from gateway.budgets import alerts_admin  # noqa: E402, F401  # registers the alert admins

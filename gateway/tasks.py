@@ -7,6 +7,10 @@ from celery import shared_task
 from gateway import response_store, rollup, usage
 from gateway.budgets import reconcile
 
+# Autodiscovery imports gateway.tasks only: the spend alerts' tasks live with
+# the budgets.
+from gateway.budgets import tasks as budget_tasks  # noqa: F401
+
 
 @shared_task(name="gateway.recover_usage_journals")
 def recover_usage_journals() -> int:

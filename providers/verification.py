@@ -41,9 +41,12 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _refusal(url: str) -> str | None:
+def refusal(url: str) -> str | None:
     """Why the guard refuses ``url``'s host, or None (names resolve only when
-    private addresses are refused: otherwise the vendor check decides)."""
+    private addresses are refused: otherwise the vendor check decides).
+
+    Also the check of budget alert webhook URLs (``gateway.budgets.alert_forms``).
+    """
     try:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port
@@ -73,7 +76,7 @@ def refused_destinations(
     """Form field → why the outbound guard refuses where that field points."""
     found: dict[str, str] = {}
     for name, url in catalog.destinations(provider_type, endpoint, config).items():
-        reason = _refusal(url) if url else None
+        reason = refusal(url) if url else None
         if reason:
             found.setdefault(DESTINATION_FIELDS[name], reason)
     return found

@@ -42,7 +42,15 @@ from accounts.invitations import hash_token
 from accounts.models import Invitation, Membership, Organization, User
 from api.models import ManagementToken
 from gateway import response_store, usage
-from gateway.models import ApiKey, Budget, StoredResponse, UsageRecord
+from gateway.budgets.webhooks import ensure_secret
+from gateway.models import (
+    AlertSent,
+    AlertSettings,
+    ApiKey,
+    Budget,
+    StoredResponse,
+    UsageRecord,
+)
 from gateway.responses.ids import new_id
 from models_catalog.models import AIModel, Grant
 from providers.models import HealthEvent, Provider
@@ -156,6 +164,24 @@ def _tenant(org: Organization, marker: str, owner: User, users: list[str]) -> Te
         token_hash=hash_token(f"{marker}-invitation-token"),
         expires_at=timezone.now() + timedelta(days=7),
     )
+    # Spend alerts: where they go (with a secret) and one that was sent.
+    alerts = AlertSettings(
+        organization=org, webhook_url=f"https://{marker}.example.test/hook"
+    )
+    ensure_secret(alerts)
+    alerts.save()
+    budget = Budget.objects.create(
+        organization=org, scope="organization", amount=Decimal(1)
+    )
+    AlertSent.objects.create(
+        organization=org,
+        kind="threshold",
+        budget=budget,
+        subject=str(budget.pk),
+        period_start=budget.current_period()[0],
+        threshold=50,
+        webhook_status=f"attempt 1: HTTP 200 {marker}",
+    )
     return Tenant(org, marker, provider, chat, private, embed, users)
 
 
@@ -266,6 +292,8 @@ def _snapshot() -> dict[str, list[dict[str, Any]]]:
         Grant,
         ApiKey,
         Budget,
+        AlertSettings,
+        AlertSent,
     ):
         rows = model._default_manager.order_by("pk").values()
         snap[model._meta.label] = [

@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 from accounts.models import Invitation, Membership
 from api import urls as api_urls
 from api.models import ManagementToken
-from gateway.models import ApiKey, Budget, UsageRecord
+from gateway.budgets.webhooks import ensure_secret
+from gateway.models import AlertSettings, ApiKey, Budget, UsageRecord
 from models_catalog.models import AIModel, Grant
 from providers.models import Provider
 from tests.factories import (
@@ -30,7 +31,15 @@ from tests.factories import (
 
 # Routes that are not organization data: the schema and its page.
 PUBLIC = {"api-schema", "api-docs", "api-organization-list", "api-not-found"}
-NAMES_OF_ACME = ("main", "gpt-4o", "bot", "acme-ci", "Acme Corp", "eve@example")
+NAMES_OF_ACME = (
+    "main",
+    "gpt-4o",
+    "bot",
+    "acme-ci",
+    "Acme Corp",
+    "eve@example",
+    "hooks.acme.test",
+)
 
 
 @pytest.fixture
@@ -49,6 +58,11 @@ def acme_data(world, api):
     budget = BudgetFactory(
         organization=world.acme, scope="model", model=model, amount=Decimal("42")
     )
+    alerts = AlertSettings(
+        organization=world.acme, webhook_url="https://hooks.acme.test/spend"
+    )
+    api.secrets.values.add(ensure_secret(alerts) or "")
+    alerts.save()
     return {
         "budget": budget.code,
         "organization": "acme",
@@ -94,6 +108,11 @@ def snapshot():
         sorted(Membership.objects.values_list("user__username", "role")),
         sorted(Invitation.objects.values_list("email", "token_hash", "revoked_at")),
         sorted(Budget.objects.values_list("code", "amount", "updated_at")),
+        sorted(
+            AlertSettings.objects.values_list(
+                "organization__slug", "webhook_url", "webhook_secret", "daily_digest"
+            )
+        ),
     )
 
 
@@ -142,6 +161,7 @@ def test_own_lists_never_show_another_organizations_rows(world, api, acme_data):
         "invitations/",
         "usage/",
         "budgets/",
+        "alert-settings/",
     ):
         response = api.charlie.get(f"organizations/globex/{path}")
         assert response.status_code == 200, path

@@ -42,7 +42,7 @@ def test_it_is_openapi_3_1_and_names_the_token_scheme():
     }
     assert "mgmt_" in scheme["description"]
     operations = [op for path in schema["paths"].values() for op in path.values()]
-    assert len(operations) == 51  # budgets: list, create, get, put, patch, delete
+    assert len(operations) == 55  # budgets: 6, alert settings: 4
 
 
 def test_the_schema_is_served_to_anyone(db):
