@@ -408,7 +408,7 @@ GATEWAY_BUDGET_OUTPUT_TOKENS = env.int("GATEWAY_BUDGET_OUTPUT_TOKENS", default=1
 # (default: 1.5 usage flush intervals, at most 10 s; 0 skips the wait).
 GATEWAY_BUDGET_REBUILD_WAIT = env.float("GATEWAY_BUDGET_REBUILD_WAIT", default=None)
 # Budget counters in Redis are corrected from the usage records every this
-# many seconds (gateway/budgets/tasks.py), for everything older than the lag.
+# many seconds (gateway/budgets/reconcile.py), for everything older than the lag.
 BUDGET_RECONCILE_INTERVAL = env.int("BUDGET_RECONCILE_INTERVAL", default=60)
 BUDGET_RECONCILE_LAG_SECONDS = env.float("BUDGET_RECONCILE_LAG_SECONDS", default=90.0)
 # Spend alerts (gateway/budgets/tasks.py), in seconds: budget thresholds and

@@ -235,7 +235,20 @@ async def _run(
     call_id: str,
 ) -> tuple[Refusal | None, Headroom]:
     if not settings.REDIS_URL:
-        return _decode(_local.admit(requests, tokens, ask, counters, weight, call_id))
+        return _decode(
+            _local.admit(
+                requests,
+                tokens,
+                ask.budgets,
+                counters,
+                weight,
+                call_id,
+                window=window_seconds(),
+                tokens_estimate=int(ask.tokens_estimate),
+                nanos_estimate=int(ask.nanos_estimate),
+                ttl=ask.ttl,
+            )
+        )
     return await _admit_redis(requests, tokens, ask, counters, weight, call_id)
 
 
@@ -384,7 +397,7 @@ def settle(hold: Hold | None, tokens: int, nanos: int, at: datetime) -> None:
         return
     minute = f"m:{int(at.timestamp()) // 60}"
     if hold.local:
-        _local.settle(hold, tokens, nanos, minute)
+        _local.settle(hold.call_id, hold.tokens, hold.budgets, tokens, nanos)
         return
     task = asyncio.get_running_loop().create_task(
         _settle_redis(hold, tokens, nanos, minute)
@@ -416,7 +429,7 @@ async def _settle_redis(hold: Hold, tokens: int, nanos: int, minute: str) -> Non
         await state().breaker.call(lambda: script(keys=keys, args=args))
     except RedisUnavailable as exc:
         # The reservations expire; the spend is in the usage record, which the
-        # next reconcile counts (gateway.budgets.tasks).
+        # next reconcile counts (gateway.budgets.reconcile).
         _warn(f"a settlement was not written ({exc}); the reconcile counts it")
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from gateway.limits import Ask, Hold
+from django.utils import timezone
+
+from gateway.budgets.applicable import BudgetRef
 
 
 class LocalLedger:
@@ -53,14 +54,16 @@ class LocalLedger:
         self,
         requests: list[tuple[str, int]],
         tokens: list[tuple[str, int]],
-        ask: Ask,
+        budgets: list[BudgetRef],
         counters: list[str],
         weight: int,
         call_id: str,
+        *,
+        window: float,
+        tokens_estimate: int,
+        nanos_estimate: int,
+        ttl: float,
     ) -> list[Any]:
-        from gateway.limits import window_seconds
-
-        window = window_seconds()
         us = 1_000_000
         now = time.monotonic()
         rq: list[float] = [-1, -1, 0]
@@ -79,7 +82,7 @@ class LocalLedger:
             left = cap - len(log) - weight
             if rq[0] < 0 or left < rq[1]:
                 rq = [cap, left, window * us]
-        estimate = int(ask.tokens_estimate)
+        estimate = int(tokens_estimate)
         for index, (label, cap) in enumerate(tokens, 1):
             entries = self._token_log(label, window, now)
             used = sum(int(n) for _, n in entries.values())
@@ -106,37 +109,40 @@ class LocalLedger:
             left = cap - used - estimate
             if tk[0] < 0 or left < tk[1]:
                 tk = [cap, left, window * us]
-        for index, (budget, counter) in enumerate(zip(ask.budgets, counters), 1):
+        for index, (budget, counter) in enumerate(
+            zip(budgets, counters, strict=True), 1
+        ):
             spent = self.spent.get(counter)
             if spent is None:
                 return [4, index, 0, *rq, *tk, 0, 0]
             reserved = sum(n for _, n in self._reservations(budget.pk, now).values())
-            if spent + reserved + int(ask.nanos_estimate) > budget.amount_nanos:
+            if spent + reserved + int(nanos_estimate) > budget.amount_nanos:
                 return [3, index, 0, *rq, *tk, spent, reserved]
         for key, _ in requests:
             self.requests[key].extend([now] * weight)
         for label, _ in tokens:
             self.tokens[label][call_id] = [now, estimate]
-        for budget in ask.budgets:
-            self.reserved[budget.pk][call_id] = (now + ask.ttl, int(ask.nanos_estimate))
+        for budget in budgets:
+            self.reserved[budget.pk][call_id] = (now + ttl, int(nanos_estimate))
         return [0, 0, 0, *rq, *tk, 0, 0]
 
-    def settle(self, hold: Hold, tokens: int, nanos: int, minute: str) -> None:
+    def settle(
+        self,
+        call_id: str,
+        token_labels: list[str],
+        budgets: list[BudgetRef],
+        tokens: int,
+        nanos: int,
+    ) -> None:
         now = time.monotonic()
-        for label in hold.tokens:
+        for label in token_labels:
             entries = self.tokens.setdefault(label, {})
-            if hold.call_id in entries:
-                entries[hold.call_id][1] = max(0, tokens)
+            if call_id in entries:
+                entries[call_id][1] = max(0, tokens)
             elif tokens > 0:
-                entries[hold.call_id] = [now, tokens]
-        for budget in hold.budgets:
-            self.reserved.get(budget.pk, {}).pop(hold.call_id, None)
-            counter = budget.counter_key(budget.bounds(_utcnow())[0])
+                entries[call_id] = [now, tokens]
+        for budget in budgets:
+            self.reserved.get(budget.pk, {}).pop(call_id, None)
+            counter = budget.counter_key(budget.bounds(timezone.now())[0])
             if counter in self.spent:
                 self.spent[counter] += max(0, nanos)
-
-
-def _utcnow() -> Any:
-    from django.utils import timezone
-
-    return timezone.now()

@@ -22,7 +22,7 @@ def test_the_documentation_page_renders_every_operation(visit):  # noqa: F811
     page.goto("/api/v1/docs/")
     page.page.wait_for_selector(".opblock", timeout=15_000)
     operations = page.page.locator(".opblock").count()
-    assert operations == 49
+    assert operations == 55
     page.screenshot("operations")
     assert page.failed == []
     assert page.console == []
