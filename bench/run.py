@@ -762,7 +762,12 @@ def soak(server: Server, total: int, concurrency: int, every: int) -> dict[str, 
 
 
 def profile(
-    server: Server, seconds: float, concurrency: int, out_dir: Path, stamp: str
+    server: Server,
+    seconds: float,
+    concurrency: int,
+    out_dir: Path,
+    stamp: str,
+    scenario: str = "chat",
 ) -> dict[str, Any]:
     pyspy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
     if not Path(pyspy).exists():
@@ -791,7 +796,7 @@ def profile(
         start_new_session=True,
     )
     try:
-        load = drive(server, "chat", concurrency, seconds + 1, warmup=0.5)
+        load = drive(server, scenario, concurrency, seconds + 1, warmup=0.5)
         _, err = spy.communicate(timeout=seconds + 30)
     finally:
         if spy.poll() is None:
@@ -899,6 +904,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=float, default=0, help="py-spy a worker N s at c=16"
     )
+    parser.add_argument(
+        "--profile-scenario", choices=SCENARIOS, default="chat", help="default chat"
+    )
     parser.add_argument("--run-dir", type=Path, default=BENCH / ".run")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
@@ -951,6 +959,8 @@ def environment(litellm: str | None, portkey_wrapper: Path | None) -> dict[str, 
         "modelgate_uvloop": has("uvloop"),
         "modelgate_httptools": has("httptools"),
         "litellm": litellm,
+        # Other work on the machine skews every figure: the load when it started.
+        "loadavg": os.getloadavg(),
         "portkey": f"@portkey-ai/gateway {portkey.VERSION} ({portkey.PINS})"
         if portkey_wrapper
         else None,
@@ -1114,7 +1124,12 @@ def main(argv: list[str] | None = None) -> int:
             direct_done = True
             if args.profile and workers == 1:
                 report["profile"] = profile(
-                    servers[0], args.profile, 16, args.results_dir, stamp
+                    servers[0],
+                    args.profile,
+                    16,
+                    args.results_dir,
+                    stamp,
+                    args.profile_scenario,
                 )
             for server in servers:
                 PROCS.stop(server.proc)  # type: ignore[arg-type]
@@ -1149,6 +1164,7 @@ def main(argv: list[str] | None = None) -> int:
     report["raw"] = cells_raw
     mg_errors = sum(c["errors"] for k, c in cells.items() if "|modelgate" in k)
     report["modelgate_errors"] = mg_errors
+    report["environment"]["loadavg_end"] = os.getloadavg()
     summary = render_summary(cells, args.scenarios, args.concurrency, args.workers)
     report["summary_markdown"] = summary
     report["marginal_chunk_cost"] = marginal_chunk_cost(cells)
@@ -1160,7 +1176,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Modelgate benchmark ({report['environment']['database']}, "
         f"redis={'on' if report['environment']['redis'] else 'off'}, "
         f"{args.repeat} repetition(s) x {args.duration:g}s, medians; "
-        f"{os.cpu_count()} CPUs; latencies in ms)"
+        f"{os.cpu_count()} CPUs; latencies in ms; load average "
+        f"{report['environment']['loadavg'][0]:.1f} at the start, "
+        f"{report['environment']['loadavg_end'][0]:.1f} at the end)"
     )
     print(table)
     print("\nSide by side (Markdown; req/s, medians):")
