@@ -9,7 +9,12 @@ figures to prove it). Routes, all POST, any credentials accepted:
   the body an SSE stream of ``CHUNKS`` content chunks, a finish chunk, a usage
   chunk and ``[DONE]``;
 - ``/v1/messages``: Anthropic message, or streamed with the Anthropic event
-  sequence (``CHUNKS`` text deltas).
+  sequence (``CHUNKS`` text deltas);
+- ``/v1/responses``: OpenAI Responses ``Response``, or streamed with its event
+  sequence (``CHUNKS`` ``response.output_text.delta`` events, then
+  ``response.completed``);
+- ``/v1/embeddings``: one ``EMBEDDING_DIMS``-float embedding (the size of
+  ``text-embedding-3-small``'s), whatever the input.
 
 Run: ``python -m bench.fake_upstream --port 9100 [--processes N]`` (SO_REUSEPORT).
 """
@@ -174,6 +179,113 @@ def anthropic_stream() -> list[bytes]:
     return _chunked(events)
 
 
+def _response_object(status: str, output: list[Any]) -> dict[str, Any]:
+    done = status == "completed"
+    return {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": 1700000000,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": 64,
+        "model": MODEL,
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": False,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": {
+            "input_tokens": 11,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": CHUNKS,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 11 + CHUNKS,
+        }
+        if done
+        else None,
+        "user": None,
+        "metadata": {},
+    }
+
+
+def _message_item(text: str, status: str) -> dict[str, Any]:
+    return {
+        "id": "msg_bench",
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}]
+        if text
+        else [],
+    }
+
+
+def responses_response() -> bytes:
+    item = _message_item(WORD * CHUNKS, "completed")
+    return _plain(_dumps(_response_object("completed", [item])))
+
+
+def responses_stream() -> list[bytes]:
+    sequence = 0
+
+    def event(kind: str, **data: Any) -> bytes:
+        nonlocal sequence
+        payload = {"type": kind, "sequence_number": sequence, **data}
+        sequence += 1
+        return b"event: " + kind.encode() + b"\ndata: " + _dumps(payload) + b"\n\n"
+
+    where = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    text = WORD * CHUNKS
+    events = [
+        event("response.created", response=_response_object("in_progress", [])),
+        event("response.in_progress", response=_response_object("in_progress", [])),
+        event(
+            "response.output_item.added",
+            output_index=0,
+            item=_message_item("", "in_progress"),
+        ),
+        event("response.content_part.added", **where, part=part),
+    ]
+    events += [
+        event("response.output_text.delta", **where, delta=WORD) for _ in range(CHUNKS)
+    ]
+    item = _message_item(text, "completed")
+    events += [
+        event("response.output_text.done", **where, text=text),
+        event("response.content_part.done", **where, part={**part, "text": text}),
+        event("response.output_item.done", output_index=0, item=item),
+        event("response.completed", response=_response_object("completed", [item])),
+    ]
+    return _chunked(events)
+
+
+EMBEDDING_DIMS = 1536
+
+
+def embeddings() -> bytes:
+    dims = range(EMBEDDING_DIMS)
+    vector = [round(((i * 7919) % 2000 - 1000) / 31623, 8) for i in dims]
+    return _plain(
+        _dumps(
+            {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+                "model": "text-embedding-3-small",
+                "usage": {"prompt_tokens": 8, "total_tokens": 8},
+            }
+        )
+    )
+
+
 NOT_FOUND = (
     b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
     b"content-length: 21\r\n\r\n"
@@ -184,6 +296,9 @@ RESPONSES: dict[tuple[bytes, bool], list[bytes]] = {
     (b"/v1/chat/completions", True): openai_stream(),
     (b"/v1/messages", False): [anthropic_message()],
     (b"/v1/messages", True): anthropic_stream(),
+    (b"/v1/responses", False): [responses_response()],
+    (b"/v1/responses", True): responses_stream(),
+    (b"/v1/embeddings", False): [embeddings()],
 }
 MAX_HEAD = 64 * 1024
 

@@ -23,7 +23,17 @@ from typing import Any
 
 import aiohttp
 
+# The seed's model on an OpenAI provider whose wire API is Responses
+# (``bench/seed.py``): /v1/responses passes through, as Portkey's and LiteLLM's do.
+RESPONSES_MODEL = "gpt-4.1-mini"
+EMBEDDING_MODEL = "text-embedding-3-small"
 PROMPT = [{"role": "user", "content": "Say hello in twenty tokens, please."}]
+
+
+# An error event in a stream: an error object (OpenAI's chat, Modelgate's,
+# LiteLLM's), Anthropic's and Responses' error events. Not the bare key: a
+# Responses event carries ``"error":null``.
+ERROR_MARKS = (b'"error":{', b'"error": {', b'"type":"error"', b"response.failed")
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,35 @@ def anthropic_scenario(name: str, model: str, stream: bool) -> Scenario:
     )
 
 
+def responses_scenario(name: str, model: str, stream: bool) -> Scenario:
+    """OpenAI Responses; ``store`` false: no gateway keeps state for the peers
+    (Portkey and LiteLLM pass the body through), so neither does Modelgate."""
+    body: dict[str, Any] = {
+        "model": model,
+        "input": PROMPT[0]["content"],
+        "max_output_tokens": 64,
+        "store": False,
+    }
+    if stream:
+        body["stream"] = True
+    return Scenario(
+        name=name,
+        path="/v1/responses",
+        body=_body(body),
+        stream=stream,
+        marker=b"response.completed" if stream else b"",
+    )
+
+
+def embeddings_scenario(name: str, model: str) -> Scenario:
+    return Scenario(
+        name=name,
+        path="/v1/embeddings",
+        body=_body({"model": model, "input": PROMPT[0]["content"]}),
+        stream=False,
+    )
+
+
 def percentile(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
@@ -82,6 +121,9 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     ttfbs: list[float] = field(default_factory=list)
     elapsed: float = 0.0
+    # Every answer's SSE events (the warm-up's too): the chunks a gateway relayed.
+    events: int = 0
+    warm_requests: int = 0
 
     def error(self, what: str) -> None:
         self.errors += 1
@@ -108,6 +150,8 @@ class Result:
             "ttfb_p50_ms": ms(ttfb, 50),
             "ttfb_p90_ms": ms(ttfb, 90),
             "ttfb_p99_ms": ms(ttfb, 99),
+            "events": self.events,
+            "warm_requests": self.warm_requests,
         }
 
 
@@ -126,13 +170,24 @@ async def _one(
             if scenario.stream:
                 tail = b""
                 bad = False
+                done_seen = False
+                events = 0
                 async for chunk in resp.content.iter_any():
                     if first is None:
                         first = time.perf_counter()
-                    if b'"error"' in chunk:
+                    if any(mark in chunk for mark in ERROR_MARKS):
                         bad = True
-                    tail = (tail + chunk)[-64:]
-                ok = resp.status == 200 and not bad and scenario.marker in tail
+                    # Events end with a blank line, which a read may split.
+                    events += chunk.count(b"\n\n") + (
+                        tail[-1:] == b"\n" and chunk[:1] == b"\n"
+                    )
+                    # The completion marker, even split across reads (the last
+                    # event of a Responses stream is longer than any tail kept).
+                    window = tail + chunk
+                    done_seen = done_seen or scenario.marker in window
+                    tail = window[-64:]
+                result.events += events
+                ok = resp.status == 200 and not bad and done_seen
                 detail = tail.decode(errors="replace")
             else:
                 payload = await resp.read()
@@ -143,6 +198,7 @@ async def _one(
         resp = None
     done = time.perf_counter()
     if not record:
+        result.warm_requests += 1
         return
     result.requests += 1
     if not ok:
@@ -163,6 +219,7 @@ async def run(
     total: int | None = None,
     warmup: float = 0.5,
     key: str | None = None,
+    headers: dict[str, str] | None = None,
     on_progress: Callable[[int], Any] | None = None,
     progress_every: int = 0,
     timeout: float = 60.0,
@@ -171,7 +228,8 @@ async def run(
     if duration is None and total is None:
         raise ValueError("give a duration or a total")
     url = base.rstrip("/") + scenario.path
-    headers = {"Content-Type": "application/json", **scenario.headers}
+    extra = headers or {}
+    headers = {"Content-Type": "application/json", **scenario.headers, **extra}
     if key:
         headers["Authorization"] = f"Bearer {key}"
         if scenario.path == "/v1/messages":
@@ -226,6 +284,11 @@ SCENARIOS = {
     "anthropic-stream": lambda: anthropic_scenario(
         "anthropic-stream", "claude-sonnet-4-5", True
     ),
+    "responses": lambda: responses_scenario("responses", RESPONSES_MODEL, False),
+    "responses-stream": lambda: responses_scenario(
+        "responses-stream", RESPONSES_MODEL, True
+    ),
+    "embeddings": lambda: embeddings_scenario("embeddings", EMBEDDING_MODEL),
 }
 
 

@@ -1,12 +1,15 @@
-"""The benchmark harness: fake upstream, Modelgate, LiteLLM, one table.
+"""The benchmark harness: fake upstream, Modelgate, Portkey, LiteLLM, one table.
 
 ``python -m bench`` (see bench/README.md). In one run it starts the fake
 upstream, a dedicated migrated and seeded Modelgate database, Modelgate under
-uvicorn (as production runs it) and, when installed, LiteLLM's proxy on the same
-fake; then drives direct / Modelgate / LiteLLM in turn, cell by cell, with the
-same closed-loop load generator; prints one table of medians and writes JSON to
-bench/results/. Everything it starts runs in its own process group and is
-stopped on exit. All traffic stays on 127.0.0.1.
+uvicorn (as production runs it) and, when they install, Portkey's Node gateway
+(``bench/portkey.py``) and LiteLLM's proxy on the same fake; then drives direct /
+Modelgate / Portkey / LiteLLM in turn, cell by cell, with the same closed-loop
+load generator; prints one table of medians (and the gateway CPU each request
+and each streamed chunk cost) and writes JSON to bench/results/.
+``--save-baseline`` / ``--compare`` keep a run and check a later one against it
+(``bench/compare.py``). Everything it starts runs in its own process group and
+is stopped on exit. All traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -36,20 +39,42 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from bench import loadgen
+from bench import compare, loadgen, portkey
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PY = sys.executable
 HOST = "127.0.0.1"
-SCENARIOS = ["chat", "stream", "xstream"]
+SCENARIOS = [
+    "chat",
+    "stream",
+    "xstream",
+    "anthropic",
+    "anthropic-stream",
+    "responses",
+    "responses-stream",
+    "embeddings",
+]
 SCENARIO_LABEL = {
-    "chat": "non-streaming",
-    "stream": "streaming",
-    "xstream": "OpenAI->Anthropic stream",
+    "chat": "chat",
+    "stream": "chat stream",
+    "xstream": "chat stream->Anthropic",
+    "anthropic": "messages",
+    "anthropic-stream": "messages stream",
+    "responses": "responses",
+    "responses-stream": "responses stream",
+    "embeddings": "embeddings",
 }
+STREAMS = frozenset(s for s in SCENARIOS if "stream" in s)
 # What "direct" means per scenario: the same upstream call without a gateway.
-DIRECT_SCENARIO = {"chat": "chat", "stream": "stream", "xstream": "anthropic-stream"}
+DIRECT_SCENARIO = {s: s for s in SCENARIOS} | {"xstream": "anthropic-stream"}
+# The peers' cells (LiteLLM's proxy and Portkey's gateway serve every protocol
+# here; a scenario left out of a set shows "-" for that peer).
+SUPPORTED = {
+    "portkey": frozenset(portkey.PROVIDER),
+    "litellm": frozenset(SCENARIOS),
+}
+PEERS = ("portkey", "litellm")
 LITELLM_MASTER_KEY = "sk-bench-litellm-master"
 PG_BENCH_DB = "modelgate_bench"
 
@@ -168,7 +193,11 @@ def make_database(run_dir: Path, name: str) -> Database:
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://", "pgsql://")):
         parts = urlsplit(url)
-        db_name = f"{PG_BENCH_DB}_{name}".replace("-", "_")
+        # Named after the URL's database too: two runs on one server (each with
+        # its own DATABASE_URL) do not drop each other's.
+        own = parts.path.strip("/")
+        suffix = f"_{own}" if own and own != "postgres" else ""
+        db_name = f"{PG_BENCH_DB}_{name}{suffix}".replace("-", "_")
         admin = urlunsplit(parts._replace(scheme="postgresql"))
         return Database(
             db_name,
@@ -238,6 +267,29 @@ class Server:
     key: str | None
     proc: subprocess.Popen[bytes] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per scenario, headers the target needs (Portkey's routing headers).
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def supports(self, scenario: str) -> bool:
+        return scenario in SUPPORTED.get(self.name, SCENARIOS)
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU of the server's whole process tree so far."""
+        import psutil
+
+        if self.proc is None:
+            return None
+        total = 0.0
+        try:
+            parent = psutil.Process(self.proc.pid)
+            family = [parent, *parent.children(recursive=True)]
+        except psutil.Error:
+            return None
+        for proc in family:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
 
     def worker_pids(self) -> list[int]:
         import psutil
@@ -354,15 +406,20 @@ def install_litellm() -> str | None:
 
 
 def litellm_config(fake_url: str) -> str:
+    openai_models = []
+    for name in ("gpt-4o-mini", loadgen.RESPONSES_MODEL, loadgen.EMBEDDING_MODEL):
+        openai_models += [
+            f"  - model_name: {name}",
+            "    litellm_params:",
+            f"      model: openai/{name}",
+            f"      api_base: {fake_url}/v1",
+            "      api_key: sk-bench-openai",
+        ]
     return "\n".join(
         [
             "# Generated by bench/run.py: the same fake upstream and models.",
             "model_list:",
-            "  - model_name: gpt-4o-mini",
-            "    litellm_params:",
-            "      model: openai/gpt-4o-mini",
-            f"      api_base: {fake_url}/v1",
-            "      api_key: sk-bench-openai",
+            *openai_models,
             "  - model_name: claude-sonnet-4-5",
             "    litellm_params:",
             "      model: anthropic/claude-sonnet-4-5",
@@ -418,6 +475,22 @@ def start_litellm(binary: str, fake_url: str, workers: int, run_dir: Path) -> Se
     return server
 
 
+PORTKEY_DIR = BENCH / ".run" / "portkey"
+
+
+def start_portkey(wrapper: Path, fake_url: str, workers: int, run_dir: Path) -> Server:
+    port = free_port()
+    proc = PROCS.start(
+        portkey.command(wrapper, port),
+        portkey.environment(workers),
+        run_dir / "logs" / f"portkey-w{workers}.log",
+    )
+    server = Server("portkey", f"http://{HOST}:{port}", portkey.KEY, proc)
+    server.headers = portkey.headers(fake_url)
+    wait_ready(server, "/", {200}, 60)
+    return server
+
+
 # --------------------------------------------------------------------------
 # Driving.
 
@@ -429,8 +502,11 @@ def drive(
     duration: float,
     warmup: float,
 ) -> dict[str, Any]:
+    """One cell; with the server's CPU time over it (warm-up included) per
+    request and per SSE event the client received."""
     name = DIRECT_SCENARIO[scenario] if server.name == "direct" else scenario
-    return asyncio.run(
+    cpu_before = None if server.name == "direct" else server.cpu_seconds()
+    result = asyncio.run(
         loadgen.run(
             server.base,
             loadgen.SCENARIOS[name](),
@@ -438,8 +514,19 @@ def drive(
             duration=duration,
             warmup=warmup,
             key=server.key,
+            headers=server.headers.get(scenario),
         )
     )
+    cpu_after = None if cpu_before is None else server.cpu_seconds()
+    if cpu_before is not None and cpu_after is not None:
+        cpu_us = (cpu_after - cpu_before) * 1e6
+        handled = result["requests"] + result["warm_requests"]
+        result["cpu_us_per_request"] = round(cpu_us / handled, 1) if handled else None
+        events = result["events"]
+        result["cpu_us_per_chunk"] = (
+            round(cpu_us / events, 2) if events and scenario in STREAMS else None
+        )
+    return result
 
 
 METRICS = [
@@ -450,6 +537,8 @@ METRICS = [
     "ttfb_p50_ms",
     "ttfb_p90_ms",
     "ttfb_p99_ms",
+    "cpu_us_per_request",
+    "cpu_us_per_chunk",
 ]
 
 
@@ -478,24 +567,37 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 
 def render_table(cells: dict[str, dict[str, Any]], order: list[tuple]) -> str:
-    """One row per (scenario, concurrency, workers, target) with comparisons."""
+    """One row per (scenario, concurrency, workers, target) with comparisons:
+    Modelgate's throughput as a multiple of each peer's, the peer's p99 over
+    Modelgate's, the overhead over direct, and the gateway's CPU per request and
+    per streamed chunk. A peer that does not serve a scenario shows "-"."""
     head = (
-        "scenario", "c", "w", "target", "req/s", "p50", "p90", "p99",
-        "ttfb50", "ttfb99", "err", "rps x LL", "p99 LL/MG", "+p50 ms", "+p99 ms",
-        "+ttfb50",
+        "scenario", "c", "w", "target", "req/s", "p50", "p99", "ttfb50", "err",
+        "rps x PK", "rps x LL", "p99 PK/MG", "p99 LL/MG", "+p50 ms", "+p99 ms",
+        "+ttfb50", "CPU us/req", "us/chunk",
     )  # fmt: skip
     rows = [head]
     for scenario, conc, workers, target in order:
         cell = cells.get(_key(scenario, conc, workers, target))
         if cell is None:
+            if target in PEERS and scenario not in SUPPORTED[target]:
+                rows.append(
+                    (SCENARIO_LABEL.get(scenario, scenario), str(conc), str(workers))
+                    + (target,)
+                    + ("-",) * (len(head) - 4)
+                )
             continue
         direct = cells.get(_key(scenario, conc, 0, "direct"))
-        litellm = cells.get(_key(scenario, conc, workers, "litellm"))
         is_mg = target.startswith("modelgate")
-        vs_rps = _ratio(cell["rps"], litellm and litellm["rps"]) if is_mg else None
-        vs_p99 = (
-            _ratio(litellm and litellm["p99_ms"], cell["p99_ms"]) if is_mg else None
-        )
+        vs: dict[str, tuple[Any, Any]] = {}
+        for peer in PEERS:
+            other = cells.get(_key(scenario, conc, workers, peer))
+            vs[peer] = (None, None)
+            if is_mg and other:
+                vs[peer] = (
+                    _ratio(cell["rps"], other["rps"]),
+                    _ratio(other["p99_ms"], cell["p99_ms"]),
+                )
 
         def over(metric: str, cell: dict[str, Any] = cell, direct: Any = direct) -> Any:
             if target == "direct" or not direct or cell[metric] is None:
@@ -503,6 +605,9 @@ def render_table(cells: dict[str, dict[str, Any]], order: list[tuple]) -> str:
             if direct[metric] is None:
                 return None
             return cell[metric] - direct[metric]
+
+        def times(value: Any) -> str:
+            return _fmt(value, 1) + ("x" if value else "")
 
         rows.append(
             (
@@ -512,16 +617,18 @@ def render_table(cells: dict[str, dict[str, Any]], order: list[tuple]) -> str:
                 target,
                 _fmt(cell["rps"], 0),
                 _fmt(cell["p50_ms"]),
-                _fmt(cell["p90_ms"]),
                 _fmt(cell["p99_ms"]),
                 _fmt(cell["ttfb_p50_ms"]),
-                _fmt(cell["ttfb_p99_ms"]),
                 str(cell["errors"]),
-                _fmt(vs_rps, 1) + ("x" if vs_rps else ""),
-                _fmt(vs_p99, 1) + ("x" if vs_p99 else ""),
+                times(vs["portkey"][0]),
+                times(vs["litellm"][0]),
+                times(vs["portkey"][1]),
+                times(vs["litellm"][1]),
                 _fmt(over("p50_ms")),
                 _fmt(over("p99_ms")),
                 _fmt(over("ttfb_p50_ms")),
+                _fmt(cell.get("cpu_us_per_request"), 0),
+                _fmt(cell.get("cpu_us_per_chunk"), 1),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -535,6 +642,69 @@ def render_table(cells: dict[str, dict[str, Any]], order: list[tuple]) -> str:
         )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_summary(
+    cells: dict[str, dict[str, Any]],
+    scenarios: list[str],
+    concurrency: list[int],
+    workers: list[int],
+) -> str:
+    """The README's table (Markdown): per cell, each target's req/s side by side,
+    Modelgate's multiple of each peer, the p99s at a glance, Modelgate's overhead
+    at the median and its CPU per streamed chunk."""
+    head = (
+        "| scenario | c | w | direct | Modelgate | Portkey | LiteLLM | MG x PK "
+        "| MG x LL | p99 MG / PK / LL ms | MG +p50 / +ttfb50 ms | MG CPU us/chunk |"
+    )
+    lines = [head, "|" + " --- |" * 12]
+    for scenario in scenarios:
+        for conc in concurrency:
+            for w in workers:
+                direct = cells.get(_key(scenario, conc, 0, "direct"))
+                mg = cells.get(_key(scenario, conc, w, "modelgate"))
+                if mg is None:
+                    continue
+                peers = {p: cells.get(_key(scenario, conc, w, p)) for p in PEERS}
+
+                def rps(cell: dict[str, Any] | None) -> str:
+                    return f"{cell['rps']:,.0f}" if cell and cell["rps"] else "-"
+
+                def p99(cell: dict[str, Any] | None) -> str:
+                    return _fmt(cell and cell["p99_ms"], 1)
+
+                def over(metric: str, mg: dict[str, Any] = mg, d: Any = direct) -> str:
+                    if not d or mg[metric] is None or d[metric] is None:
+                        return "-"
+                    return f"{mg[metric] - d[metric]:.2f}"
+
+                ratios = [
+                    _ratio(mg["rps"], peers[p] and peers[p]["rps"]) for p in PEERS
+                ]
+                lines.append(
+                    "| "
+                    + " | ".join(
+                        [
+                            SCENARIO_LABEL.get(scenario, scenario),
+                            str(conc),
+                            str(w),
+                            rps(direct),
+                            rps(mg),
+                            rps(peers["portkey"]),
+                            rps(peers["litellm"]),
+                            *(f"{r:.2f}x" if r else "-" for r in ratios),
+                            " / ".join(
+                                [p99(mg), p99(peers["portkey"]), p99(peers["litellm"])]
+                            ),
+                            f"{over('p50_ms')} / {over('ttfb_p50_ms')}"
+                            if scenario in STREAMS
+                            else over("p50_ms"),
+                            _fmt(mg.get("cpu_us_per_chunk"), 1),
+                        ]
+                    )
+                    + " |"
+                )
     return "\n".join(lines)
 
 
@@ -592,7 +762,12 @@ def soak(server: Server, total: int, concurrency: int, every: int) -> dict[str, 
 
 
 def profile(
-    server: Server, seconds: float, concurrency: int, out_dir: Path, stamp: str
+    server: Server,
+    seconds: float,
+    concurrency: int,
+    out_dir: Path,
+    stamp: str,
+    scenario: str = "chat",
 ) -> dict[str, Any]:
     pyspy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
     if not Path(pyspy).exists():
@@ -621,7 +796,7 @@ def profile(
         start_new_session=True,
     )
     try:
-        load = drive(server, "chat", concurrency, seconds + 1, warmup=0.5)
+        load = drive(server, scenario, concurrency, seconds + 1, warmup=0.5)
         _, err = spy.communicate(timeout=seconds + 30)
     finally:
         if spy.poll() is None:
@@ -687,7 +862,8 @@ def time_models(server: Server, n: int = 20) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="Modelgate vs LiteLLM vs direct"
+        prog="python -m bench",
+        description="Modelgate vs Portkey vs LiteLLM vs direct",
     )
     parser.add_argument("--quick", action="store_true", help="CI smoke run")
     parser.add_argument("--repeat", type=int, default=None, help="default 3 (1 quick)")
@@ -697,6 +873,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=None)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=None)
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--no-portkey", action="store_true")
+    parser.add_argument(
+        "--backend",
+        choices=["env", "sqlite", "postgres"],
+        default="env",
+        help="Modelgate's store: SQLite with in-process caches, or PostgreSQL + "
+        "Redis (DATABASE_URL and REDIS_URL); default: whatever the environment "
+        "sets",
+    )
+    parser.add_argument(
+        "--save-baseline",
+        metavar="NAME",
+        help="keep this run as bench/results/baseline-NAME.json",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="NAME",
+        help="compare this run with baseline NAME: what moved beyond the noise",
+    )
     parser.add_argument(
         "--scale",
         action="store_true",
@@ -709,16 +904,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=float, default=0, help="py-spy a worker N s at c=16"
     )
+    parser.add_argument(
+        "--profile-scenario", choices=SCENARIOS, default="chat", help="default chat"
+    )
     parser.add_argument("--run-dir", type=Path, default=BENCH / ".run")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
     if args.quick:
+        # Every protocol once at c=16: as long as the three-scenario smoke was.
         args.repeat = args.repeat or 1
-        args.duration = args.duration or 1.0
+        args.duration = args.duration or 0.6
         args.warmup = 0.3 if args.warmup is None else args.warmup
         args.workers = args.workers or [1]
-        args.concurrency = args.concurrency or [1, 16]
+        args.concurrency = args.concurrency or [16]
         args.no_litellm = True
+        args.no_portkey = True
     args.repeat = args.repeat or 3
     args.duration = args.duration or 5.0
     args.warmup = 1.0 if args.warmup is None else args.warmup
@@ -728,7 +928,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def environment(litellm: str | None) -> dict[str, Any]:
+def apply_backend(backend: str) -> None:
+    """Point this process's environment (which the servers inherit) at the
+    chosen store: SQLite and no Redis, or PostgreSQL and Redis."""
+    if backend == "sqlite":
+        os.environ.pop("DATABASE_URL", None)
+        os.environ.pop("REDIS_URL", None)
+    elif backend == "postgres":
+        url = os.environ.get("DATABASE_URL", "")
+        if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
+            raise SystemExit("--backend postgres needs DATABASE_URL=postgres://...")
+        if not os.environ.get("REDIS_URL"):
+            raise SystemExit("--backend postgres needs REDIS_URL=redis://...")
+
+
+def environment(litellm: str | None, portkey_wrapper: Path | None) -> dict[str, Any]:
     def has(module: str) -> bool:
         import importlib.util
 
@@ -745,11 +959,19 @@ def environment(litellm: str | None) -> dict[str, Any]:
         "modelgate_uvloop": has("uvloop"),
         "modelgate_httptools": has("httptools"),
         "litellm": litellm,
+        # Other work on the machine skews every figure: the load when it started.
+        "loadavg": os.getloadavg(),
+        "portkey": f"@portkey-ai/gateway {portkey.VERSION} ({portkey.PINS})"
+        if portkey_wrapper
+        else None,
+        "node": shutil.which("node"),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    apply_backend(args.backend)
+    baseline = compare.load(args.results_dir, args.compare) if args.compare else None
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     atexit.register(PROCS.stop_all)
@@ -759,16 +981,23 @@ def main(argv: list[str] | None = None) -> int:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     litellm_bin = None if args.no_litellm else (find_litellm() or install_litellm())
+    portkey_wrapper, portkey_problem = (
+        (None, "") if args.no_portkey else portkey.install(PORTKEY_DIR)
+    )
     report: dict[str, Any] = {
         "started": stamp,
         "args": {
             k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
         },
-        "environment": environment(litellm_bin),
+        "environment": environment(litellm_bin, portkey_wrapper),
         "notes": [],
     }
     if not args.no_litellm and litellm_bin is None:
         note = "LiteLLM is not installed: skipped (pip install -e '.[bench]')."
+        report["notes"].append(note)
+        log(note)
+    if portkey_problem:
+        note = f"Portkey skipped: {portkey_problem}"
         report["notes"].append(note)
         log(note)
 
@@ -815,6 +1044,16 @@ def main(argv: list[str] | None = None) -> int:
                 report.setdefault("v1_models_http", {})[f"w{workers}"] = {
                     s.name: time_models(s) for s in servers
                 }
+            if portkey_wrapper:
+                try:
+                    servers.append(
+                        start_portkey(portkey_wrapper, fake.base, workers, run_dir)
+                    )
+                    log(f"portkey ({workers} worker(s)) at {servers[-1].base}")
+                except RuntimeError as exc:
+                    note = f"Portkey did not start ({exc}); skipped."
+                    report["notes"].append(note)
+                    log(note)
             if litellm_bin:
                 try:
                     servers.append(
@@ -828,7 +1067,9 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(args.repeat):
                 for scenario in args.scenarios:
                     for conc in args.concurrency:
-                        targets = ([] if direct_done else [fake]) + servers
+                        targets = ([] if direct_done else [fake]) + [
+                            s for s in servers if s.supports(scenario)
+                        ]
                         for i, server in enumerate(targets):
                             if (
                                 server.name == "litellm"
@@ -883,7 +1124,12 @@ def main(argv: list[str] | None = None) -> int:
             direct_done = True
             if args.profile and workers == 1:
                 report["profile"] = profile(
-                    servers[0], args.profile, 16, args.results_dir, stamp
+                    servers[0],
+                    args.profile,
+                    16,
+                    args.results_dir,
+                    stamp,
+                    args.profile_scenario,
                 )
             for server in servers:
                 PROCS.stop(server.proc)  # type: ignore[arg-type]
@@ -911,13 +1157,17 @@ def main(argv: list[str] | None = None) -> int:
         for conc in args.concurrency:
             order.append((scenario, conc, 0, "direct"))
             for workers in args.workers:
-                for target in ("modelgate", "modelgate-scale", "litellm"):
+                for target in ("modelgate", "modelgate-scale", *PEERS):
                     order.append((scenario, conc, workers, target))
     table = render_table(cells, order)
     report["cells"] = cells
     report["raw"] = cells_raw
     mg_errors = sum(c["errors"] for k, c in cells.items() if "|modelgate" in k)
     report["modelgate_errors"] = mg_errors
+    report["environment"]["loadavg_end"] = os.getloadavg()
+    summary = render_summary(cells, args.scenarios, args.concurrency, args.workers)
+    report["summary_markdown"] = summary
+    report["marginal_chunk_cost"] = marginal_chunk_cost(cells)
     out = args.results_dir / f"bench-{stamp}.json"
     out.write_text(json.dumps(report, indent=2, default=str))
 
@@ -926,10 +1176,20 @@ def main(argv: list[str] | None = None) -> int:
         f"Modelgate benchmark ({report['environment']['database']}, "
         f"redis={'on' if report['environment']['redis'] else 'off'}, "
         f"{args.repeat} repetition(s) x {args.duration:g}s, medians; "
-        f"{os.cpu_count()} CPUs; latencies in ms)"
+        f"{os.cpu_count()} CPUs; latencies in ms; load average "
+        f"{report['environment']['loadavg'][0]:.1f} at the start, "
+        f"{report['environment']['loadavg_end'][0]:.1f} at the end)"
     )
     print(table)
+    print("\nSide by side (Markdown; req/s, medians):")
+    print(summary)
     print_extras(report)
+    if args.save_baseline:
+        saved = compare.save(args.results_dir, args.save_baseline, report)
+        print(f"baseline saved: {saved}")
+    if baseline is not None:
+        print(f"\nAgainst baseline {args.compare!r} (ratios over direct):")
+        print(compare.render(compare.compare(baseline, report)))
     for note in report["notes"]:
         print(f"note: {note}")
     print(f"results: {out}")
@@ -941,8 +1201,44 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def marginal_chunk_cost(cells: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Gateway CPU per streamed chunk without the per-request part: a stream's
+    CPU per request less its non-streaming sibling's (same protocol, vendor,
+    cell), over the chunks one stream carries."""
+    pairs = {
+        "stream": "chat",
+        "xstream": "chat",
+        "anthropic-stream": "anthropic",
+        "responses-stream": "responses",
+    }
+    out: dict[str, Any] = {}
+    for key, cell in cells.items():
+        scenario, conc, workers, target = key.split("|")
+        plain = cells.get("|".join([pairs.get(scenario, ""), conc, workers, target]))
+        if scenario not in pairs or target == "direct" or plain is None:
+            continue
+        stream_us, plain_us = (
+            cell.get("cpu_us_per_request"),
+            plain.get("cpu_us_per_request"),
+        )
+        per_chunk = cell.get("cpu_us_per_chunk")
+        if not (stream_us and plain_us and per_chunk):
+            continue
+        chunks = stream_us / per_chunk
+        out[key] = round((stream_us - plain_us) / chunks, 2)
+    return out
+
+
 def print_extras(report: dict[str, Any]) -> None:
     cells = report["cells"]
+    marginal = report.get("marginal_chunk_cost") or {}
+    if marginal:
+        print(
+            "\nGateway CPU us per streamed chunk, the per-request part taken out "
+            "(stream CPU/request - non-streaming CPU/request) / chunks per stream:"
+        )
+        for key, value in sorted(marginal.items()):
+            print(f"  {key}: {value}")
     scale_rows = []
     for key, cell in cells.items():
         if key.endswith("|modelgate-scale"):

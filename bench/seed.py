@@ -1,4 +1,4 @@
-"""Seed a benchmark database: an org, a user, a key, two providers on the fake.
+"""Seed a benchmark database: an org, a user, a key, providers on the fake.
 
 Run against a dedicated, migrated database (the harness sets ``DATABASE_URL`` /
 ``DATA_DIR``)::
@@ -7,10 +7,12 @@ Run against a dedicated, migrated database (the harness sets ``DATABASE_URL`` /
         --fake-url http://127.0.0.1:9100 --out bench/.run/seed.json [--scale]
 
 Creates organization ``bench`` with member ``bench-user``; providers
-``bench-openai`` (OpenAI type, ``<fake>/v1``) and ``bench-anthropic`` (Anthropic
-type), models ``gpt-4o-mini`` and ``claude-sonnet-4-5`` granted to the
-organization; a user key with a requests-per-minute cap (and model/provider caps)
-far above any benchmark rate, so admission runs but never refuses. Writes the
+``bench-openai`` (OpenAI type, ``<fake>/v1``: ``gpt-4o-mini`` and the embedding
+model ``text-embedding-3-small``), ``bench-anthropic`` (Anthropic type:
+``claude-sonnet-4-5``) and ``bench-openai-responses`` (OpenAI type, wire API
+Responses: ``gpt-4.1-mini``), every model granted to the organization; a user
+key with a requests-per-minute cap (and model/provider caps) far above any
+benchmark rate, so admission runs but never refuses. Writes the
 key's secret and the model names as JSON to ``--out``.
 
 ``--scale`` adds 1,000 organizations, 10,000 providers with one model each,
@@ -52,12 +54,31 @@ def seed_small(fake_url: str) -> dict[str, Any]:
     org = Organization.objects.create(slug="bench", name="Bench")
     user = User.objects.create_user(username="bench-user", password=None)
     Membership.objects.create(user=user, organization=org)
-    specs = [
-        ("bench-openai", "openai", f"{fake_url}/v1", "bearer", "gpt-4o-mini"),
-        ("bench-anthropic", "anthropic", fake_url, "x_api_key", "claude-sonnet-4-5"),
+    inference, embedding = AIModel.ModelType.INFERENCE, AIModel.ModelType.EMBEDDING
+    openai_models = [("gpt-4o-mini", inference), ("text-embedding-3-small", embedding)]
+    specs: list[tuple[str, str, str, str, dict[str, Any], list[Any]]] = [
+        ("bench-openai", "openai", f"{fake_url}/v1", "bearer", {}, openai_models),
+        (
+            "bench-anthropic",
+            "anthropic",
+            fake_url,
+            "x_api_key",
+            {},
+            [("claude-sonnet-4-5", inference)],
+        ),
+        # /v1/responses passes through to a Responses-wire provider (as the peers'
+        # do), rather than being translated to chat completions.
+        (
+            "bench-openai-responses",
+            "openai",
+            f"{fake_url}/v1",
+            "bearer",
+            {"wire_api": "responses"},
+            [("gpt-4.1-mini", inference)],
+        ),
     ]
     models = []
-    for name, ptype, endpoint, auth, model_id in specs:
+    for name, ptype, endpoint, auth, config, model_specs in specs:
         provider = Provider(
             organization=org,
             name=name,
@@ -67,18 +88,21 @@ def seed_small(fake_url: str) -> dict[str, Any]:
             requests_per_minute=HIGH_RPM,
         )
         provider.seal("credentials", {"api_key": f"sk-bench-{ptype}"})
+        if config:
+            provider.seal("provider_config", config)
         provider.save()
-        model = AIModel.objects.create(
-            provider=provider,
-            organization=org,
-            model_id=model_id,
-            model_type=AIModel.ModelType.INFERENCE,
-            input_cost_per_million=3,
-            output_cost_per_million=15,
-            requests_per_minute=HIGH_RPM,
-        )
-        Grant.objects.create(model=model, organization=org)
-        models.append(model_id)
+        for model_id, model_type in model_specs:
+            model = AIModel.objects.create(
+                provider=provider,
+                organization=org,
+                model_id=model_id,
+                model_type=model_type,
+                input_cost_per_million=3,
+                output_cost_per_million=15,
+                requests_per_minute=HIGH_RPM,
+            )
+            Grant.objects.create(model=model, organization=org)
+            models.append(model_id)
     _key, secret = ApiKey.issue(
         organization=org, user=user, name="bench", requests_per_minute=HIGH_RPM
     )

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from providers.drivers.errors import DriverError, TransientDriverError
-from providers.drivers.stream import json_lines, relay, sse_events
+from providers.drivers.stream import iter_sse, json_lines, relay, sse_events
 
 
 class Body(httpx.AsyncByteStream):
@@ -123,3 +123,40 @@ def test_sse_events_stop_at_the_end_marker(marker: bytes) -> None:
     got, err = collect(response, sse_events(response, "Vendor", end="[DONE]"))
     assert err is None
     assert [c["event"][1] for c in got] == [{"a": 1}, {"[DONE]": True}]
+
+
+SSE_EVENTS = [
+    ("message", '{"a": 1}'),
+    ("content_block_delta", "line one\nline two"),
+    ("message", "caf\u00e9"),
+    ("ping", "{}"),
+    ("message", "last"),
+]
+SSE_BODY = (
+    b": a comment\n\n"
+    b'data: {"a": 1}\n\n'
+    b"event: content_block_delta\ndata: line one\ndata:line two\n\n"
+    b"event: no-data\n\n\n\n"
+    b"data: caf\xc3\xa9\n\n"
+    b"event: ping\ndata: {}\n\n"
+    b"data: last"  # no blank line before the end of the body
+)
+
+
+def sse_of(parts: list[bytes]) -> list[tuple[str, str]]:
+    async def go() -> list[tuple[str, str]]:
+        return [event async for event in iter_sse(answer(Body(parts)))]
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 10_000])
+def test_sse_events_are_cut_alike_whatever_the_line_ends_and_the_reads(
+    line_end: bytes, piece: int
+) -> None:
+    """Any of the SSE spec's line ends, and reads that split an event, a line
+    end (\\r | \\n) or a UTF-8 character anywhere, give the same events."""
+    body = SSE_BODY.replace(b"\n", line_end)
+    parts = [body[i : i + piece] for i in range(0, len(body), piece)]
+    assert sse_of(parts) == SSE_EVENTS
