@@ -250,7 +250,8 @@ gateway_app = GatewayASGIHandler()
 async def _lifespan(receive: Any, send: Any) -> None:
     from asgiref.sync import sync_to_async
 
-    from gateway import usage
+    from gateway import limits, usage
+    from gateway.budgets import reconcile
     from providers.http import close_client
 
     while True:
@@ -262,8 +263,19 @@ async def _lifespan(receive: Any, send: Any) -> None:
                 await sync_to_async(usage.recover_journals)()
             except Exception:
                 logger.exception("usage journal recovery failed; the task retries")
+            # Budget counters in Redis corrected from the usage records (a
+            # Redis that restarted from an old snapshot, say); beat repeats it.
+            try:
+                await sync_to_async(reconcile.reconcile)()
+            except Exception as exc:  # Redis or the database not there yet
+                logger.warning(
+                    "budget counters not reconciled at start-up (%s); beat retries",
+                    type(exc).__name__,
+                )
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            # Settlements in flight reach Redis before the process ends.
+            await limits.drain()
             await sync_to_async(usage.flush)()
             await close_client()
             await send({"type": "lifespan.shutdown.complete"})

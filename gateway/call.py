@@ -206,11 +206,16 @@ class Call:
         if candidate.driver_config is not None:
             ask.ttl = total_timeout(candidate) + 60
         if ask.budgets:
+            # Cache writes can cost more than plain input (Anthropic's 1.25x):
+            # the prompt is priced at the dearer of the two.
+            input_price = max(
+                candidate.input_cost, candidate.cache_write_cost or Decimal(0)
+            )
             ask.nanos_estimate = nanos(
                 usage.cost(
                     tokens_in,
                     tokens_out,
-                    candidate.input_cost,
+                    input_price,
                     candidate.output_cost,
                     search_units=1 if self.endpoint == "rerank" else 0,
                     search_price=candidate.search_cost,
@@ -245,8 +250,20 @@ class Call:
                 last = errors.upstream_timeout()
             except DriverError as err:
                 last = err
+            except asyncio.CancelledError:
+                # The caller left while the vendor worked on the request: it
+                # bills the prompt at least, so the attempt is recorded (499)
+                # with the prompt's estimate, and its reservation settles to it.
+                self.record(
+                    candidate,
+                    499,
+                    usage_data={"prompt_tokens": estimate.request_tokens(self.body)},
+                    error_type="client_disconnected",
+                    estimated=True,
+                )
+                raise
             except BaseException:
-                # Cancelled (the caller left) or a bug: nothing was recorded.
+                # A bug: nothing was recorded.
                 self.release()
                 raise
             self.record(

@@ -108,36 +108,46 @@ def request_tokens(body: Any) -> int:
     """Input tokens a request may bill, estimated high: what admission reserves.
 
     Every string of the body counts, keys aside (tool schemas, system prompts
-    and images' text all bill as input), a number as one token (a token id in
-    an embeddings input), and each object ``PER_OBJECT`` tokens more: vendors
+    and images' text all bill as input): ASCII at four characters per token,
+    any other character as a token of its own (CJK text bills about one token
+    a character, not a quarter); a number as one token (a token id in an
+    embeddings input); and each object ``PER_OBJECT`` tokens more (vendors
     frame every message with a few tokens of their own, which a short chat
-    would otherwise under-count. One pass, no copy.
+    would otherwise under-count). One pass, no copy.
     """
-    chars, objects = _walk(body)
-    return tokens(chars) + PER_OBJECT * objects
+    ascii_chars, other_chars, objects = _walk(body)
+    return tokens(ascii_chars) + other_chars + PER_OBJECT * objects
 
 
 PER_OBJECT = 4
 
 
-def _walk(value: Any) -> tuple[int, int]:
+def _walk(value: Any) -> tuple[int, int, int]:
+    """(ASCII characters, other characters, objects) in ``value``."""
     if isinstance(value, str):
-        return len(value), 0
+        if value.isascii():
+            return len(value), 0, 0
+        ascii_chars = len(value.encode("ascii", "ignore"))
+        return ascii_chars, len(value) - ascii_chars, 0
     if isinstance(value, dict):
-        chars, objects = 0, 1
+        total = [0, 0, 1]
         for item in value.values():
-            c, o = _walk(item)
-            chars, objects = chars + c, objects + o
-        return chars, objects
+            a, o, n = _walk(item)
+            total[0] += a
+            total[1] += o
+            total[2] += n
+        return total[0], total[1], total[2]
     if isinstance(value, list):
-        chars, objects = 0, 0
+        total = [0, 0, 0]
         for item in value:
-            c, o = _walk(item)
-            chars, objects = chars + c, objects + o
-        return chars, objects
+            a, o, n = _walk(item)
+            total[0] += a
+            total[1] += o
+            total[2] += n
+        return total[0], total[1], total[2]
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return CHARS_PER_TOKEN, 0
-    return 0, 0
+        return CHARS_PER_TOKEN, 0, 0
+    return 0, 0, 0
 
 
 def output_tokens(body: dict[str, Any], default: int) -> int:

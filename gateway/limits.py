@@ -164,7 +164,9 @@ async def check(ask: Ask) -> tuple[Hold | None, Headroom]:
     now = timezone.now()
     counters = [b.counter_key(b.bounds(now)[0]) for b in ask.budgets]
     local = not settings.REDIS_URL
-    for _ in range(3):
+    # Each pass seeds at most one missing counter: a call meeting every budget
+    # at a period's start (or after Redis lost them) needs one pass per budget.
+    for _ in range(len(ask.budgets) + 2):
         try:
             result = await _run(requests, tokens, ask, counters, weight, call_id)
         except RedisUnavailable as exc:
@@ -395,23 +397,24 @@ def settle(hold: Hold | None, tokens: int, nanos: int, at: datetime) -> None:
     hold.settled = True
     if not (hold.tokens or hold.budgets):
         return
-    minute = f"m:{int(at.timestamp()) // 60}"
     if hold.local:
-        _local.settle(hold.call_id, hold.tokens, hold.budgets, tokens, nanos)
+        _local.settle(hold.call_id, hold.tokens, hold.budgets, tokens, nanos, at)
         return
     task = asyncio.get_running_loop().create_task(
-        _settle_redis(hold, tokens, nanos, minute)
+        _settle_redis(hold, tokens, nanos, at)
     )
     _settling.add(task)
     task.add_done_callback(_settling.discard)
 
 
-async def _settle_redis(hold: Hold, tokens: int, nanos: int, minute: str) -> None:
-    now = timezone.now()
+async def _settle_redis(hold: Hold, tokens: int, nanos: int, at: datetime) -> None:
+    # The spend belongs to the period (and minute) of its usage record, which
+    # is what the database's sums and the reconcile count it in.
+    minute = f"m:{int(at.timestamp()) // 60}"
     token_keys = [f"{TOKENS_PREFIX}{label}" for label in hold.tokens]
     reservations = [b.reservations_key() for b in hold.budgets]
     keys = token_keys + [f"{k}:sum" for k in token_keys]
-    keys += [b.counter_key(b.bounds(now)[0]) for b in hold.budgets]
+    keys += [b.counter_key(b.bounds(at)[0]) for b in hold.budgets]
     keys += reservations + [f"{k}:sum" for k in reservations]
     args: list[int | str] = [
         len(token_keys),

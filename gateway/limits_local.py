@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from datetime import datetime
 from typing import Any
-
-from django.utils import timezone
 
 from gateway.budgets.applicable import BudgetRef
 
@@ -133,6 +132,7 @@ class LocalLedger:
         budgets: list[BudgetRef],
         tokens: int,
         nanos: int,
+        at: datetime,
     ) -> None:
         now = time.monotonic()
         for label in token_labels:
@@ -143,6 +143,6 @@ class LocalLedger:
                 entries[call_id] = [now, tokens]
         for budget in budgets:
             self.reserved.get(budget.pk, {}).pop(call_id, None)
-            counter = budget.counter_key(budget.bounds(timezone.now())[0])
+            counter = budget.counter_key(budget.bounds(at)[0])
             if counter in self.spent:
                 self.spent[counter] += max(0, nanos)

@@ -35,6 +35,9 @@ class BudgetRef:
     amount: Decimal
     period: str
     starts_at: datetime
+    # Part of the counter's name: an edited budget (another target, limit or
+    # period, or reactivated) starts from the usage records, not a stale count.
+    version: int = 0
     _bounds: tuple[datetime, datetime] | None = field(default=None, compare=False)
 
     @property
@@ -49,7 +52,10 @@ class BudgetRef:
         return known
 
     def counter_key(self, start: datetime) -> str:
-        return f"modelgate:budget:{self.pk}:{self.period}:{int(start.timestamp())}"
+        return (
+            f"modelgate:budget:{self.pk}:{self.version}:{self.period}:"
+            f"{int(start.timestamp())}"
+        )
 
     def reservations_key(self) -> str:
         return f"modelgate:budget:{self.pk}:res"
@@ -79,6 +85,7 @@ def ref_of(budget: Any) -> BudgetRef:
         amount=budget.amount,
         period=budget.period,
         starts_at=budget.starts_at,
+        version=int(budget.updated_at.timestamp() * 1000),
     )
 
 

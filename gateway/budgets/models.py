@@ -258,6 +258,8 @@ class AlertSent(models.Model):
     webhook_status = models.CharField(max_length=64, blank=True)
 
     class Meta:
+        verbose_name = "alert sent"
+        verbose_name_plural = "alerts sent"
         ordering = ["-sent_at"]
         constraints = [
             models.UniqueConstraint(

@@ -78,12 +78,21 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 
 async def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """The receiver's status; its body is never read, and the whole exchange
+    (connect, send, headers) ends within ``BUDGET_WEBHOOK_TIMEOUT``: a slow or
+    chatty receiver cannot hold a worker or fill its memory."""
     timeout = float(settings.BUDGET_WEBHOOK_TIMEOUT)
-    async with build_client(provider_policy()) as client:
-        response = await client.post(
-            url, content=body, headers=headers, timeout=timeout
-        )
-        return response.status_code
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            build_client(provider_policy()) as client,
+            client.stream(
+                "POST", url, content=body, headers=headers, timeout=timeout
+            ) as response,
+        ):
+            return response.status_code
+    except TimeoutError:
+        raise httpx.TimeoutException("the webhook did not answer in time") from None
 
 
 def deliver(url: str, secret: str, payload: dict[str, Any]) -> int:

@@ -158,19 +158,30 @@ def test_a_timed_out_call_gives_its_reservation_back(acme, world):
     assert chat(acme["client"]).status_code == 200
 
 
-def test_a_caller_who_leaves_gives_the_reservation_back(acme, world, gateway):
-    budget(world, "0.0002")
+def test_a_caller_who_leaves_pays_the_prompt_not_the_reservation(acme, world, gateway):
+    # Room for the warm call and two reservations, not three.
+    budget(world, "0.0004")
+    assert chat(acme["client"]).status_code == 200  # the counter exists now
     with (
         httpx.Client(
             base_url=gateway.v1,
             headers={"Authorization": f"Bearer {acme['secret']}"},
-            timeout=0.3,
+            timeout=0.6,
         ) as impatient,
         pytest.raises(httpx.ReadTimeout),
     ):
-        chat(impatient, "SLOW 0.9")
-    time.sleep(0.2)
+        chat(impatient, "SLOW 3")
+    time.sleep(0.3)
+    # The reservation is down to the prompt's estimate: room for another call.
     assert chat(acme["client"]).status_code == 200
+    from gateway import usage
+    from gateway.models import UsageRecord
+
+    usage.flush()
+    left = UsageRecord.objects.get(status_code=499)  # not 504: it left first
+    assert left.usage_estimated and left.input_tokens > 0 and left.output_tokens == 0
+    assert left.cost > 0
+    assert left.error_type == "client_disconnected"
 
 
 def test_a_stream_the_caller_leaves_settles_what_it_delivered(acme, world, gateway):
@@ -245,3 +256,45 @@ def test_no_caps_no_headers(acme):
     answer = chat(acme["client"])
     assert answer.status_code == 200
     assert not [h for h in answer.headers if h.startswith("x-ratelimit-")]
+
+
+def test_a_call_meeting_every_kind_of_budget_at_once_is_admitted(acme, world):
+    """Each budget's counter is new (a period's first call, or Redis lost
+    them): every one is seeded before the call is admitted."""
+    for target in (
+        {},
+        {"user": world.bob},
+        {"api_key": acme["key"]},
+        {"model": acme["model"]},
+        {"provider": acme["provider"]},
+    ):
+        budget(world, "1", **target)
+    assert chat(acme["client"]).status_code == 200
+
+
+def test_an_edited_budget_counts_from_the_usage_records_again(acme, world):
+    """Calls made while a budget was inactive were not counted by it; once it
+    is active again it starts from what the usage records say."""
+    from gateway import usage
+
+    limit = budget(world, "0.0005")
+    assert [chat(acme["client"]).status_code for _ in range(2)] == [200, 200]
+    limit.is_active = False
+    limit.save()
+    time.sleep(1.6)
+    assert [chat(acme["client"]).status_code for _ in range(2)] == [200, 200]
+    usage.flush()
+    limit.is_active = True
+    limit.save()
+    time.sleep(1.6)
+    # Four calls spent (552 µUSD): over the limit, whatever the old count said.
+    refused = chat(acme["client"])
+    assert refused.status_code == 429, refused.text
+
+
+def test_the_estimate_counts_text_beyond_ascii_a_token_a_character():
+    from gateway.estimate import request_tokens
+
+    assert request_tokens("日本語のテキスト") == 8
+    assert request_tokens("abcdefgh") == 2
+    assert request_tokens({"messages": [{"content": "日本"}]}) == 2 + 2 * 4

@@ -216,3 +216,44 @@ def test_no_webhook_without_a_url(world, receiver, django_capture_on_commit_call
         check_organization_alerts(world.acme.pk)
     assert callbacks == []
     assert receiver.requests == []
+
+
+def test_a_receiver_that_trickles_its_answer_cannot_hold_the_worker(settings):
+    """Headers sent a byte at a time never trip a per-read timeout; the whole
+    exchange still ends within ``BUDGET_WEBHOOK_TIMEOUT``."""
+    import socket
+    import threading
+
+    settings.BUDGET_WEBHOOK_TIMEOUT = 1.0
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(webhooks.TransientWebhookError, match="timed out"):
+            webhooks.deliver(
+                f"http://127.0.0.1:{listener.getsockname()[1]}/hook",
+                "whsec_test",
+                {"type": "budget.threshold"},
+            )
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 3.0
