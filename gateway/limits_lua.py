@@ -140,40 +140,50 @@ return {0, 0, 0, rq[1], rq[2], rq[3], tk[1], tk[2], tk[3], 0, 0}
 """
 )
 
-# KEYS: T token logs, T token sums, B budget hashes, B reservation sets, B
-# reservation sums. ARGV: T, B, call id, reserved tokens, used tokens, token
-# delta (used - reserved), reserved nanos, spent nanos, minute field.
-# Replaces each reservation by what the call really used; a budget whose
-# counter is gone (Redis lost it) is left to the rebuild, which counts this
-# call from the database.
+# Settles a batch of calls (``gateway.limits`` sends what accumulated while
+# the previous batch was on its way: one round trip for many calls under load).
+# ARGV: the number of calls, then per call T, B, call id, reserved tokens, used
+# tokens, token delta (used - reserved), reserved nanos, spent nanos, minute
+# field. KEYS, per call in the same order: T token logs, T token sums, B budget
+# hashes, B reservation sets, B reservation sums.
+# Each reservation is replaced by what the call really used; a budget whose
+# counter is gone (Redis lost it) is left to the rebuild, which counts the call
+# from the database.
 SETTLE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local T, B = tonumber(ARGV[1]), tonumber(ARGV[2])
-local call = ARGV[3]
-for i = 1, T do
-  local zkey, skey = KEYS[i], KEYS[T + i]
-  local held = call .. '|' .. ARGV[4]
-  local score = redis.call('ZSCORE', zkey, held)
-  if score then
-    redis.call('ZREM', zkey, held)
-    redis.call('ZADD', zkey, score, call .. '|' .. ARGV[5])
-    redis.call('INCRBY', skey, ARGV[6])
-  elseif tonumber(ARGV[5]) > 0 then
-    redis.call('ZADD', zkey, now, call .. '|' .. ARGV[5])
-    redis.call('INCRBY', skey, ARGV[5])
+local k, a = 0, 1
+for _ = 1, tonumber(ARGV[1]) do
+  local T, B = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local call, held_tokens, used = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local delta, held_nanos = ARGV[a + 6], ARGV[a + 7]
+  local spent, minute = ARGV[a + 8], ARGV[a + 9]
+  a = a + 9
+  for i = 1, T do
+    local zkey, skey = KEYS[k + i], KEYS[k + T + i]
+    local held = call .. '|' .. held_tokens
+    local score = redis.call('ZSCORE', zkey, held)
+    if score then
+      redis.call('ZREM', zkey, held)
+      redis.call('ZADD', zkey, score, call .. '|' .. used)
+      redis.call('INCRBY', skey, delta)
+    elseif tonumber(used) > 0 then
+      redis.call('ZADD', zkey, now, call .. '|' .. used)
+      redis.call('INCRBY', skey, used)
+    end
   end
-end
-local base = 2 * T
-for i = 1, B do
-  local hkey, zkey, skey = KEYS[base + i], KEYS[base + B + i], KEYS[base + 2 * B + i]
-  if redis.call('ZREM', zkey, call .. '|' .. ARGV[7]) == 1 then
-    redis.call('DECRBY', skey, ARGV[7])
+  k = k + 2 * T
+  for i = 1, B do
+    local hkey, zkey, skey = KEYS[k + i], KEYS[k + B + i], KEYS[k + 2 * B + i]
+    if redis.call('ZREM', zkey, call .. '|' .. held_nanos) == 1 then
+      redis.call('DECRBY', skey, held_nanos)
+    end
+    if spent ~= '0' and redis.call('HEXISTS', hkey, 'total') == 1 then
+      redis.call('HINCRBY', hkey, minute, spent)
+      redis.call('HINCRBY', hkey, 'total', spent)
+    end
   end
-  if redis.call('HEXISTS', hkey, 'total') == 1 and ARGV[8] ~= '0' then
-    redis.call('HINCRBY', hkey, ARGV[9], ARGV[8])
-    redis.call('HINCRBY', hkey, 'total', ARGV[8])
-  end
+  k = k + 3 * B
 end
 return 0
 """
