@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -16,6 +17,8 @@ from config.logfilters import ClientErrorsWithoutTraceback
 from gateway import limits, state, usage
 from tests.conftest import clear_redis_counters
 from tests.fakes.server import free_port
+from tests.gateway import upstreams
+from tests.gateway.deployment import RedisServer
 
 
 @dataclass
@@ -87,3 +90,23 @@ def console() -> Iterator[io.StringIO]:
         yield out
     finally:
         handler.setStream(previous)
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[upstreams.Upstream]:
+    """The strict OpenAI fake, quiet: one access-log line per call would bury
+    the figures the fault and replica tests print."""
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    with upstreams.start("openai") as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server a test may kill and restart (never the shared one)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

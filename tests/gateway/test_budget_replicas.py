@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.gateway import upstreams
-from tests.gateway.deployment import Deployment, RedisServer
+from tests.gateway.deployment import Deployment
 from tests.gateway.test_faults import needs_postgres_and_redis
 
 pytestmark = [pytest.mark.serial, needs_postgres_and_redis]
@@ -96,25 +95,6 @@ def calls(targets: list[str], key: str, count: int) -> list[Outcome]:
 
 
 @pytest.fixture
-def fake() -> Iterator[upstreams.Upstream]:
-    import logging
-
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    with upstreams.start("openai") as upstream:
-        yield upstream
-
-
-@pytest.fixture
-def redis_server(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def deployment(tmp_path, redis_server, transactional_db) -> Iterator[Deployment]:
     deployment = Deployment.create(
         tmp_path,
@@ -144,9 +124,9 @@ def refusals_name_the_budget(outcomes: list[Outcome]) -> None:
 
 
 def test_a_budget_holds_under_hundreds_of_concurrent_calls_through_two_replicas(
-    deployment, fake
+    deployment, openai_fake
 ):
-    key = deployment.seed(fake.server.url, None)
+    key = deployment.seed(openai_fake.server.url, None)
     budget = deployment.command("budget", "0.01", "None")["budget"]
     replicas = [deployment.start(key), deployment.start(key)]
     warm = calls([r.v1 for r in replicas], key, 2)  # as a deployment runs: warm
@@ -178,9 +158,9 @@ def test_a_budget_holds_under_hundreds_of_concurrent_calls_through_two_replicas(
 
 
 def test_a_redis_restart_mid_run_loses_no_spend_and_resets_nothing(
-    deployment, fake, redis_server
+    deployment, openai_fake, redis_server
 ):
-    key = deployment.seed(fake.server.url, None)
+    key = deployment.seed(openai_fake.server.url, None)
     budget = str(deployment.command("budget", "0.01", "None")["budget"])
     replicas = [deployment.start(key), deployment.start(key)]
     before = calls([r.v1 for r in replicas], key, 36)
@@ -221,7 +201,7 @@ def test_a_redis_restart_mid_run_loses_no_spend_and_resets_nothing(
 
 
 def test_token_limits_hold_across_two_replicas(
-    tmp_path, fake, redis_server, transactional_db
+    tmp_path, openai_fake, redis_server, transactional_db
 ):
     window, cap = 4.0, 210  # room for 11 calls a window (18 used, 21 reserved)
     deployment = Deployment.create(
@@ -231,7 +211,7 @@ def test_token_limits_hold_across_two_replicas(
         GATEWAY_LIMIT_WINDOW_SECONDS=str(window),
     )
     try:
-        key = deployment.seed(fake.server.url, None)
+        key = deployment.seed(openai_fake.server.url, None)
         deployment.command("budget", "None", str(cap))
         replicas = [deployment.start(key), deployment.start(key)]
         outcomes = hammer(

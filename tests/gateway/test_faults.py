@@ -6,12 +6,10 @@ the vendor is the strict OpenAI fake on loopback. Each test prints its figures.
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -19,8 +17,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.gateway import upstreams
-from tests.gateway.deployment import Deployment, RedisServer
+from tests.gateway.deployment import Deployment
 
 # Timing-bound (answers within seconds, caps within percents): bin/test runs
 # the tests marked serial alone, after the parallel run, on a quiet machine.
@@ -96,24 +93,6 @@ needs_postgres_and_redis = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def fake() -> Iterator[upstreams.Upstream]:
-    # One access-log line per call would bury the figures the tests print.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    with upstreams.start("openai") as upstream:
-        yield upstream
-
-
-@pytest.fixture
-def redis_server(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def uses_postgres() -> bool:
     return connection.vendor == "postgresql"
 
@@ -121,8 +100,8 @@ def uses_postgres() -> bool:
 # -- a worker killed with SIGKILL --------------------------------------------------
 
 
-def killed_worker_loses_nothing(deployment: Deployment, fake) -> None:
-    key = deployment.seed(fake.server.url, None)
+def killed_worker_loses_nothing(deployment: Deployment, openai_fake) -> None:
+    key = deployment.seed(openai_fake.server.url, None)
     replica = deployment.start(key)
     with httpx.Client(timeout=10) as client:
         results = []
@@ -160,19 +139,19 @@ def killed_worker_loses_nothing(deployment: Deployment, fake) -> None:
     assert deployment.count()["records"] == answered
 
 
-def test_a_killed_embedded_worker_loses_no_usage_record(tmp_path, fake):
+def test_a_killed_embedded_worker_loses_no_usage_record(tmp_path, openai_fake):
     deployment = Deployment.create(
         tmp_path, postgres=False, USAGE_FLUSH_INTERVAL="3600"
     )
     try:
-        killed_worker_loses_nothing(deployment, fake)
+        killed_worker_loses_nothing(deployment, openai_fake)
     finally:
         deployment.stop()
 
 
 @needs_postgres_and_redis
 def test_a_killed_worker_on_postgres_and_redis_loses_no_usage_record(
-    tmp_path, fake, transactional_db
+    tmp_path, openai_fake, transactional_db
 ):
     deployment = Deployment.create(
         tmp_path,
@@ -181,7 +160,7 @@ def test_a_killed_worker_on_postgres_and_redis_loses_no_usage_record(
         USAGE_FLUSH_INTERVAL="3600",
     )
     try:
-        killed_worker_loses_nothing(deployment, fake)
+        killed_worker_loses_nothing(deployment, openai_fake)
     finally:
         deployment.stop()
 
@@ -193,7 +172,7 @@ def test_a_killed_worker_on_postgres_and_redis_loses_no_usage_record(
     ("mode", "fault"), [("open", "kill"), ("closed", "kill"), ("open", "freeze")]
 )
 def test_a_redis_outage_never_answers_500_or_hangs(
-    mode, fault, tmp_path, fake, redis_server, transactional_db
+    mode, fault, tmp_path, openai_fake, redis_server, transactional_db
 ):
     """Redis killed (refuses connections) or frozen (SIGSTOP: accepts, never
     answers) for 3 s under load, then back."""
@@ -204,7 +183,7 @@ def test_a_redis_outage_never_answers_500_or_hangs(
         GATEWAY_LIMITS_ON_REDIS_ERROR=mode,
     )
     try:
-        key = deployment.seed(fake.server.url, 1_000_000)
+        key = deployment.seed(openai_fake.server.url, 1_000_000)
         # A budget and a token cap too: every kind of limit is on the path.
         deployment.command("budget", "1000", "100000000")
         replica = deployment.start(key)
@@ -260,7 +239,7 @@ def test_a_redis_outage_never_answers_500_or_hangs(
 
 
 def test_two_replicas_hold_a_cap_within_five_percent_across_window_boundaries(
-    tmp_path, fake, redis_server, transactional_db
+    tmp_path, openai_fake, redis_server, transactional_db
 ):
     window, cap = 4.0, 40
     deployment = Deployment.create(
@@ -270,7 +249,7 @@ def test_two_replicas_hold_a_cap_within_five_percent_across_window_boundaries(
         GATEWAY_LIMIT_WINDOW_SECONDS=str(window),
     )
     try:
-        key = deployment.seed(fake.server.url, cap)
+        key = deployment.seed(openai_fake.server.url, cap)
         replicas = [deployment.start(key), deployment.start(key)]
         # Start a quarter window before a wall-clock window boundary, where a
         # fixed window would admit the cap twice within half a window.
