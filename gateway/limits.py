@@ -412,14 +412,13 @@ async def _settle_batches() -> None:
     """Send what waits, one script call per batch, until nothing waits.
 
     Under load the settlements of many calls go in one round trip (those that
-    ended within ``BATCH_SECONDS`` of the first, or while the previous batch
-    was on its way): measured, one script call per settlement cost 5 to 10 %
-    of a worker's throughput (``python -m bench.budgets``).
+    ended while the previous batch was on its way); alone, a call's goes at
+    once, so a caller's next call finds its reservation settled. Measured, one
+    script call per settlement cost 5 to 10 % of a worker's throughput
+    (``python -m bench.budgets``). Waiting a few milliseconds to gather more
+    would refuse calls that fit meanwhile.
     """
     while _unsettled:
-        # A moment's wait gathers the settlements of calls ending meanwhile
-        # (reservations only count high for that long).
-        await asyncio.sleep(BATCH_SECONDS)
         batch = _unsettled[:BATCH]
         del _unsettled[:BATCH]
         keys: list[str] = []
@@ -435,10 +434,8 @@ async def _settle_batches() -> None:
             _warn(f"settlements were not written ({exc}); the reconcile counts them")
 
 
-# Settlements per script call at most (a bound on one call's arguments), and
-# how long the first of a batch waits for others.
+# Settlements per script call at most (a bound on one call's arguments).
 BATCH = 200
-BATCH_SECONDS = 0.01
 
 
 def _settlement(

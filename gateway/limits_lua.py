@@ -102,11 +102,16 @@ for i = 1, B do
   local hkey, zkey, skey = KEYS[base + i], KEYS[base + B + i], KEYS[base + 2 * B + i]
   local spent = redis.call('HGET', hkey, 'total')
   if not spent then return {4, i, 0, rq[1], rq[2], rq[3], tk[1], tk[2], tk[3], 0, 0} end
-  purge(zkey, skey, now)
   local reserved = redis.call('GET', skey) or '0'
   local limit = tonumber(ARGV[caps + R + T + i])
   if tonumber(spent) + tonumber(reserved) + tonumber(nanos) > limit then
-    return {3, i, 0, rq[1], rq[2], rq[3], tk[1], tk[2], tk[3], spent, reserved}
+    -- Reservations of replicas that died count until they expire: only when
+    -- they are what refuses the call is it worth dropping the expired ones.
+    purge(zkey, skey, now)
+    reserved = redis.call('GET', skey) or '0'
+    if tonumber(spent) + tonumber(reserved) + tonumber(nanos) > limit then
+      return {3, i, 0, rq[1], rq[2], rq[3], tk[1], tk[2], tk[3], spent, reserved}
+    end
   end
 end
 for i = 1, R do
@@ -131,10 +136,10 @@ for i = 1, T do
 end
 for i = 1, B do
   local zkey, skey = KEYS[base + B + i], KEYS[base + 2 * B + i]
+  -- No expiry on these two: one pair per budget, emptied as calls settle (a
+  -- key that expired under load would drop the reservations in it).
   redis.call('ZADD', zkey, now + ttl, call .. '|' .. nanos)
   redis.call('INCRBY', skey, nanos)
-  redis.call('PEXPIRE', zkey, math.ceil(ttl / 1000) + 60000)
-  redis.call('PEXPIRE', skey, math.ceil(ttl / 1000) + 60000)
 end
 return {0, 0, 0, rq[1], rq[2], rq[3], tk[1], tk[2], tk[3], 0, 0}
 """
