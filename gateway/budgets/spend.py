@@ -2,7 +2,7 @@
 
 Redis's counters (``gateway.limits``) are a fast copy of these sums; they are
 seeded from here when missing (a Redis restart, a new period) and corrected
-from here every minute (``gateway.budgets.tasks``), so a lost counter neither
+from here every minute (``gateway.budgets.reconcile``), so a lost counter neither
 resets a budget nor loses spend.
 """
 
