@@ -60,6 +60,36 @@ def start(
         bench.ROOT = saved
 
 
+def alternate(
+    servers: dict[str, bench.Server],
+    args: argparse.Namespace,
+    results: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Drive the two ``servers`` in turn, cell by cell, swapping which goes
+    first each round (``args``: rounds, scenarios, concurrency, duration,
+    warmup); each round's pair of results is appended to ``results[scenario]``."""
+    first, second = servers
+    for round_ in range(args.rounds):
+        order = [first, second] if round_ % 2 == 0 else [second, first]
+        for scenario in args.scenarios:
+            cell: dict[str, Any] = {}
+            for which in order:
+                result = bench.drive(
+                    servers[which],
+                    scenario,
+                    args.concurrency,
+                    args.duration,
+                    args.warmup,
+                )
+                cell[which] = result
+                bench.log(
+                    f"round {round_ + 1} {scenario} {which}: "
+                    f"{result['rps']:.0f} req/s p50 {result['p50_ms']} ms "
+                    f"errors {result['errors']}"
+                )
+            results[scenario].append(cell)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     parser.add_argument("--baseline", required=True, help="git ref to compare with")
@@ -98,25 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             # differ in their /v1 surface (a sanity check, printed).
             status = asyncio.run(bench._probe(server.base + "/v1/models", "OPTIONS"))
             bench.log(f"{which}: keyless OPTIONS /v1/models answers {status}")
-        for round_ in range(args.rounds):
-            order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]
-            for scenario in args.scenarios:
-                cell: dict[str, Any] = {}
-                for which in order:
-                    result = bench.drive(
-                        servers[which],
-                        scenario,
-                        args.concurrency,
-                        args.duration,
-                        args.warmup,
-                    )
-                    cell[which] = result
-                    bench.log(
-                        f"round {round_ + 1} {scenario} {which}: "
-                        f"{result['rps']:.0f} req/s p50 {result['p50_ms']} ms "
-                        f"errors {result['errors']}"
-                    )
-                results[scenario].append(cell)
+        alternate(servers, args, results)
     finally:
         bench.PROCS.stop_all()
         db.drop()

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import ab
 from bench import run as bench
 
 HIGH = 1_000_000_000
@@ -189,25 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             "plain": plain,
             "budgets": bench.Server("budgets", plain.base, budgeted_key, plain.proc),
         }
-        for round_ in range(args.rounds):
-            order = ["plain", "budgets"] if round_ % 2 == 0 else ["budgets", "plain"]
-            for scenario in args.scenarios:
-                cell: dict[str, Any] = {}
-                for which in order:
-                    result = bench.drive(
-                        servers[which],
-                        scenario,
-                        args.concurrency,
-                        args.duration,
-                        args.warmup,
-                    )
-                    cell[which] = result
-                    bench.log(
-                        f"round {round_ + 1} {scenario} {which}: "
-                        f"{result['rps']:.0f} req/s p50 {result['p50_ms']} ms "
-                        f"errors {result['errors']}"
-                    )
-                results[scenario].append(cell)
+        ab.alternate(servers, args, results)
         for which, server in servers.items():
             calls[which] = count_redis_calls(server)
     finally:
