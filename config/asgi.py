@@ -251,7 +251,6 @@ async def _lifespan(receive: Any, send: Any) -> None:
     from asgiref.sync import sync_to_async
 
     from gateway import limits, usage
-    from gateway.budgets import reconcile
     from providers.http import close_client
 
     while True:
@@ -264,22 +263,44 @@ async def _lifespan(receive: Any, send: Any) -> None:
             except Exception:
                 logger.exception("usage journal recovery failed; the task retries")
             # Budget counters in Redis corrected from the usage records (a
-            # Redis that restarted from an old snapshot, say); beat repeats it.
-            try:
-                await sync_to_async(reconcile.reconcile)()
-            except Exception as exc:  # Redis or the database not there yet
-                logger.warning(
-                    "budget counters not reconciled at start-up (%s); beat retries",
-                    type(exc).__name__,
-                )
+            # Redis that restarted from an old snapshot, say), beside serving:
+            # one query per budget must not hold up start-up, nor the shared
+            # sync thread the hot path's cache misses use. Beat repeats it.
+            reconciling = asyncio.create_task(_reconcile_at_start())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            with contextlib.suppress(Exception):
+                await reconciling
             # Settlements in flight reach Redis before the process ends.
             await limits.drain()
             await sync_to_async(usage.flush)()
             await close_client()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _reconcile_closing() -> None:
+    """The reconcile, in a thread of its own that leaves no connection open."""
+    from django.db import connections
+
+    from gateway.budgets import reconcile
+
+    try:
+        reconcile.reconcile()
+    finally:
+        connections.close_all()
+
+
+async def _reconcile_at_start() -> None:
+    from asgiref.sync import sync_to_async
+
+    try:
+        await sync_to_async(_reconcile_closing, thread_sensitive=False)()
+    except Exception as exc:  # Redis or the database not there yet
+        logger.warning(
+            "budget counters not reconciled at start-up (%s); beat retries",
+            type(exc).__name__,
+        )
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
