@@ -16,6 +16,7 @@ going away is reported as 499; the upstream is always closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -138,6 +139,10 @@ class OpenAIFramer(OpenAIEnding, CanonicalFramer):
         return [b"data: " + orjson.dumps(out) + b"\n\n"]
 
 
+#: A batch of ready events is sent once it holds this many bytes.
+BATCH_BYTES = 64 * 1024
+
+
 async def relay(
     first: Any,
     chunks: AsyncIterator[Any],
@@ -153,9 +158,20 @@ async def relay(
     before the last event (``[DONE]``, the closing events or the error event)
     is yielded, so a worker killed after answering has recorded the call; a
     stream that breaks ends with the error it broke on.
+
+    Events are yielded in batches: the items the upstream has already
+    delivered (``ready``: they arrived in one read) are framed and sent as one
+    write, and a batch is sent as soon as the next item would have to be
+    waited for. A stream arriving token by token is sent event by event, as
+    before; one that arrives in bursts costs one send per burst, not one per
+    event (the sends were most of a streamed chunk's cost).
     """
     ttfb, finished = time.monotonic(), False
     pending: asyncio.Future[Any] | None = None
+    # A read run up to its first wait whose rest has not been awaited yet.
+    started: Any = None
+    batch: list[bytes] = []
+    size = 0
 
     def end(status: int, error_type: str = "") -> None:
         nonlocal finished
@@ -163,21 +179,46 @@ async def relay(
             finished = True
             finish(StreamEnd(status, error_type, framer.usage, framer.delivered, ttfb))
 
+    def flush() -> bytes:
+        nonlocal size
+        out = b"".join(batch)
+        batch.clear()
+        size = 0
+        return out
+
     chunk: Any = first
     try:
         while chunk is not None:
             for event in framer.feed(chunk):
-                yield event
+                batch.append(event)
+                size += len(event)
+            step = anext(chunks).__await__()
+            if size < BATCH_BYTES:
+                try:
+                    blocked = step.send(None)
+                except StopIteration as ready:
+                    chunk = ready.value
+                    continue
+                except StopAsyncIteration:
+                    chunk = None
+                    continue
+            else:
+                blocked = _NOT_STARTED
+            # The next item must be waited for: send what is framed first.
+            if batch:
+                started = step
+                yield flush()
+                started = None
             if framer.ping_interval is None:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        chunk = await anext(chunks)
+                        chunk = await _Resumed(step, blocked)
                 except StopAsyncIteration:
                     chunk = None
                 continue
             # Pings while the upstream is silent: the read is a task of its
             # own, so waiting for it can stop (to yield a ping) and resume.
-            pending = asyncio.ensure_future(_next_or_none(chunks))
+            pending = asyncio.ensure_future(_resumed_or_none(step, blocked))
             while True:
                 left = deadline - asyncio.get_running_loop().time()
                 if left <= 0:
@@ -191,25 +232,26 @@ async def relay(
             chunk, pending = pending.result(), None
         closing = framer.done()
         end(200)
-        for event in closing:
-            yield event
+        yield flush() + b"".join(closing)
     except TimeoutError:
         timeout = errors.stream_timeout()
         end(timeout.status, timeout.code or "")
-        yield framer.error(timeout)
+        yield flush() + framer.error(timeout)
     except DriverError as err:
         end(err.status, err.code or err.type)
-        yield framer.error(err)
+        yield flush() + framer.error(err)
     except Exception:
         # A bug of ours mid-stream: still an error the SDKs raise, and recorded.
         logger.exception("gateway error while relaying a stream")
         bug = errors.internal_error("The gateway failed while streaming the answer.")
         end(bug.status, "internal_error")
-        yield framer.error(bug)
+        yield flush() + framer.error(bug)
     finally:
         # Reached without an end only when the caller went away (the view was
         # cancelled or the generator closed).
         end(499, "client_disconnected")
+        if started is not None:
+            await _abandon(started)
         if pending is not None and not pending.done():
             pending.cancel()
             await asyncio.wait({pending})
@@ -218,8 +260,54 @@ async def relay(
             await aclose()
 
 
-async def _next_or_none(chunks: AsyncIterator[Any]) -> Any:
+_NOT_STARTED: Any = object()
+
+
+class _Resumed:
+    """The rest of an ``anext()`` that was run as far as it went without waiting.
+
+    ``step`` is the awaitable's iterator and ``blocked`` what it yielded when it
+    had to wait (a future, or None for a bare yield), or ``_NOT_STARTED``.
+    Awaiting this hands that future to the running task and drives ``step``
+    on from there, exactly as awaiting the ``anext()`` itself would have:
+    results, exceptions and cancellations pass through unchanged.
+    """
+
+    __slots__ = ("blocked", "step")
+
+    def __init__(self, step: Any, blocked: Any) -> None:
+        self.step, self.blocked = step, blocked
+
+    def __await__(self) -> Any:
+        step = self.step
+        try:
+            waiting = self.blocked
+            if waiting is _NOT_STARTED:
+                waiting = step.send(None)
+            while True:
+                try:
+                    yield waiting
+                except BaseException as exc:  # a cancellation, thrown in by the task
+                    waiting = step.throw(exc)
+                else:
+                    waiting = step.send(None)
+        except StopIteration as done:
+            return done.value
+
+
+async def _abandon(step: Any) -> None:
+    """Cancel a read that was started and never awaited, and let it unwind
+    (its upstream closes), so the iterator can be closed after it."""
     try:
-        return await anext(chunks)
+        waiting = step.throw(asyncio.CancelledError())
+    except BaseException:  # it ended at once (cancelled, or finished)
+        return
+    with contextlib.suppress(BaseException):
+        await _Resumed(step, waiting)
+
+
+async def _resumed_or_none(step: Any, blocked: Any) -> Any:
+    try:
+        return await _Resumed(step, blocked)
     except StopAsyncIteration:
         return None

@@ -1,8 +1,11 @@
-"""The relay's deadline over a stream without pings (OpenAI's chat framer).
+"""The relay's deadline and batching over a stream without pings (OpenAI's chat framer).
 
 A read still pending at the deadline ends the stream with the 504 event and
 leaves no timer behind; a cancellation from elsewhere (the caller gone) stays a
-cancellation, recorded as 499. Real asyncio, real framer.
+cancellation, recorded as 499. Items the upstream has already delivered go out
+in one write; an item that must be waited for sends what came before it first;
+a caller that leaves between a write and the next read closes the upstream.
+Real asyncio, real framer.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ async def upstream(items: list[dict[str, Any]], stall: float = 0) -> AsyncIterat
         await asyncio.sleep(stall)
 
 
+def events(writes: list[bytes]) -> list[bytes]:
+    """The SSE events in the relay's writes, in order."""
+    return [e + b"\n\n" for w in writes for e in w.split(b"\n\n") if e]
+
+
 def stream(chunks: AsyncIterator, seconds: float, ends: list[StreamEnd]):
     deadline = asyncio.get_running_loop().time() + seconds
     return relay(
@@ -46,7 +54,9 @@ def test_a_stream_within_its_deadline_ends_well_and_leaves_no_timer() -> None:
         return got, ends
 
     got, ends = asyncio.run(go())
-    assert len(got) == 4 and got[-1] == b"data: [DONE]\n\n"
+    # Everything was there already: one write, four events, [DONE] last.
+    assert len(got) == 1
+    assert len(events(got)) == 4 and events(got)[-1] == b"data: [DONE]\n\n"
     assert [e.status for e in ends] == [200]
 
 
@@ -60,7 +70,9 @@ def test_a_read_still_pending_at_the_deadline_ends_with_the_504_event() -> None:
         return got, ends, loop.time() - started
 
     got, ends, took = asyncio.run(go())
-    assert b'"code":"upstream_timeout"' in got[-1] and len(got) == 3
+    # "first" and "a" were sent before the stalled read; the 504 event last.
+    assert len(got) == 2 and len(events(got[:1])) == 2
+    assert b'"code":"upstream_timeout"' in got[-1] and len(events(got)) == 3
     assert [(e.status, e.error_type) for e in ends] == [(504, "upstream_timeout")]
     assert 0.25 < took < 5
 
@@ -81,4 +93,63 @@ def test_a_caller_gone_during_a_read_stays_a_cancellation() -> None:
         return ends
 
     ends = asyncio.run(go())
+    assert [(e.status, e.error_type) for e in ends] == [(499, "client_disconnected")]
+
+
+def test_what_must_be_waited_for_sends_what_came_before_it() -> None:
+    async def paced() -> AsyncIterator:
+        yield piece("a")
+        yield piece("b")
+        await asyncio.sleep(0.05)
+        yield piece("c")
+        await asyncio.sleep(0)  # a bare yield to the loop, then more at once
+        yield piece("d")
+
+    async def go() -> list[bytes]:
+        ends: list[StreamEnd] = []
+        return [w async for w in stream(paced(), 5, ends)]
+
+    got = asyncio.run(go())
+    texts = [[e.count(b'"content"') for e in w.split(b"\n\n") if e] for w in got]
+    # first+a+b at once; c alone (d needed a turn of the loop); d with [DONE].
+    assert len(texts) == 3 and len(events(got)) == 6
+    assert b'"a"' in got[0] and b'"b"' in got[0] and b'"c"' in got[1]
+    assert b'"d"' in got[2] and got[2].endswith(b"data: [DONE]\n\n")
+
+
+def test_a_burst_past_the_batch_size_is_split_into_several_writes() -> None:
+    from gateway import relay as relay_module
+
+    async def go() -> list[bytes]:
+        ends: list[StreamEnd] = []
+        items = [piece("x" * 1000) for _ in range(200)]
+        return [w async for w in stream(upstream(items), 5, ends)]
+
+    got = asyncio.run(go())
+    assert len(events(got)) == 202
+    assert len(got) > 2
+    assert all(len(w) < relay_module.BATCH_BYTES + 2000 for w in got)
+
+
+def test_a_caller_gone_between_a_write_and_the_next_read_closes_the_upstream() -> None:
+    closed: list[str] = []
+
+    async def slow() -> AsyncIterator:
+        try:
+            yield piece("a")
+            await asyncio.sleep(30)
+            yield piece("b")
+        finally:
+            await asyncio.sleep(0)  # its cleanup may itself wait
+            closed.append("upstream")
+
+    async def go() -> list[StreamEnd]:
+        ends: list[StreamEnd] = []
+        events = stream(slow(), 10, ends)
+        assert b'"a"' in await anext(events)  # the read of "b" is started
+        await events.aclose()  # the caller leaves before it is awaited
+        return ends
+
+    ends = asyncio.run(go())
+    assert closed == ["upstream"]
     assert [(e.status, e.error_type) for e in ends] == [(499, "client_disconnected")]
