@@ -11,8 +11,9 @@ envelope on the Anthropic routes or when ``anthropic-version`` is sent) and
 reads at most the route's body limit (gateway/intake.py); an ``OPTIONS`` (the
 CORS preflight, which browsers send without a key or a body) skips both and
 goes straight to its view. This app also answers the ASGI lifespan protocol:
-at startup it imports the usage journals of dead gateway processes, at
-shutdown it flushes buffered usage.
+at startup it imports the usage journals of dead gateway processes and starts
+the usage writer process (``gateway.usage_writer``), at shutdown it writes
+this process's journaled usage and stops the writer.
 """
 
 from __future__ import annotations
@@ -249,13 +250,22 @@ gateway_app = GatewayASGIHandler()
 
 async def _lifespan(receive: Any, send: Any) -> None:
     from asgiref.sync import sync_to_async
+    from django.conf import settings
 
     from gateway import limits, usage
+    from gateway.usage_writer import Supervisor
     from providers.http import close_client
 
+    writer: Supervisor | None = None
+    keeping: asyncio.Task[None] | None = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if settings.USAGE_WRITER == "process":
+                # Usage records are written by a process of their own.
+                writer = Supervisor()
+                writer.start()
+                keeping = asyncio.create_task(writer.keep())
             # Usage journaled by gateway processes that died (SIGKILL, OOM)
             # reaches the database before this one serves.
             try:
@@ -273,7 +283,11 @@ async def _lifespan(receive: Any, send: Any) -> None:
                 await reconciling
             # Settlements in flight reach Redis before the process ends.
             await limits.drain()
+            if keeping is not None:
+                keeping.cancel()
             await sync_to_async(usage.flush)()
+            if writer is not None:
+                await asyncio.to_thread(writer.stop)
             await close_client()
             await send({"type": "lifespan.shutdown.complete"})
             return

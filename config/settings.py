@@ -376,6 +376,15 @@ USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=1.0)
 USAGE_JOURNAL_DIR = Path(
     env.str("USAGE_JOURNAL_DIR", default="") or DATA_DIR / "usage-journal"
 )
+# Who writes the journaled usage records to the database: "process", a writer
+# process each gateway process starts (gateway/usage_writer.py), so building
+# the rows never competes with the event loop for the GIL; or "thread", a
+# thread of the gateway process itself.
+USAGE_WRITER = env.str("USAGE_WRITER", default="process")
+if USAGE_WRITER not in ("process", "thread"):
+    raise ImproperlyConfigured(
+        f"USAGE_WRITER must be 'process' or 'thread', not {USAGE_WRITER!r}."
+    )
 USAGE_RECOVERY_INTERVAL = env.int("USAGE_RECOVERY_INTERVAL", default=60)
 # Seconds between beat's runs of the hourly usage rollups the dashboards read
 # (gateway/rollup.py); the hours since the last run are read raw meanwhile.

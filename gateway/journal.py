@@ -7,13 +7,14 @@ them (a power loss can; nothing here calls fsync, which would cost the hot path
 a disk flush per call).
 
 The journal is a series of segment files ``<pid>-<random>.jnl`` in
-``USAGE_JOURNAL_DIR``. The writing process holds an exclusive ``flock`` on each
-of its segments for as long as it keeps them; the kernel drops the lock when the
-process dies, which is how recovery tells a live process's segments from a dead
-one's. The batch writer ``rotate()``s before each database write and
-``discard()``s the rotated segments once their records are committed; records
-carry a UUID and inserts ignore UUIDs already stored, so a segment replayed
-after its records were written (a crash between commit and unlink) counts once.
+``USAGE_JOURNAL_DIR``. The writing process holds an exclusive ``flock`` on the
+segment it appends to; the kernel drops the lock when the process dies, which
+is how an importer tells a live process's segment from a dead one's. Every
+``USAGE_FLUSH_INTERVAL`` the process ``release()``s its segment: renamed to
+``.ready`` and unlocked, it is the importer's (``gateway.usage_writer``, a
+process of its own, or ``usage.flush()``), which locks it, writes its records
+and deletes it. Records carry a UUID and inserts ignore UUIDs already stored,
+so a segment imported twice (a crash between commit and unlink) counts once.
 """
 
 from __future__ import annotations
@@ -29,18 +30,21 @@ from typing import Any
 import orjson
 
 SUFFIX = ".jnl"
+READY = ".ready"
 
 Segment = tuple[int, str]
 
 
 class Journal:
-    """This process's segments: one being appended, others awaiting a commit."""
+    """This process's segment being appended, and the ones it released
+    (``released``: path → records) that may not be imported yet."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.fd: int | None = None
         self.path = ""
-        self.pending: list[Segment] = []
+        self.lines = 0
+        self.released: dict[str, int] = {}
 
     def _open(self) -> int:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -59,50 +63,75 @@ class Journal:
         """Write one record; raises OSError when the disk refuses it."""
         fd = self.fd if self.fd is not None else self._open()
         os.write(fd, orjson.dumps(record, default=str) + b"\n")
+        self.lines += 1
 
-    def rotate(self) -> list[Segment]:
-        """Close the current segment for appends; all segments not yet discarded."""
-        if self.fd is not None:
-            self.pending.append((self.fd, self.path))
-            self.fd, self.path = None, ""
-        return list(self.pending)
+    def release(self) -> None:
+        """Hand the current segment (if it has records) to the importers:
+        renamed ``.ready`` while still locked, then unlocked."""
+        fd = self.fd
+        if fd is None:
+            return
+        ready = self.path[: -len(SUFFIX)] + READY
+        try:
+            Path(self.path).rename(ready)
+        except OSError:
+            # The name stays: an unlocked .jnl is imported as a dead one's.
+            ready = self.path
+        self.released[ready] = self.lines
+        self.fd, self.path, self.lines = None, "", 0
+        os.close(fd)
 
-    def discard(self, segments: list[Segment]) -> None:
-        """Delete segments whose records are all committed to the database."""
-        for segment in segments:
-            fd, path = segment
+    def pending(self) -> int:
+        """Records in this process's segments not imported yet."""
+        for path in [p for p in self.released if not Path(p).exists()]:
+            del self.released[path]
+        return self.lines + sum(self.released.values())
+
+    def discard(self) -> None:
+        """Delete this process's segments, imported or not (tests)."""
+        self.release()
+        for path in self.released:
             with contextlib.suppress(FileNotFoundError):
                 Path(path).unlink()
-            os.close(fd)
-            self.pending.remove(segment)
+        self.released.clear()
 
     def forget_after_fork(self) -> None:
         # A forked child shares the parent's descriptors and locks; it starts
         # its own segments and leaves the parent's alone.
-        self.fd, self.path, self.pending = None, "", []
+        self.fd, self.path, self.lines, self.released = None, "", 0, {}
 
 
-def dead_segments(directory: Path) -> Iterator[Segment]:
-    """Locked descriptors of segments whose writer is gone, oldest first.
+def importable_segments(directory: Path) -> Iterator[Segment]:
+    """Locked descriptors of the segments no process writes to, oldest first:
+    released ones (``.ready``) and those of dead processes (``.jnl``).
 
     The caller owns each yielded descriptor (and its lock) and must close it.
     """
     if not directory.is_dir():
         return
-    for path in sorted(directory.glob(f"*{SUFFIX}"), key=_mtime):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # its process is alive
-            os.close(fd)
-            continue
-        if os.fstat(fd).st_nlink == 0:  # another recoverer finished it
-            os.close(fd)
-            continue
-        yield fd, str(path)
+    paths = [*directory.glob(f"*{SUFFIX}"), *directory.glob(f"*{READY}")]
+    for path in sorted(paths, key=_mtime):
+        fd = lock_segment(str(path), wait=False)
+        if fd is not None:
+            yield fd, str(path)
+
+
+def lock_segment(path: str, *, wait: bool) -> int | None:
+    """A descriptor of ``path`` holding its lock, or None: gone, imported
+    already, or (unless ``wait``) locked by its writer or another importer."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # its process is alive, or another importer has it
+        os.close(fd)
+        return None
+    if os.fstat(fd).st_nlink == 0:  # another importer finished it
+        os.close(fd)
+        return None
+    return fd
 
 
 def read_segment(fd: int) -> list[dict[str, Any]]:

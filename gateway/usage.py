@@ -1,13 +1,21 @@
-"""Usage recording off the request path: journaled, buffered, written in batches.
+"""Usage recording off the request path: journaled, then written in batches
+by a process of its own.
 
-The request path appends a dict to a list and one line to this process's
-journal (``gateway.journal``: one ``os.write``, durable across SIGKILL), and
-must do so before the answer's last byte is sent. A daemon thread wakes every
-``USAGE_FLUSH_INTERVAL`` seconds (or when ``FLUSH_SIZE`` records wait), writes
-the batch with one prepared INSERT, stamps the keys' ``last_used_at``, then
-deletes the journal segments the batch covered. ``recover_journals()`` imports
-the segments of processes that died before their writer ran; every record has
-a UUID and inserts skip UUIDs already stored, so nothing counts twice.
+The request path appends one line to this process's journal
+(``gateway.journal``: one ``os.write``, durable across SIGKILL), and must do so
+before the answer's last byte is sent. Every ``USAGE_FLUSH_INTERVAL`` seconds
+the journal's segment is released, and an importer writes its records with one
+prepared INSERT, stamps the keys' ``last_used_at`` and deletes the segment.
+
+The importer is ``gateway.usage_writer``, a process of its own that each
+gateway process starts at start-up (``USAGE_WRITER=process``, the default):
+building the rows of a batch no longer competes with the event loop for the
+GIL (it was a sixth to a quarter of a worker's samples). Elsewhere
+(``USAGE_WRITER=thread``: tests, and processes without the ASGI lifespan) a
+daemon thread of this process imports its own segments. ``flush()`` writes
+this process's records at once, wherever they are. ``recover_journals()``
+imports the segments of processes that died; every record has a UUID and
+inserts skip UUIDs already stored, so nothing counts twice.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ from typing import Any, cast
 from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
-    DatabaseError,
     IntegrityError,
     close_old_connections,
     connections,
@@ -34,7 +41,13 @@ from django.db import (
 from django.utils import timezone
 
 from gateway import request_ids
-from gateway.journal import Journal, dead_segments, read_segment
+from gateway.journal import (
+    SUFFIX,
+    Journal,
+    importable_segments,
+    lock_segment,
+    read_segment,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +56,17 @@ FLUSH_SIZE = 500
 MILLION = Decimal(1_000_000)
 THOUSAND = Decimal(1_000)
 
-_buffer: list[dict[str, Any]] = []
 _journal = Journal(settings.USAGE_JOURNAL_DIR)
-# Guards the buffer and the journal together: a rotation must take exactly the
-# records whose lines are in the segments it rotates.
+# Guards the journal: appends from other threads (an admin's Test), releases.
 _lock = threading.Lock()
 _wake = threading.Event()
 _flush_lock = threading.Lock()
 _start_lock = threading.Lock()
 _thread: threading.Thread | None = None
+# Set when this process's segments are imported by a writer process instead.
+_external_writer = False
+# Records the journal refused (a full or read-only disk): written from memory.
+_unjournaled: list[dict[str, Any]] = []
 
 
 # The largest count a usage row holds (its PositiveIntegerField columns).
@@ -134,7 +149,7 @@ def cache_tokens(usage_data: dict[str, Any], prompt: int) -> tuple[int, int]:
 
 
 def record(**fields: Any) -> None:
-    """Journal and queue one usage record (never touches the database here).
+    """Journal one usage record (never touches the database here).
 
     Durable when it returns: call it before the answer's last byte is sent.
     """
@@ -144,47 +159,68 @@ def record(**fields: Any) -> None:
         try:
             _journal.append(fields)
         except OSError:
-            # A full or read-only disk must not fail the call; the record still
-            # reaches the database unless this process dies first.
+            # A full or read-only disk must not fail the call: the record is
+            # kept in memory instead, and reaches the database unless this
+            # process dies first (this process's thread writes it).
             logger.exception("usage journal not writable")
-        _buffer.append(fields)
-    _ensure_thread()
-    if len(_buffer) >= FLUSH_SIZE:
-        _wake.set()
+            _unjournaled.append(fields)
+    if not _external_writer or _unjournaled:
+        _ensure_thread()
+
+
+def release() -> None:
+    """Hand this process's current segment to the importers (periodic)."""
+    with _lock:
+        _journal.release()
 
 
 def flush() -> int:
-    """Write everything queued; returns how many records were written."""
+    """Write this process's journaled records now; returns how many were written.
+
+    A segment another importer holds is waited for (it is written when that
+    importer lets go of it).
+    """
     with _flush_lock:
-        with _lock:
-            if not _buffer:
-                return 0
-            batch = _buffer[:]
-            del _buffer[: len(batch)]
-            segments = _journal.rotate()
-        try:
-            written = _write(batch)
-        except DatabaseError:
-            # The database is unreachable: keep the records for the next flush
-            # (their segments stay until a flush commits them).
-            with _lock:
-                _buffer[:0] = batch
-            raise
-        _journal.discard(segments)
+        release()
+        written = _flush_unjournaled()
+        for path in list(_journal.released):
+            fd = lock_segment(path, wait=True)
+            if fd is None:  # imported by another importer already
+                continue
+            try:
+                written += _import_segment(fd, path)
+            finally:
+                os.close(fd)
+        _journal.pending()  # forgets the segments that are gone
         return written
 
 
+def _flush_unjournaled() -> int:
+    with _lock:
+        batch = _unjournaled[:]
+        del _unjournaled[: len(batch)]
+    if not batch:
+        return 0
+    try:
+        return _write(batch)
+    except Exception:
+        # The database is unreachable: kept for the next flush.
+        with _lock:
+            _unjournaled[:0] = batch
+        raise
+
+
 def discard_queued() -> None:
-    """Drop queued records and their journal (tests that never write them)."""
+    """Drop this process's journaled records unwritten (tests)."""
     with _flush_lock, _lock:
-        _buffer.clear()
-        _journal.discard(_journal.rotate())
+        _journal.discard()
+        _unjournaled.clear()
 
 
 def queued() -> int:
-    """How many records wait in this process for the next flush."""
+    """How many records of this process wait to be written."""
     with _lock:
-        return len(_buffer)
+        return _journal.pending() + len(_unjournaled)
 
 
 def journal_path() -> Path | None:
@@ -193,24 +229,34 @@ def journal_path() -> Path | None:
 
 
 def recover_journals() -> int:
-    """Import the journals of dead gateway processes; returns records read.
+    """Import every segment no process writes to; returns records written.
 
-    Safe to run anywhere and concurrently (each segment is locked while it is
-    imported; records already stored are skipped by their UUID).
+    Those are the segments gateway processes released (``.ready``: the
+    writer process's work) and the journals of processes that died (``.jnl``,
+    unlocked: logged). Safe to run anywhere and concurrently (each segment is
+    locked while it is imported; records already stored are skipped by their
+    UUID). A database error leaves the segment for the next run.
     """
-    recovered = 0
-    for fd, path in dead_segments(settings.USAGE_JOURNAL_DIR):
+    imported = recovered = 0
+    for fd, path in importable_segments(settings.USAGE_JOURNAL_DIR):
         try:
-            records = [_from_journal(r) for r in read_segment(fd)]
-            if records:
-                _write(_with_provider_organizations(records))
-            Path(path).unlink(missing_ok=True)
-            recovered += len(records)
+            written = _import_segment(fd, path)
         finally:
             os.close(fd)
+        imported += written
+        if path.endswith(SUFFIX):
+            recovered += written
     if recovered:
         logger.warning("recovered %d usage records from dead processes", recovered)
-    return recovered
+    return imported
+
+
+def _import_segment(fd: int, path: str) -> int:
+    """Write one locked segment's records, then delete it; records written."""
+    records = [_from_journal(r) for r in read_segment(fd)]
+    written = _write(_with_provider_organizations(records)) if records else 0
+    Path(path).unlink(missing_ok=True)
+    return written
 
 
 def _from_journal(data: dict[str, Any]) -> dict[str, Any]:
@@ -313,7 +359,7 @@ def _run() -> None:
         try:
             flush()
         except Exception:
-            logger.exception("usage writer failed; records stay queued")
+            logger.exception("usage writer failed; records stay journaled")
         finally:
             close_old_connections()
 
@@ -327,6 +373,12 @@ def _ensure_thread() -> None:
                     target=_run, name="usage-writer", daemon=True
                 )
                 _thread.start()
+
+
+def use_external_writer(on: bool = True) -> None:
+    """Leave this process's segments to a writer process (no thread here)."""
+    global _external_writer
+    _external_writer = on
 
 
 os.register_at_fork(after_in_child=_journal.forget_after_fork)

@@ -26,6 +26,11 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 # Tests write usage with usage.flush() when they assert on it; a periodic writer
 # thread racing the test's own writes only makes shared-cache SQLite lock up.
 os.environ.setdefault("USAGE_FLUSH_INTERVAL", "3600")
+# The in-process live gateway writes with its own thread (a writer process
+# would write to the database the settings name, not the test database);
+# deployments (tests/gateway/deployment.py) start writer processes as
+# production does.
+os.environ.setdefault("USAGE_WRITER", "thread")
 # Nothing is in flight in another process here: a budget counter rebuilds at once.
 os.environ.setdefault("GATEWAY_BUDGET_REBUILD_WAIT", "0")
 # Usage journals of this run stay out of the data directory, where a later

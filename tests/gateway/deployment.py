@@ -102,6 +102,7 @@ class Deployment:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATA_DIR": str(self.data_dir),
             "USAGE_JOURNAL_DIR": str(self.data_dir / "usage-journal"),
+            "USAGE_WRITER": "process",
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "PYTHONUNBUFFERED": "1",

@@ -119,6 +119,7 @@ class SiteServer:
             "DATA_DIR": str(self.data_dir),
             "STATIC_ROOT": str(self.data_dir / "static"),
             "USAGE_JOURNAL_DIR": str(self.data_dir / "usage-journal"),
+            "USAGE_WRITER": "process",
             # Written at once, so a test sees the playground's usage.
             "USAGE_FLUSH_INTERVAL": "0.2",
             "DATABASE_URL": database_url(),
