@@ -297,10 +297,13 @@ class Server:
         if self.proc is None:
             return []
         parent = psutil.Process(self.proc.pid)
+        # Serving processes only: not multiprocessing's helper, nor the usage
+        # writers (gateway/usage_writer.py; their CPU counts in cpu_seconds).
+        helpers = ("resource_tracker", "gateway.usage_writer")
         children = [
             c.pid
             for c in parent.children(recursive=True)
-            if "resource_tracker" not in " ".join(c.cmdline())
+            if not any(h in " ".join(c.cmdline()) for h in helpers)
         ]
         return children or [parent.pid]
 
