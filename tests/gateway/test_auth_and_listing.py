@@ -142,3 +142,32 @@ def test_a_login_does_not_flush_the_gateway_caches(
         world.bob.is_active = False
         world.bob.save()
     assert len(callbacks) == 1  # deactivating a user does
+
+
+def test_routes_resolve_alike_when_remembered_and_only_fixed_ones_are(
+    gateway, world, catalog
+):
+    """The gateway remembers how its fixed routes resolve (config/asgi.py);
+    routes with ids and unknown paths are resolved every time, so no caller
+    can grow what it remembers, and each id still reaches its own answer."""
+    import httpx
+
+    from config import asgi
+
+    _, secret = ApiKey.issue(organization=world.acme, user=world.bob, name="bob")
+    headers = {"Authorization": f"Bearer {secret}"}
+    for _ in range(2):  # the second round is answered from what was remembered
+        assert [m.id for m in client(gateway, secret).models.list()] == ["gpt-acme"]
+        assert client(gateway, secret).models.retrieve("gpt-acme").id == "gpt-acme"
+        with pytest.raises(openai.NotFoundError):
+            client(gateway, secret).models.retrieve("gpt-globex")
+        for n in range(20):
+            answer = httpx.post(f"{gateway.v1}/no-such-route-{n}", headers=headers)
+            assert answer.status_code == 404
+            assert answer.json()["error"]["code"] == "unknown_url"
+        slash = httpx.get(f"{gateway.v1}/models/", headers=headers)
+        assert slash.status_code == 404
+    remembered = set(asgi._fixed_routes)
+    assert "/v1/models" in remembered
+    assert not [p for p in remembered if "gpt-" in p or "no-such" in p]
+    assert {m.url_name for m in asgi._fixed_routes.values()} <= asgi.FIXED_ROUTES
