@@ -160,3 +160,13 @@ def test_sse_events_are_cut_alike_whatever_the_line_ends_and_the_reads(
     body = SSE_BODY.replace(b"\n", line_end)
     parts = [body[i : i + piece] for i in range(0, len(body), piece)]
     assert sse_of(parts) == SSE_EVENTS
+
+
+def test_undecodable_bytes_in_an_event_are_replaced_not_fatal() -> None:
+    body = b"event: caf\xe9\ndata: bad \xff byte\n\ndata: next\n\n"
+    for piece in (1, 5, len(body)):
+        parts = [body[i : i + piece] for i in range(0, len(body), piece)]
+        assert sse_of(parts) == [
+            ("caf\ufffd", "bad \ufffd byte"),
+            ("message", "next"),
+        ]
