@@ -54,6 +54,7 @@ from typing import Any, Literal, overload
 import httpx
 import orjson
 
+from providers import http
 from providers.drivers import boundary
 from providers.drivers.auth import auth_headers, get_token
 from providers.drivers.config import DriverConfig, ModelInfo, UpstreamRequest
@@ -340,12 +341,13 @@ class Driver(ABC):
     async def send(self, req: UpstreamRequest) -> httpx.Response:
         """Send a request and read the whole answer; raise DriverError on failure."""
         try:
-            response = await self.client.request(
+            response = await http.send(
+                self.client,
                 req.method,
                 req.url,
-                headers=req.headers,
-                content=req.body_bytes(),
-                timeout=self.config.timeouts.httpx(),
+                req.headers,
+                req.body_bytes(),
+                self.config.timeouts.httpx(),
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise error_from_exception(exc, self.vendor) from None
@@ -358,14 +360,15 @@ class Driver(ABC):
     async def open_stream(self, req: UpstreamRequest) -> httpx.Response:
         """Start a streaming request; the caller must ``aclose()`` the response."""
         try:
-            request = self.client.build_request(
+            response = await http.send(
+                self.client,
                 req.method,
                 req.url,
-                headers=req.headers,
-                content=req.body_bytes(),
-                timeout=self.config.timeouts.httpx(),
+                req.headers,
+                req.body_bytes(),
+                self.config.timeouts.httpx(),
+                stream=True,
             )
-            response = await self.client.send(request, stream=True)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise error_from_exception(exc, self.vendor) from None
         if response.status_code >= 400:
