@@ -210,39 +210,39 @@ class GatewayASGIHandler(ASGIHandler):
         # The view acts for this key; it does not authenticate again.
         request.gateway_key = key  # type: ignore[attr-defined]  # read by gateway.views
 
-        async def process_request() -> Any:
-            response = await self.run_get_response(request)
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.send_response(response, send)
-            return response
+        # The view runs in this task; a watcher cancels it if the client goes
+        # away meanwhile (and with it the upstream call). Django runs the view
+        # in a task of its own beside the watcher and waits for either: one
+        # task and one wait per call more, for the same outcome.
+        current = asyncio.current_task()
+        assert current is not None
+        gone = False
 
-        tasks = [
-            asyncio.create_task(self.listen_for_disconnect(receive)),
-            asyncio.create_task(process_request()),
-        ]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            if task.done():
-                try:
-                    task.result()
-                except RequestAborted:
-                    pass
-                except AssertionError:
-                    body_file.close()
-                    raise
-            else:
-                # A client disconnect cancels the view (and its upstream call).
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        async def watch() -> None:
+            nonlocal gone
+            try:
+                await self.listen_for_disconnect(receive)
+            except RequestAborted:
+                gone = True
+                current.cancel()
+
+        watcher = asyncio.create_task(watch())
+        response = None
         try:
-            response = tasks[1].result()
+            response = await self.run_get_response(request)
+            await self.send_response(response, send)
         except asyncio.CancelledError:
-            pass
-        else:
-            # Inline: its receivers only see this thread's connections (none).
-            response.close()
-        body_file.close()
+            if not gone:
+                raise  # the server's own cancellation (shutdown)
+            current.uncancel()
+        except RequestAborted:
+            pass  # as Django: the client went away
+        finally:
+            watcher.cancel()
+            if response is not None:
+                # Inline: its receivers only see this thread's connections (none).
+                response.close()
+            body_file.close()
 
 
 def _request_headers(scope: dict[str, Any]) -> tuple[bytes | None, str | None]:
