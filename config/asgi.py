@@ -140,7 +140,7 @@ class GatewayASGIHandler(ASGIHandler):
         # A browser's page may read why it was refused (a 401, a 413).
         cors.add_headers(response, header(scope, b"origin"))
         await self.send_response(response, send)
-        response.close()
+        _close(response)
 
     async def _preflight(self, scope: dict[str, Any], send: Any) -> None:
         """An ``OPTIONS``: no key, no body, no upstream; answered at once."""
@@ -152,7 +152,7 @@ class GatewayASGIHandler(ASGIHandler):
         request.META["CONTENT_LENGTH"] = "0"
         response = await self.run_get_response(request)
         await self.send_response(response, send)
-        response.close()
+        _close(response)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self.handle(scope, receive, send)
@@ -240,9 +240,23 @@ class GatewayASGIHandler(ASGIHandler):
         finally:
             watcher.cancel()
             if response is not None:
-                # Inline: its receivers only see this thread's connections (none).
-                response.close()
+                _close(response)
             body_file.close()
+
+
+def _close(response: Any) -> None:
+    """``response.close()`` without the ``request_finished`` signal.
+
+    Its receivers close this thread's database connections (the gateway has
+    none on the event loop's thread: its queries run in ``gateway.db``'s,
+    which closes its own), close caches and reset the URLconf (never set
+    here): 3 % of a call's samples for nothing.
+    """
+    for closer in response._resource_closers:
+        with contextlib.suppress(Exception):
+            closer()
+    response._resource_closers.clear()
+    response.closed = True
 
 
 def _request_headers(scope: dict[str, Any]) -> tuple[bytes | None, str | None]:

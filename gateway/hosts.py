@@ -4,7 +4,9 @@
 ``HttpRequest.get_host()``, so ``ALLOWED_HOSTS`` would never be checked there.
 ``host_refusal`` is the whole check: call it with the ASGI scope before reading
 anything else. Decisions are cached per ``Host`` value (bounded, and dropped
-when ``ALLOWED_HOSTS`` is replaced), so the hot path pays one dict lookup.
+when ``ALLOWED_HOSTS`` or ``DEBUG`` changes), so the hot path pays one dict
+lookup, not even a settings lookup (``settings.X`` runs Python code on every
+access: 2 % of a call's samples).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 
 _MAX_DECISIONS = 1024
 _decisions: dict[bytes, bool] = {}
-_decided_for: list[list[str] | None] = [None]  # the ALLOWED_HOSTS decided for
 
 REFUSAL_BODY = orjson.dumps(
     {
@@ -41,10 +44,6 @@ def allowed_hosts() -> list[str]:
 
 def is_allowed_host(host: bytes) -> bool:
     """Whether a raw ``Host`` header value names a host in ``ALLOWED_HOSTS``."""
-    current = settings.ALLOWED_HOSTS
-    if _decided_for[0] is not current:
-        _decisions.clear()
-        _decided_for[0] = current
     decision = _decisions.get(host)
     if decision is None:
         try:
@@ -57,6 +56,12 @@ def is_allowed_host(host: bytes) -> bool:
             _decisions.clear()
         _decisions[host] = decision
     return decision
+
+
+@receiver(setting_changed)
+def _forget_decisions(setting: str, **kwargs: Any) -> None:
+    if setting in ("ALLOWED_HOSTS", "DEBUG"):
+        _decisions.clear()
 
 
 def host_refusal(scope: dict[str, Any]) -> bytes | None:
