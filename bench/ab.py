@@ -48,14 +48,20 @@ def export_ref(ref: str, into: Path) -> Path:
 
 
 def start(
-    name: str, tree: Path, env: dict[str, str], key: str, workers: int, run_dir: Path
+    name: str,
+    tree: Path,
+    env: dict[str, str],
+    key: str,
+    workers: int,
+    run_dir: Path,
+    server: str = "uvicorn",
 ) -> bench.Server:
     """Modelgate from ``tree`` (its modules shadow the installed ones)."""
     env = {**env, "PYTHONPATH": str(tree)}
     saved = bench.ROOT
     bench.ROOT = tree  # the working directory of the started process
     try:
-        return bench.start_modelgate(name, env, key, workers, run_dir)
+        return bench.start_modelgate(name, env, key, workers, run_dir, server)
     finally:
         bench.ROOT = saved
 
@@ -101,6 +107,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios", nargs="+", choices=bench.SCENARIOS, default=["chat", "stream"]
     )
+    parser.add_argument(
+        "--old-server", choices=bench.SERVERS, default="uvicorn", help="ASGI server"
+    )
+    parser.add_argument(
+        "--new-server", choices=bench.SERVERS, default="uvicorn", help="ASGI server"
+    )
     parser.add_argument("--run-dir", type=Path, default=bench.BENCH / ".run")
     return parser.parse_args(argv)
 
@@ -120,8 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         env = bench.django_env(db, secrets.token_urlsafe(50), bench._credentials_key())
         seed = bench.prepare_modelgate_db(db, env, fake.base, scale=False)
         servers = {
-            "old": start("old", old_tree, env, seed["key"], args.workers, run_dir),
-            "new": start("new", ROOT, env, seed["key"], args.workers, run_dir),
+            "old": start(
+                "old",
+                old_tree,
+                env,
+                seed["key"],
+                args.workers,
+                run_dir,
+                args.old_server,
+            ),
+            "new": start(
+                "new", ROOT, env, seed["key"], args.workers, run_dir, args.new_server
+            ),
         }
         for which, server in servers.items():
             # Which code answers: a keyless OPTIONS differs between trees that

@@ -347,26 +347,37 @@ def start_fake(run_dir: Path) -> Server:
     return server
 
 
+#: The ASGI servers Modelgate can be measured under (``--server``).
+SERVERS = ("uvicorn", "granian")
+
+
+def server_command(server: str, port: int, workers: int) -> list[str]:
+    """The command line that serves Modelgate under ``server`` (uvicorn as
+    production runs it: uvloop and httptools; Granian, Rust, with uvloop)."""
+    if server == "granian":
+        return [
+            PY, "-m", "granian", "--interface", "asgi", "config.asgi:application",
+            "--host", HOST, "--port", str(port), "--workers", str(workers),
+            "--loop", "uvloop", "--no-access-log", "--no-ws", "--runtime-mode", "st",
+        ]  # fmt: skip
+    return [
+        PY, "-m", "uvicorn", "config.asgi:application", "--host", HOST,
+        "--port", str(port), "--workers", str(workers), "--no-access-log",
+        "--lifespan", "on",
+    ]  # fmt: skip
+
+
 def start_modelgate(
-    name: str, env: dict[str, str], key: str, workers: int, run_dir: Path
+    name: str,
+    env: dict[str, str],
+    key: str,
+    workers: int,
+    run_dir: Path,
+    server: str = "uvicorn",
 ) -> Server:
     port = free_port()
     proc = PROCS.start(
-        [
-            PY,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--lifespan",
-            "on",
-        ],
+        server_command(server, port, workers),
         env,
         run_dir / "logs" / f"{name}-w{workers}.log",
     )
@@ -910,6 +921,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-scenario", choices=SCENARIOS, default="chat", help="default chat"
     )
+    parser.add_argument(
+        "--server", choices=SERVERS, default="uvicorn", help="Modelgate's ASGI server"
+    )
     parser.add_argument("--run-dir", type=Path, default=BENCH / ".run")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args(argv)
@@ -1039,7 +1053,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, _ in mg_targets:
                 servers.append(
                     start_modelgate(
-                        name, envs[name], seeds[name]["key"], workers, run_dir
+                        name,
+                        envs[name],
+                        seeds[name]["key"],
+                        workers,
+                        run_dir,
+                        args.server,
                     )
                 )
                 log(f"{name} ({workers} worker(s)) at {servers[-1].base}")
