@@ -360,10 +360,12 @@ def server_command(server: str, port: int, workers: int) -> list[str]:
             "--host", HOST, "--port", str(port), "--workers", str(workers),
             "--loop", "uvloop", "--no-access-log", "--no-ws", "--runtime-mode", "st",
         ]  # fmt: skip
+    # As bin/run starts it: no proxy-headers middleware (Modelgate reads
+    # X-Forwarded-For itself, only with TRUSTED_PROXY_COUNT).
     return [
         PY, "-m", "uvicorn", "config.asgi:application", "--host", HOST,
         "--port", str(port), "--workers", str(workers), "--no-access-log",
-        "--lifespan", "on",
+        "--lifespan", "on", "--no-proxy-headers",
     ]  # fmt: skip
 
 
