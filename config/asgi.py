@@ -318,10 +318,15 @@ async def _lifespan(receive: Any, send: Any) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             if settings.USAGE_WRITER == "process":
-                # Usage records are written by a process of their own.
-                writer = Supervisor()
-                writer.start()
-                keeping = asyncio.create_task(writer.keep())
+                # Usage records are written by a process of their own (when
+                # it cannot start, by this process's thread, as before).
+                try:
+                    writer = Supervisor()
+                    writer.start()
+                    keeping = asyncio.create_task(writer.keep())
+                except OSError:
+                    logger.exception("usage writer not started; writing in-process")
+                    writer = None
             # Usage journaled by gateway processes that died (SIGKILL, OOM)
             # reaches the database before this one serves.
             try:

@@ -96,12 +96,20 @@ class Supervisor:
         while True:
             await asyncio.sleep(interval)
             usage.release()
-            if self.process is not None and self.process.poll() is not None:
-                logger.warning(
-                    "usage writer exited with %s; starting another",
-                    self.process.returncode,
-                )
+            if self.process is None or self.process.poll() is None:
+                continue
+            logger.warning(
+                "usage writer exited with %s; starting another",
+                self.process.returncode,
+            )
+            try:
                 self.start()
+            except OSError:
+                # This process's own thread writes from now on.
+                logger.exception("usage writer not restarted; writing in-process")
+                self.process = None
+                usage.use_external_writer(False)
+                return
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None

@@ -93,3 +93,36 @@ def test_a_killed_gateways_journal_is_written_by_its_writer_which_then_exits(
     assert not writer.is_running()
     counted = deployment.count()
     assert counted["records"] == counted["uuids"] == sent
+
+
+def test_a_writer_that_cannot_be_restarted_leaves_the_writing_to_the_gateway(
+    monkeypatch, settings
+):
+    """The supervisor's fallback: no writer process can start (say, no
+    processes left), so this process's own thread writes from then on."""
+    import asyncio
+    import subprocess
+
+    from gateway import usage
+    from gateway.usage_writer import Supervisor
+
+    class Exited:
+        returncode = -9
+
+        def poll(self) -> int:
+            return -9
+
+    def refuse(*args, **kwargs):
+        raise OSError("Resource temporarily unavailable")
+
+    settings.USAGE_FLUSH_INTERVAL = 0.01
+    supervisor = Supervisor()
+    supervisor.process = Exited()  # type: ignore[assignment]
+    usage.use_external_writer(True)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    try:
+        asyncio.run(asyncio.wait_for(supervisor.keep(), 5))
+        assert supervisor.process is None
+        assert usage._external_writer is False
+    finally:
+        usage.use_external_writer(False)
