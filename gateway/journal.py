@@ -80,6 +80,9 @@ class Journal:
         self.released[ready] = self.lines
         self.fd, self.path, self.lines = None, "", 0
         os.close(fd)
+        if len(self.released) > 64:
+            # The writer process imports them without telling this one.
+            self.pending()
 
     def pending(self) -> int:
         """Records in this process's segments not imported yet."""

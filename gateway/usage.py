@@ -24,6 +24,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -52,14 +53,12 @@ from gateway.journal import (
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
-FLUSH_SIZE = 500
 MILLION = Decimal(1_000_000)
 THOUSAND = Decimal(1_000)
 
 _journal = Journal(settings.USAGE_JOURNAL_DIR)
 # Guards the journal: appends from other threads (an admin's Test), releases.
 _lock = threading.Lock()
-_wake = threading.Event()
 _flush_lock = threading.Lock()
 _start_lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -191,7 +190,8 @@ def flush() -> int:
                 written += _import_segment(fd, path)
             finally:
                 os.close(fd)
-        _journal.pending()  # forgets the segments that are gone
+        with _lock:
+            _journal.pending()  # forgets the segments that are gone
         return written
 
 
@@ -354,8 +354,7 @@ def _write(batch: list[dict[str, Any]]) -> int:
 
 def _run() -> None:
     while True:
-        _wake.wait(getattr(settings, "USAGE_FLUSH_INTERVAL", FLUSH_SECONDS))
-        _wake.clear()
+        time.sleep(getattr(settings, "USAGE_FLUSH_INTERVAL", FLUSH_SECONDS))
         try:
             flush()
         except Exception:

@@ -198,3 +198,20 @@ def test_the_line_about_a_dropped_record_names_its_call(
         line for line in console.getvalue().splitlines() if "dropped a usage" in line
     ]
     assert "[lost-call-2] dropped a usage record" in line, line
+
+
+def test_a_process_forgets_the_segments_its_writer_imported(tmp_path):
+    """In a web process the writer process imports the released segments
+    without telling it: what it remembers of them stays bounded."""
+    from pathlib import Path
+
+    from gateway.journal import Journal
+
+    journal = Journal(tmp_path)
+    for n in range(500):
+        journal.append({"n": n})
+        journal.release()
+        for path in list(journal.released):
+            Path(path).unlink(missing_ok=True)  # as the writer process does
+    assert len(journal.released) <= 65
+    assert journal.pending() == 0
