@@ -89,6 +89,11 @@ FIXED_ROUTES = frozenset(
 _fixed_routes: dict[str, Any] = {}
 
 
+def remembered_routes() -> dict[str, str]:
+    """The paths whose resolution is remembered, and their URL names."""
+    return {path: match.url_name for path, match in _fixed_routes.items()}
+
+
 @receiver(setting_changed)
 def _forget_routes(setting: str, **kwargs: Any) -> None:
     if setting == "ROOT_URLCONF":

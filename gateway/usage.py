@@ -374,6 +374,11 @@ def _ensure_thread() -> None:
                 _thread.start()
 
 
+def writes_externally() -> bool:
+    """Whether a writer process imports this process's segments."""
+    return _external_writer
+
+
 def use_external_writer(on: bool = True) -> None:
     """Leave this process's segments to a writer process (no thread here)."""
     global _external_writer

@@ -123,6 +123,6 @@ def test_a_writer_that_cannot_be_restarted_leaves_the_writing_to_the_gateway(
     try:
         asyncio.run(asyncio.wait_for(supervisor.keep(), 5))
         assert supervisor.process is None
-        assert usage._external_writer is False
+        assert not usage.writes_externally()
     finally:
         usage.use_external_writer(False)
