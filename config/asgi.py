@@ -31,6 +31,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.urls.resolvers import RoutePattern
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
@@ -54,6 +55,7 @@ UNREADABLE_REQUEST = bad_request(
     "The request could not be read (its query string is not UTF-8)."
 )
 
+from gateway import urls as gateway_urls  # noqa: E402
 from gateway.hosts import host_refusal  # noqa: E402  (needs django.setup())
 
 
@@ -72,19 +74,14 @@ async def send_json_error(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-# The gateway's routes without arguments (gateway/urls.py), by URL name.
+# The gateway's routes that match one path each (gateway/urls.py, by URL name):
+# its path() routes without converters; not the catch-all, nor routes with ids.
 FIXED_ROUTES = frozenset(
-    {
-        "chat-completions",
-        "completions",
-        "messages",
-        "messages-count-tokens",
-        "responses",
-        "embeddings",
-        "rerank",
-        "rerank-cohere-v2",
-        "models",
-    }
+    pattern.name
+    for pattern in gateway_urls.urlpatterns
+    if isinstance(pattern.pattern, RoutePattern)
+    and not pattern.pattern.converters
+    and pattern.name
 )
 _fixed_routes: dict[str, Any] = {}
 

@@ -66,7 +66,7 @@ async def iter_sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
     ``\r\n`` or ``\r`` (the SSE spec's three), wherever the reads split them.
     The body is cut into lines as bytes, and an event's data decoded once
     (UTF-8, undecodable bytes replaced): no text decoder or line decoder per
-    read (they were a tenth of a streamed call's samples).
+    read (httpx's were about 6 % of a streamed call's samples).
     """
     parser = _SSELines()
     rest = b""

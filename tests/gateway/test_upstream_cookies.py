@@ -71,3 +71,25 @@ def test_a_cookie_a_vendor_sets_is_never_sent_back(gateway, world):
             )
             assert answer.choices[0].message.content == "hi"
     assert seen == [None, None, None, None]
+
+
+def test_the_guarded_client_keeps_no_cookie_on_any_path():
+    """The same through the client's own request path (model discovery,
+    health checks, OAuth tokens, image fetches), which drivers bypass."""
+    import asyncio
+
+    from providers.http import build_client
+
+    seen: list[str | None] = []
+    with serve(cookie_app(seen)) as fake:
+        url = fake.url.replace("127.0.0.1", "localhost") + "/v1/chat/completions"
+
+        async def twice() -> None:
+            async with build_client() as client:
+                for _ in range(2):
+                    answer = await client.post(url, json={})
+                    assert answer.status_code == 200
+                    assert "vendor_session" in answer.headers["set-cookie"]
+
+        asyncio.run(twice())
+    assert seen == [None, None]
