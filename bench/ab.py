@@ -96,6 +96,11 @@ def alternate(
             results[scenario].append(cell)
 
 
+def _median(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     parser.add_argument("--baseline", required=True, help="git ref to compare with")
@@ -166,17 +171,20 @@ def main(argv: list[str] | None = None) -> int:
         old = [round(c["old"]["rps"]) for c in cells]
         new = [round(c["new"]["rps"]) for c in cells]
         errors = sum(c[w]["errors"] for c in cells for w in ("old", "new"))
+        p99 = {w: [c[w]["p99_ms"] for c in cells] for w in ("old", "new")}
         summary[scenario] = {
             "old_rps": old,
             "new_rps": new,
             "ratios": [round(r, 3) for r in ratios],
             "median_ratio": round(statistics.median(ratios), 3) if ratios else None,
             "errors": errors,
+            "p99_ms": p99,
         }
         print(
             f"{scenario:8} old req/s {old}\n{'':8} new req/s {new}\n"
             f"{'':8} new/old median {summary[scenario]['median_ratio']} "
-            f"(min {min(ratios):.3f}, max {max(ratios):.3f}), errors {errors}"
+            f"(min {min(ratios):.3f}, max {max(ratios):.3f}), errors {errors}\n"
+            f"{'':8} p99 ms median old {_median(p99['old'])}, new {_median(p99['new'])}"
         )
     out = run_dir / "ab-result.json"
     out.write_text(json.dumps(summary, indent=2))

@@ -310,7 +310,7 @@ async def _lifespan(receive: Any, send: Any) -> None:
     from asgiref.sync import sync_to_async
     from django.conf import settings
 
-    from gateway import limits, usage
+    from gateway import heap, limits, usage
     from gateway.usage_writer import Supervisor
     from providers.http import close_client
 
@@ -340,6 +340,8 @@ async def _lifespan(receive: Any, send: Any) -> None:
             # one query per budget must not hold up start-up, nor the shared
             # sync thread the hot path's cache misses use. Beat repeats it.
             reconciling = asyncio.create_task(_reconcile_at_start())
+            # Start-up's objects out of the collector's way (gateway.heap).
+            heap.settle()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             with contextlib.suppress(Exception):

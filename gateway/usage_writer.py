@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
     from django.db import close_old_connections
 
-    from gateway import usage
+    from gateway import heap, usage
 
+    heap.settle()  # its full collections competed with the web process for a core
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
