@@ -35,11 +35,19 @@ from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
+import aiohttp
 import httpcore
 import httpx
 from django.conf import settings
 from django.dispatch import receiver
 from django.test.signals import setting_changed
+from httpx_aiohttp.transport import (
+    AiohttpResponseStream,
+    AiohttpTransport,
+    map_aiohttp_exceptions,
+)
+from multidict import CIMultiDict
+from yarl import URL
 
 from providers.netguard import (
     PRIVATE,
@@ -199,10 +207,12 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, policy: Policy) -> None:
         self.inner = inner
         self.policy = policy
+        # Over aiohttp: ``send`` goes to aiohttp directly (``DirectAiohttp``).
+        self.direct: DirectAiohttp | None = None
         # host → (canonical address or None for a name, refusal or None)
         self._literals: dict[str, tuple[str | None, str | None]] = {}
 
-    def _decide(self, host: str) -> tuple[str | None, str | None]:
+    def decide(self, host: str) -> tuple[str | None, str | None]:
         decided = self._literals.get(host)
         if decided is None:
             canonical = normalize_host(host) if _quick_literal(host) else host
@@ -222,7 +232,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                 f"Scheme {url.scheme!r} is not allowed.", request=request
             )
         host = url.host
-        canonical, refused = self._decide(host)
+        canonical, refused = self.decide(host)
         if canonical is not None:
             if refused:
                 raise OutboundBlocked(refused, request=request)
@@ -322,9 +332,6 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 def _inner_transport(policy: Policy) -> httpx.AsyncBaseTransport:
     kind = getattr(settings, "PROVIDERS_HTTP_TRANSPORT", "aiohttp")
     if kind == "aiohttp":
-        import aiohttp
-        from httpx_aiohttp import AiohttpTransport
-
         ssl_context = httpx.create_ssl_context()
         resolver = _resolver_class()(policy)
 
@@ -370,7 +377,7 @@ def build_client(policy: Policy | None = None, **kwargs: Any) -> httpx.AsyncClie
     """A new guarded client; prefer ``get_client()`` unless you own its lifetime."""
     policy = policy or provider_policy()
     transport = GuardedTransport(_inner_transport(policy), policy)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(60.0, connect=5.0),
         follow_redirects=False,
@@ -378,6 +385,102 @@ def build_client(policy: Policy | None = None, **kwargs: Any) -> httpx.AsyncClie
         cookies=no_cookies(),
         **kwargs,
     )
+    if isinstance(transport.inner, AiohttpTransport) and not kwargs:
+        # No proxy or mount given: every URL goes to this transport.
+        transport.direct = DirectAiohttp(transport.inner, client.headers)
+    return client
+
+
+class DirectAiohttp:
+    """``send`` over aiohttp without httpx's request: the same request, guard
+    and answer, for a quarter of the client layer's time per call.
+
+    httpx's ``Request`` (its URL and headers parsed and normalized) and
+    ``httpx_aiohttp``'s conversion of it into aiohttp's arguments cost more
+    per call than aiohttp's own request. Here the URL is parsed once, by
+    ``yarl`` (which aiohttp parses it with anyway), the guard's checks are the
+    transport's (``GuardedTransport.decide``: scheme, IP literals sent to
+    their canonical address; names are checked by the connector's resolver, as
+    before), the client's default headers are sent as ``build_request`` sends
+    them, and aiohttp's errors become httpx's as the transport maps them. The
+    answer is an ``httpx.Response``, the drivers' contract: read whole, or
+    streamed from aiohttp's (``stream``).
+    """
+
+    def __init__(self, inner: AiohttpTransport, defaults: httpx.Headers) -> None:
+        self.inner = inner
+        self.defaults = CIMultiDict(defaults.multi_items())
+        self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+
+    def _session(self) -> aiohttp.ClientSession:
+        session = self.inner.client
+        if not isinstance(session, aiohttp.ClientSession):
+            session = self.inner.client = self.inner.get_client()
+        return session
+
+    def _timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+        key = (timeout.connect, timeout.read, timeout.pool)
+        found = self._timeouts.get(key)
+        if found is None:
+            if len(self._timeouts) >= 64:
+                self._timeouts.clear()
+            found = self._timeouts[key] = aiohttp.ClientTimeout(
+                sock_connect=timeout.connect,
+                sock_read=timeout.read,
+                connect=timeout.pool,
+            )
+        return found
+
+    async def send(
+        self,
+        guard: GuardedTransport,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes,
+        timeout: httpx.Timeout,
+        stream: bool,
+    ) -> httpx.Response:
+        try:
+            target = URL(url)
+        except (TypeError, ValueError) as exc:
+            raise httpx.InvalidURL(str(exc)) from None
+        if target.scheme not in ("http", "https"):
+            raise OutboundBlocked(f"Scheme {target.scheme!r} is not allowed.")
+        if not target.host:
+            raise httpx.InvalidURL("No host in the URL.")
+        canonical, refused = guard.decide(target.host)
+        if canonical is not None:
+            if refused:
+                raise OutboundBlocked(refused)
+            if canonical != target.host:
+                target = target.with_host(canonical)
+        sent = self.defaults.copy()
+        sent.update(headers)
+        with map_aiohttp_exceptions():
+            answer = await self._session()._request(
+                method,
+                target,
+                headers=sent,
+                data=content or None,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=self._timeout(timeout),
+            )
+            if not stream:
+                try:
+                    body = await answer.read()
+                finally:
+                    answer.release()
+                return httpx.Response(
+                    answer.status, headers=answer.raw_headers, content=body
+                )
+        return httpx.Response(
+            answer.status,
+            headers=answer.raw_headers,
+            stream=AiohttpResponseStream(answer),
+        )
 
 
 async def send(
@@ -401,6 +504,11 @@ async def send(
     Not ``stream``: the body is read and the connection released; ``stream``:
     the caller reads the body and must ``aclose()`` the response.
     """
+    transport = client._transport
+    if isinstance(transport, GuardedTransport) and transport.direct is not None:
+        return await transport.direct.send(
+            transport, method, url, headers, content, timeout, stream
+        )
     sent = client.headers.copy()
     sent.update(headers)
     request = httpx.Request(
