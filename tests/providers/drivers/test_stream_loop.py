@@ -170,3 +170,31 @@ def test_undecodable_bytes_in_an_event_are_replaced_not_fatal() -> None:
             ("caf\ufffd", "bad \ufffd byte"),
             ("message", "next"),
         ]
+
+
+JSON_BODY = (
+    b": a comment\n\n"
+    b'data: {"a": 1}\n\n'
+    b'event: content_block_delta\ndata: {"b":\ndata: 2}\n\n'
+    b"data: \n\n"  # no data: skipped
+    b'data: {"c": "caf\xc3\xa9"}'  # no blank line before the end of the body
+)
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 10_000])
+def test_sse_events_parse_the_same_objects_whatever_the_reads(
+    line_end: bytes, piece: int
+) -> None:
+    """``sse_events`` cuts the reads itself: split anywhere, the same objects,
+    the last event included when the body ends without a blank line."""
+    body = JSON_BODY.replace(b"\n", line_end)
+    parts = [body[i : i + piece] for i in range(0, len(body), piece)]
+    response = answer(Body(parts))
+    got, err = collect(response, sse_events(response, "Vendor"))
+    assert err is None
+    assert [c["event"] for c in got] == [
+        ("message", {"a": 1}),
+        ("content_block_delta", {"b": 2}),
+        ("message", {"c": "caf\u00e9"}),
+    ]
