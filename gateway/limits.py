@@ -44,6 +44,7 @@ from gateway import limits_lua
 from gateway.budgets.applicable import BudgetRef
 from gateway.errors import GatewayError, over_budget, over_limit
 from gateway.limits_local import LocalLedger
+from gateway.script_batch import ScriptBatch
 from gateway.state import RedisUnavailable, state
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ _scripts: dict[tuple[int, str], AsyncScript] = {}
 # are only weakly referenced by the loop).
 _unsettled: list[tuple[Hold, int, int, datetime]] = []
 _settler: asyncio.Task[None] | None = None
+# Admission script calls of one loop turn go to Redis together.
+_admissions = ScriptBatch()
 # Budget counters being seeded from the database, so a burst seeds each once.
 _seeding: dict[str, asyncio.Future[None]] = {}
 
@@ -286,8 +289,7 @@ async def _admit_redis(
     args += [cap for _, cap in requests]
     args += [cap for _, cap in tokens]
     args += [str(b.amount_nanos) for b in ask.budgets]
-    script = _script("ADMIT")
-    raw = await state().breaker.call(lambda: script(keys=keys, args=args))
+    raw = await _admissions.call(_script("ADMIT"), keys, args)
     return _decode(raw)
 
 
