@@ -115,3 +115,31 @@ def test_the_first_caller_cancelled_leaves_the_others_answered(redis_state):
     cancelled, rest = run(calls)
     assert cancelled
     assert rest == [f"{i}:k".encode() for i in range(1, 5)]
+
+
+def test_a_first_caller_cancelled_before_sending_leaves_the_others_answered(
+    redis_state,
+):
+    async def calls(client: Any) -> tuple[bool, list[Any], Any]:
+        script = client.register_script(ECHO)
+        batch = ScriptBatch()
+        await batch.call(script, ["k"], ["warm"])
+        await client.delete("k-cancelled")
+        counting = client.register_script(
+            "redis.call('INCR', KEYS[1]) return ARGV[1] .. ':' .. KEYS[1]"
+        )
+        tasks = [
+            asyncio.ensure_future(batch.call(counting, ["k-cancelled"], [str(i)]))
+            for i in range(5)
+        ]
+        await asyncio.sleep(0)  # every call has joined; the first still waits
+        tasks[0].cancel()
+        rest = await asyncio.wait_for(asyncio.gather(*tasks[1:]), 5)
+        await asyncio.gather(tasks[0], return_exceptions=True)
+        return tasks[0].cancelled(), rest, await client.get("k-cancelled")
+
+    cancelled, rest, counted = run(calls)
+    assert cancelled
+    assert rest == [f"{i}:k-cancelled".encode() for i in range(1, 5)]
+    # The cancelled call never reached Redis.
+    assert counted == b"4"
