@@ -79,7 +79,7 @@ async def _call(direct: bool, url: str, **kwargs: Any) -> Any:
     async with http.build_client() as client:
         transport = client._transport
         assert isinstance(transport, http.GuardedTransport)
-        assert (transport.direct is not None) is True  # the pooled kind has it
+        assert transport.direct is not None  # the pooled kind has it
         if not direct:
             transport.direct = None
         stream = kwargs.pop("stream", False)
