@@ -68,6 +68,11 @@ def test_budgets_on_the_admin_the_dashboards_and_the_key_pages(
     agent, _ = ApiKey.issue(acme, bob, "nightly-summarizer-agent")
     ApiKey.issue(acme, bob, "laptop")
     ops, _ = ApiKey.issue(acme, alice, "ops-dashboard")
+    # The widest display prefixes a key can draw: the lists must not scroll
+    # sideways whatever letters the keys' random prefixes hold.
+    for n, key in enumerate(ApiKey.objects.filter(organization=acme)):
+        ApiKey.objects.filter(pk=key.pk).update(prefix=f"mg-WWWWWWW{n}")
+    ops.refresh_from_db()
     BudgetFactory(organization=acme, amount=Decimal("500"), period="month")
     BudgetFactory(
         organization=acme, scope="user", user=bob, amount=Decimal("40"), period="week"
