@@ -8,7 +8,8 @@ upstream and drive it with the load generator::
 
     .venv/bin/python -m bench.fake_upstream --port 18901 &
     FLOOR_UPSTREAM=http://127.0.0.1:18901 .venv/bin/python -m uvicorn \\
-        bench.floor:app --port 18902 --no-access-log --no-proxy-headers &
+        bench.floor:app --port 18902 --no-access-log --no-proxy-headers \\
+        --http config.http_protocol:HttpToolsProtocol &
     .venv/bin/python -m bench.loadgen --base http://127.0.0.1:18902 \\
         --scenario chat -c 16 -d 3 --key x
 """

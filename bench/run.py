@@ -362,11 +362,15 @@ def server_command(server: str, port: int, workers: int) -> list[str]:
         ]  # fmt: skip
     # As bin/run starts it: no proxy-headers middleware (Modelgate reads
     # X-Forwarded-For itself, only with TRUSTED_PROXY_COUNT).
-    return [
+    command = [
         PY, "-m", "uvicorn", "config.asgi:application", "--host", HOST,
         "--port", str(port), "--workers", str(workers), "--no-access-log",
         "--lifespan", "on", "--no-proxy-headers",
     ]  # fmt: skip
+    if (ROOT / "config" / "http_protocol.py").is_file():
+        # The tree's own protocol (bench.ab's baseline may predate it).
+        command += ["--http", "config.http_protocol:HttpToolsProtocol"]
+    return command
 
 
 def start_modelgate(

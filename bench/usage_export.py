@@ -108,7 +108,8 @@ def main() -> int:
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--no-access-log", "--lifespan", "on", "--log-level", "warning"],
+         "--no-access-log", "--lifespan", "on", "--log-level", "warning",
+         "--http", "config.http_protocol:HttpToolsProtocol"],
         cwd=ROOT,
         env=env,
     )  # fmt: skip

@@ -48,6 +48,7 @@ def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
             *(sys.executable, "-m", "uvicorn", "config.asgi:application"),
             *("--host", "127.0.0.1", "--port", str(port), "--no-access-log"),
             *("--lifespan", "on", "--no-proxy-headers"),
+            *("--http", "config.http_protocol:HttpToolsProtocol"),
         ],
         cwd=BASE_DIR,
         env=env,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from config.http_protocol import HttpToolsProtocol
 from config.logfilters import ClientErrorsWithoutTraceback
 from gateway import limits, state, usage
 from tests.conftest import clear_redis_counters
@@ -49,6 +50,7 @@ def _uvicorn() -> Iterator[LiveGateway]:
         lifespan="on",
         log_level="warning",
         proxy_headers=False,
+        http=HttpToolsProtocol,  # as bin/run: config.http_protocol's
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -145,7 +145,8 @@ class Deployment:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application",
              "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on",
-             "--no-access-log", "--log-level", "warning"],
+             "--no-access-log", "--log-level", "warning",
+             "--http", "config.http_protocol:HttpToolsProtocol"],
             cwd=ROOT,
             env={**self.env, **extra},
         )  # fmt: skip

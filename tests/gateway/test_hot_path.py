@@ -257,7 +257,8 @@ def test_changes_reach_another_replica_within_two_seconds(transactional_db, worl
         }
         replica = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application",
-             "--port", str(port), "--log-level", "warning"],
+             "--port", str(port), "--log-level", "warning",
+             "--http", "config.http_protocol:HttpToolsProtocol"],
             env=env,
             cwd=settings.BASE_DIR,
         )  # fmt: skip

@@ -58,7 +58,8 @@ def replica(django_db_setup: None) -> Iterator[str | None]:
     env["GATEWAY_AUTH_FAILURE_LIMIT"] = "1000000"
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application",
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--log-level", "warning",
+         "--http", "config.http_protocol:HttpToolsProtocol"],
         env=env,
         cwd=settings.BASE_DIR,
     )  # fmt: skip

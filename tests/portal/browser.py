@@ -143,7 +143,8 @@ class SiteServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application",
              "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "on",
-             "--no-access-log", "--no-proxy-headers", "--log-level", "warning"],
+             "--no-access-log", "--no-proxy-headers", "--log-level", "warning",
+             "--http", "config.http_protocol:HttpToolsProtocol"],
             cwd=ROOT,
             env=self.env,
         )  # fmt: skip
