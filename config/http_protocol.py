@@ -51,7 +51,7 @@ class HeadHoldingTransport:
         head = self._head
         if head is not None:
             self._head = None
-            self._transport.write(head + data)
+            self._transport.writelines((head, data))  # one system call, no copy
         elif data.startswith(HEAD):
             self._head = bytes(data)
             self._loop.call_soon(self._release)

@@ -40,6 +40,10 @@ class RecordingTransport:
         assert not self.closed
         self.writes.append(bytes(data))
 
+    def writelines(self, parts: Any) -> None:
+        """One write of every part (uvloop's: one ``writev``)."""
+        self.write(b"".join(parts))
+
     def is_closing(self) -> bool:
         return self.closing or self.closed
 
