@@ -60,15 +60,14 @@ class RecordingTransport:
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n"
 
 
-def held(inner: RecordingTransport) -> tuple[HeadHoldingTransport, Any]:
-    loop = asyncio.get_running_loop()
-    return HeadHoldingTransport(inner, loop), loop  # type: ignore[arg-type]
+def held(inner: RecordingTransport) -> HeadHoldingTransport:
+    return HeadHoldingTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
 
 
 def test_a_head_and_the_body_sent_after_it_are_one_write() -> None:
     async def run() -> None:
         inner = RecordingTransport()
-        transport, _ = held(inner)
+        transport = held(inner)
         transport.write(HEAD)
         assert inner.writes == []
         transport.write(b'{"ok":true}')
@@ -84,7 +83,7 @@ def test_a_head_and_the_body_sent_after_it_are_one_write() -> None:
 def test_a_head_nothing_follows_goes_out_at_the_end_of_the_turn() -> None:
     async def run() -> None:
         inner = RecordingTransport()
-        transport, _ = held(inner)
+        transport = held(inner)
         transport.write(HEAD)
         assert inner.writes == []
         await asyncio.sleep(0)
@@ -98,7 +97,7 @@ def test_a_head_nothing_follows_goes_out_at_the_end_of_the_turn() -> None:
 def test_closing_sends_a_held_head_first_and_a_closed_connection_gets_none() -> None:
     async def run() -> None:
         inner = RecordingTransport()
-        transport, _ = held(inner)
+        transport = held(inner)
         transport.write(HEAD)
         transport.close()
         assert inner.writes == [HEAD] and inner.closed
@@ -106,14 +105,14 @@ def test_closing_sends_a_held_head_first_and_a_closed_connection_gets_none() -> 
         assert inner.writes == [HEAD]
 
         gone = RecordingTransport()
-        transport, _ = held(gone)
+        transport = held(gone)
         transport.write(HEAD)
         gone.closing = True  # the client went away meanwhile
         await asyncio.sleep(0)
         assert gone.writes == []
 
         aborted = RecordingTransport()
-        transport, _ = held(aborted)
+        transport = held(aborted)
         transport.write(HEAD)
         transport.abort()
         await asyncio.sleep(0)
@@ -125,7 +124,7 @@ def test_closing_sends_a_held_head_first_and_a_closed_connection_gets_none() -> 
 def test_only_a_head_is_held_and_the_rest_of_the_interface_is_the_transports() -> None:
     async def run() -> None:
         inner = RecordingTransport()
-        transport, _ = held(inner)
+        transport = held(inner)
         transport.write(b"5\r\nhello\r\n")
         assert inner.writes == [b"5\r\nhello\r\n"]
         assert transport.get_extra_info("peername") == ("127.0.0.1", 1)
